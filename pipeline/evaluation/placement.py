@@ -1,0 +1,204 @@
+"""The placement rules of synthetic-scenes.md, as functions any stage can use to score an object.
+
+An object (a person or a car) placed in a street scene is plausible when
+
+- **support**: the ground under its contact pixels is a class it can stand on
+  (``labels.SUPPORT``: a person on sidewalk, road, terrain, parking or ground; a car on road or parking);
+- **scale**: its pixel height matches the ground-plane rule for the class mean height,
+  ``h / (Hm_class * (v_b + 1 - v_h) / z)`` within ``scale_band`` (default [0.75, 1.33]);
+- **overlap**: it does not land mostly on top of an existing person or car (share under ``max_overlap``).
+
+Pixel convention (shared with the generator in ``pipeline.datasets.synthetic``): image row ``v`` covers
+the continuous interval ``[v, v + 1)`` and ``camera.horizon_row`` is a continuous row. An object whose
+lowest mask row is ``v_b`` touches the ground at the *bottom edge* of that row, ``v_b + 1``; its mask
+spans ``h = v_b - v_top + 1`` rows, and an object of real height ``Hm`` there is
+``Hm * (v_b + 1 - v_h) / z`` pixels tall. (``Camera.pixel_height(Hm, v_b + 1)`` gives the same number.)
+
+All functions take boolean (or 0/1) ``H x W`` masks in image coordinates. Pass the object's *whole*
+mask (before nearer objects carve it), or the scale is measured on a truncated silhouette. The functions
+work for an object already painted into ``labels`` (the band under it lies outside its mask) and for a
+candidate mask over a "before" label map.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.labels import INSTANCE_IDS, MEAN_HEIGHT_M, SUPPORT, TARGET_CLASSES
+from pipeline.scene import Camera
+
+DEFAULT_SCALE_BAND: tuple[float, float] = (0.75, 1.33)
+DEFAULT_MAX_OVERLAP = 0.5
+# Columns whose lowest mask pixel lies within this share of the object's pixel height above the contact
+# row are its contact columns (feet, wheels); a hand, the gap between striding legs or a car's sill do not
+# vote on the support.
+DEFAULT_CONTACT_TOLERANCE = 0.08
+# Rows below the contact pixels that make up the support band.
+SUPPORT_BAND = (1, 2)
+
+_INSTANCE_LUT = np.zeros(256, dtype=bool)
+_INSTANCE_LUT[sorted(INSTANCE_IDS)] = True
+_TARGET_LUT = np.zeros(256, dtype=bool)
+_TARGET_LUT[list(TARGET_CLASSES)] = True
+
+
+def _rows(mask: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(np.asarray(mask).any(axis=1))
+    if rows.size == 0:
+        raise ValueError("empty mask: an object needs at least one pixel")
+    return rows
+
+
+def contact_row(mask: np.ndarray) -> int:
+    """Lowest image row of the mask (where the object touches the ground). Raises on an empty mask."""
+    return int(_rows(mask)[-1])
+
+
+def top_row(mask: np.ndarray) -> int:
+    """Highest image row of the mask. Raises on an empty mask."""
+    return int(_rows(mask)[0])
+
+
+def pixel_height(mask: np.ndarray) -> int:
+    """Rows the mask spans: ``contact_row - top_row + 1``."""
+    rows = _rows(mask)
+    return int(rows[-1] - rows[0] + 1)
+
+
+def contact_columns(mask: np.ndarray, tolerance: float | None = DEFAULT_CONTACT_TOLERANCE
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The columns the object stands on, and the lowest mask row in each.
+
+    A column counts when its lowest mask pixel lies within ``max(1, round(tolerance * h))`` rows of the
+    contact row (``h`` = pixel height); ``tolerance=None`` keeps every column of the mask.
+    """
+    m = np.asarray(mask, dtype=bool)
+    cols = np.flatnonzero(m.any(axis=0))
+    if cols.size == 0:
+        raise ValueError("empty mask: an object needs at least one pixel")
+    height = m.shape[0]
+    bottoms = height - 1 - np.argmax(m[::-1, cols], axis=0)
+    if tolerance is not None:
+        v_b = int(bottoms.max())
+        tol = max(1, int(round(tolerance * pixel_height(m))))
+        keep = bottoms >= v_b - tol
+        cols, bottoms = cols[keep], bottoms[keep]
+    return cols, bottoms
+
+
+def support_label(labels: np.ndarray, mask: np.ndarray,
+                  tolerance: float | None = DEFAULT_CONTACT_TOLERANCE) -> int:
+    """The label the object stands on: the majority label just below its contact pixels.
+
+    The band is the pixels 1-2 rows below the lowest mask pixel of each contact column (see
+    ``contact_columns``), inside the image and outside the mask. Pixels of classes with instances
+    (``labels.INSTANCE_IDS``: another person or car) are ignored whenever any other pixel is in the band.
+    When the band lies entirely outside the image (the object touches the bottom border), the labels
+    under the mask's own contact pixels are used instead, again without instance classes; if nothing is
+    left, 0 (unlabeled) is returned. Ties go to the smaller label id.
+    """
+    m = np.asarray(mask, dtype=bool)
+    labels = np.asarray(labels)
+    cols, bottoms = contact_columns(m, tolerance)
+    height = m.shape[0]
+    band = []
+    for d in SUPPORT_BAND:
+        rows = bottoms + d
+        inside = rows < height
+        rr, cc = rows[inside], cols[inside]
+        outside_mask = ~m[rr, cc]
+        band.append(labels[rr[outside_mask], cc[outside_mask]])
+    values = np.concatenate(band).astype(np.int64)
+    if values.size:
+        stuff = values[~_INSTANCE_LUT[values]]
+        if stuff.size:
+            values = stuff
+    else:
+        values = labels[bottoms, cols].astype(np.int64)
+        values = values[~_INSTANCE_LUT[values]]
+        if values.size == 0:
+            return 0
+    return int(np.argmax(np.bincount(values, minlength=256)))
+
+
+def expected_height(camera: Camera, label_id: int, contact: int) -> float:
+    """Pixel height of a mean-sized object of class ``label_id`` whose lowest mask row is ``contact``."""
+    return MEAN_HEIGHT_M[label_id] * (contact + 1 - camera.horizon_row) / camera.height
+
+
+def scale_ratio(mask: np.ndarray, camera: Camera, label_id: int) -> float:
+    """Pixel height over the ground-plane rule's height for the class mean (1.0 = a mean-sized object).
+
+    ``h / (MEAN_HEIGHT_M[label_id] * (v_b + 1 - v_h) / z)`` with ``h = v_b - v_top + 1``; ``nan`` when the
+    contact row is not below the horizon (``v_b <= v_h``), where the rule does not apply.
+    """
+    rows = _rows(mask)
+    v_b = int(rows[-1])
+    if v_b <= camera.horizon_row:
+        return math.nan
+    return float(rows[-1] - rows[0] + 1) / expected_height(camera, label_id, v_b)
+
+
+def overlap_share(mask: np.ndarray, labels_before: np.ndarray) -> float:
+    """Share of the mask's pixels that cover a person or car (``labels.TARGET_CLASSES``) in ``labels_before``.
+
+    0.0 for an empty mask.
+    """
+    m = np.asarray(mask, dtype=bool)
+    n = int(m.sum())
+    if n == 0:
+        return 0.0
+    covered = _TARGET_LUT[np.asarray(labels_before)[m]]
+    return float(covered.sum()) / n
+
+
+@dataclass(frozen=True)
+class PlacementCheck:
+    """The three facts of a placement, and whether each passes."""
+
+    support: int  # label id under the contact pixels
+    scale: float  # scale_ratio (nan above the horizon)
+    overlap: float  # overlap_share with existing persons/cars
+    support_ok: bool
+    scale_ok: bool
+    overlap_ok: bool
+
+    @property
+    def plausible(self) -> bool:
+        return self.support_ok and self.scale_ok and self.overlap_ok
+
+
+def check_placement(labels_before: np.ndarray, mask: np.ndarray, camera: Camera, label_id: int,
+                    scale_band: tuple[float, float] = DEFAULT_SCALE_BAND,
+                    max_overlap: float = DEFAULT_MAX_OVERLAP,
+                    tolerance: float | None = DEFAULT_CONTACT_TOLERANCE) -> PlacementCheck:
+    """Score a placement: ``mask`` (class ``label_id``) over ``labels_before`` seen by ``camera``.
+
+    An empty mask fails every rule. ``label_id`` must be a class with a support set and a mean height
+    (``labels.TARGET_CLASSES``).
+    """
+    if label_id not in SUPPORT or label_id not in MEAN_HEIGHT_M:
+        raise ValueError(f"no placement rules for label id {label_id} (known: {sorted(SUPPORT)})")
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return PlacementCheck(0, math.nan, 0.0, False, False, False)
+    support = support_label(labels_before, m, tolerance)
+    scale = scale_ratio(m, camera, label_id)
+    overlap = overlap_share(m, labels_before)
+    lo, hi = scale_band
+    return PlacementCheck(
+        support=support, scale=scale, overlap=overlap,
+        support_ok=support in SUPPORT[label_id],
+        scale_ok=not math.isnan(scale) and lo <= scale <= hi,
+        overlap_ok=overlap < max_overlap,
+    )
+
+
+def is_plausible(labels_before: np.ndarray, mask: np.ndarray, camera: Camera, label_id: int,
+                 scale_band: tuple[float, float] = DEFAULT_SCALE_BAND,
+                 max_overlap: float = DEFAULT_MAX_OVERLAP) -> bool:
+    """True when the placement passes the support, scale and overlap rules (see ``check_placement``)."""
+    return check_placement(labels_before, mask, camera, label_id, scale_band, max_overlap).plausible

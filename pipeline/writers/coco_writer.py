@@ -1,0 +1,86 @@
+"""Write scenes as a COCO instances JSON, in the Cityscapes-as-COCO convention.
+
+Category ids are the Cityscapes label ids of the eight evaluated instance classes (person 24, rider
+25, car 26, truck 27, bus 28, train 31, motorcycle 32, bicycle 33); ``file_name`` is relative to
+``leftImg8bit/{split}``; the file is ``annotations/instancesonly_filtered_gtFine_{split}.json``.
+Image and annotation ids start at 1 (COCOeval reads an id of 0 as "unmatched"). Objects get polygons,
+crowd regions (``persongroup`` ...) RLE with ``iscrowd: 1``; ``area`` and ``bbox`` are always those of
+the pixel mask (``pycocotools.mask.area`` / ``toBbox``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from pipeline.io import atomic_write_json
+from pipeline.labels import BY_ID, BY_NAME
+from pipeline.polygons import coco_polygons
+from pipeline.scene import Instance, Scene
+
+COCO_CLASSES: tuple[int, ...] = tuple(
+    BY_NAME[n].id for n in ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
+)
+
+
+def coco_file(root: str | Path, split: str) -> Path:
+    return Path(root) / "annotations" / f"instancesonly_filtered_gtFine_{split}.json"
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+class CocoWriter:
+    """Collects images and annotations; ``document()`` is the JSON, ``write(path)`` saves it."""
+
+    def __init__(self, classes: tuple[int, ...] = COCO_CLASSES):
+        self.classes = classes
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+
+    def add(self, scene: Scene, file_name: str, extra: Callable[[Instance], dict] | None = None) -> int:
+        """Add one frame; ``extra(instance)`` may add fields (e.g. ``inserted``) to its annotation."""
+        height, width = scene.size
+        image_id = len(self.images) + 1
+        self.images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
+        for inst in scene.instances:
+            if inst.label_id not in self.classes:
+                continue
+            mask = scene.instance_ids == inst.value
+            rle = encode_rle(mask)
+            area = int(mask_utils.area(rle))
+            if area == 0:
+                continue
+            ann = {
+                "id": len(self.annotations) + 1,
+                "image_id": image_id,
+                "category_id": inst.label_id,
+                "segmentation": rle if inst.iscrowd else coco_polygons(mask),
+                "area": area,
+                "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                "iscrowd": int(inst.iscrowd),
+            }
+            if extra is not None:
+                ann.update(extra(inst))
+            self.annotations.append(ann)
+        return image_id
+
+    def document(self) -> dict:
+        categories = [
+            {"id": c, "name": BY_ID[c].name, "supercategory": BY_ID[c].category} for c in self.classes
+        ]
+        return {"images": self.images, "annotations": self.annotations, "categories": categories}
+
+    def write(self, path: str | Path) -> None:
+        atomic_write_json(Path(path), self.document())
+
+
+def cityscapes_file_name(scene: Scene) -> str:
+    """``file_name`` relative to ``leftImg8bit/{split}``, as Cityscapes-as-COCO tools expect."""
+    return f"{scene.frame.city}/{scene.frame.stem}_leftImg8bit.png"
