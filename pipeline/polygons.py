@@ -69,6 +69,7 @@ def painter_polygons(
     height, width = instance_ids.shape
     rank = {v: i for i, v in enumerate(order or [])}
     owner = np.full((height, width), -1, dtype=np.int32)
+    depth = _depth_map(instance_ids, rank)
     pieces: list[_Piece] = []
 
     boxes = _bboxes(instance_ids)
@@ -86,7 +87,8 @@ def painter_polygons(
         for own in shapes:
             idx = len(pieces)
             owner[y0:y1, x0:x1][own] = idx
-            contour, filled, bbox = _polygon_for(own, x0, y0)
+            crossing = _crossing_cost(depth[y0:y1, x0:x1], crop, rank.get(value, -1) if countable else -1)
+            contour, filled, bbox = _polygon_for(own, x0, y0, crossing)
             if countable or value in rank:
                 key = (1, rank.get(value, len(rank)), value)
             else:
@@ -185,20 +187,49 @@ def _bboxes(instance_ids: np.ndarray) -> dict[int, tuple[int, int, int, int]]:
     return out
 
 
-def _polygon_for(own: np.ndarray, x0: int, y0: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+def _depth_map(instance_ids: np.ndarray, rank: dict[int, int]) -> np.ndarray:
+    """Per pixel: the paint position of its object (0 = farthest), -1 for stuff, crowd and unranked."""
+    values = np.array(sorted(rank), dtype=np.int64)
+    depth = np.full(instance_ids.shape, -1, dtype=np.int32)
+    if values.size:
+        pos = np.searchsorted(values, instance_ids).clip(0, values.size - 1)
+        hit = values[pos] == instance_ids
+        ranks = np.array([rank[v] for v in values.tolist()], dtype=np.int32)
+        depth[hit] = ranks[pos[hit]]
+    return depth
+
+
+def _crossing_cost(depth: np.ndarray, own: np.ndarray, mine: int) -> np.ndarray:
+    """What it costs a bridge of a piece at paint position ``mine`` to paint over each pixel.
+
+    A bridge forces whatever it crosses to be painted after the piece. That is natural for objects
+    nearer than the piece (painted later anyway) and cheap for stuff in front (a pole), but crossing
+    a farther object contradicts the depth order and can leave no valid order at all. The piece's own
+    pixels are free.
+    """
+    cost = np.where(depth > mine, 0.5, 2.0).astype(np.float32)
+    cost[(depth >= 0) & (depth < mine)] = 50.0
+    cost[own.astype(bool)] = 0.0
+    return cost
+
+
+def _polygon_for(own: np.ndarray, x0: int, y0: int, crossing: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """One polygon for the pixels ``own`` (a crop whose corner is at ``x0, y0``), with its PIL fill.
 
     First choice: holes cut out. A bridge can meet a scanline exactly at a shared vertex, where PIL's
-    fill miscounts; the fill is checked, and if it misses pixels of the piece the outer outline alone
-    (holes filled, to be painted over by what lies in them) is used when it misses fewer.
+    fill miscounts; the fill is checked, and if it misses pixels of the piece the next cheapest
+    bridges are tried, and last the outer outline alone (holes filled, to be painted over by what
+    lies in them); the candidate that misses fewest pixels wins.
     """
     mask = own.astype(np.uint8)
     best = None
-    for cut_holes in (True, False):
-        rings = _rings(mask, cut_holes)
+    # Holes cut with the cheapest bridges, then with the next cheapest, then the outline alone.
+    for cut_holes, choice in ((True, 0), (True, 1), (True, 2), (True, 3), (False, 0)):
+        rings = _rings(mask, cut_holes, crossing, choice)
         contour = rings[0]
         for ring in rings[1:]:
-            contour = _bridge(contour, ring)
+            contour = _bridge(contour, ring, crossing, choice)
         contour = contour + np.array([x0, y0], dtype=np.int32)
         filled, bbox = _fill(contour)
         canvas = np.zeros(own.shape, dtype=bool)
@@ -212,7 +243,8 @@ def _polygon_for(own: np.ndarray, x0: int, y0: int) -> tuple[np.ndarray, np.ndar
     return best[1], best[2], best[3]
 
 
-def _rings(mask: np.ndarray, cut_holes: bool = True) -> list[np.ndarray]:
+def _rings(mask: np.ndarray, cut_holes: bool = True, crossing: np.ndarray | None = None,
+           choice: int = 0) -> list[np.ndarray]:
     """One ring per outer contour of ``mask`` (largest first), its holes cut out through bridges.
 
     Contours pass through the mask's own boundary pixels, so under PIL's even-odd fill a ring paints
@@ -225,26 +257,40 @@ def _rings(mask: np.ndarray, cut_holes: bool = True) -> list[np.ndarray]:
             continue
         ring = contours[i][:, 0, :]
         while cut_holes and child >= 0:
-            ring = _bridge(ring, contours[child][:, 0, :])
+            ring = _bridge(ring, contours[child][:, 0, :], crossing, choice)
             child = hierarchy[0][child][0]
         rings.append(ring)
     rings.sort(key=lambda r: -len(r))
     return rings
 
 
-def _bridge(ring: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """Splice ``other`` into ``ring`` through a zero-width bridge between their closest points.
+def _bridge(ring: np.ndarray, other: np.ndarray, crossing: np.ndarray | None = None,
+            choice: int = 0, candidates: int = 24) -> np.ndarray:
+    """Splice ``other`` into ``ring`` through a zero-width bridge.
 
     The bridge is walked there and back, so it encloses no area: under the even-odd rule the spliced
     ring fills both pieces (disjoint contours) or cuts ``other`` out (a hole inside ``ring``).
-    The bridge is never horizontal when any other choice exists: along a scanline PIL's fill
-    miscounts the doubled edge and leaves the row's run unpainted.
+    Among the ``candidates`` shortest point pairs, the bridge crossing the cheapest pixels
+    (``crossing``, same coordinates as the rings) wins - or the ``choice``-th cheapest. It is never
+    horizontal when any other choice exists: along a scanline PIL's fill miscounts the doubled edge
+    and leaves the row's run unpainted.
     """
     delta = ring[:, None, :].astype(np.float64) - other[None, :, :]
-    d = (delta**2).sum(-1)
-    # A horizontal bridge lies along a scanline, where PIL's even-odd fill miscounts: avoid it.
-    d[delta[..., 1] == 0] += 1e9
-    a, b = np.unravel_index(int(np.argmin(d)), d.shape)
+    d = np.sqrt((delta**2).sum(-1))
+    d[delta[..., 1] == 0] += 1e6
+    flat = d.ravel()
+    k = min(candidates, flat.size)
+    best = np.argpartition(flat, k - 1)[:k] if crossing is not None else [int(np.argmin(flat))]
+    if crossing is not None:
+        costs = []
+        for idx in best:
+            a, b = np.unravel_index(int(idx), d.shape)
+            n = int(max(abs(delta[a, b, 0]), abs(delta[a, b, 1]))) + 1
+            xs = np.rint(np.linspace(ring[a, 0], other[b, 0], n)).astype(np.int64)
+            ys = np.rint(np.linspace(ring[a, 1], other[b, 1], n)).astype(np.int64)
+            costs.append(flat[idx] * 0.01 + float(crossing[ys, xs].sum()))
+        best = [best[np.argsort(costs, kind="stable")[min(choice, len(costs) - 1)]]]
+    a, b = np.unravel_index(int(best[0]), d.shape)
     tour = np.concatenate([other[b:], other[: b + 1]])  # around the piece, back to where it started
     return np.concatenate([ring[: a + 1], tour, ring[a:]])
 
