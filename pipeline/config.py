@@ -75,11 +75,94 @@ class DataConfig:
 
 
 @dataclass
+class PrepareConfig:
+    """Training examples for the insertion GAN, and the crop bank (the ``prepare`` stage)."""
+
+    out: str = "data/prepared"
+    classes: list[str] = field(default_factory=lambda: ["person", "car"])
+    splits: list[str] = field(default_factory=lambda: ["train", "val"])
+    where_size: list[int] = field(default_factory=lambda: [64, 32])  # W, H (reference 256 x 128)
+    what_size: list[int] = field(default_factory=lambda: [128, 64])  # W, H (reference 1024 x 512)
+    mask_size: int = 32  # the object's tight box resized to a square (reference 128)
+    # Instance filters (pixels at the dataset's own resolution).
+    min_area: int = 150
+    min_fill: float = 0.25  # mask area / box area
+    aspect: list[float] = field(default_factory=lambda: [0.25, 6.0])  # box height / width
+    min_width: int = 5
+    min_height: int = 12
+    remove_object: bool = True  # fill the real object from its surroundings in x+ (reference: False)
+
+    def validate(self, where: str) -> None:
+        from pipeline.labels import BY_NAME, INSTANCE_IDS
+
+        for name in self.classes:
+            if name not in BY_NAME or BY_NAME[name].id not in INSTANCE_IDS:
+                raise ConfigError(f"{where}.classes: {name!r} is not a Cityscapes class with instances")
+        for key in ("where_size", "what_size"):
+            w, h = getattr(self, key)
+            n = w // 8
+            # The encoders halve the map down to 8x4: sizes are 8 * 2**k wide and half as high.
+            if w != 2 * h or w % 8 or n & (n - 1):
+                raise ConfigError(f"{where}.{key}: expected [8 * 2**k, 4 * 2**k] (e.g. [64, 32]), got {[w, h]}")
+        if self.mask_size < 16 or self.mask_size & (self.mask_size - 1):
+            raise ConfigError(f"{where}.mask_size: a power of two >= 16, got {self.mask_size}")
+
+
+@dataclass
+class ModelConfig:
+    """Widths of the insertion GAN. Sizes come from ``prepare``; the reference's are one setting away:
+    where_widths [32, 64, 128, 256, 256], what_widths [32, 64, 128, 256, 256, 256, 256], what_embed 512,
+    shape_widths [256, 256, 128, 64, 32] with where_size 256x128, what_size 1024x512, mask_size 128."""
+
+    z_where: int = 4
+    z_what: int = 16
+    where_widths: list[int] = field(default_factory=lambda: [16, 32, 64])
+    where_embed: int = 128
+    what_widths: list[int] = field(default_factory=lambda: [16, 32, 64, 64])
+    what_embed: int = 128
+    shape_widths: list[int] = field(default_factory=lambda: [64, 32, 16])
+    d_widths: list[int] = field(default_factory=lambda: [16, 32, 64])
+
+
+@dataclass
+class LossConfig:
+    adversarial: float = 1.0
+    reconstruction: float = 10.0  # input and latent reconstructions
+    supervised: float = 10.0  # L1 of the VAE path's affine and mask
+    kl: float = 1.0
+    coord: float = 1.0
+    theta: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    out: str = "models/insertion"
+    checkpoint_dir: str = "models/checkpoints/insertion"  # kept between runs (DVC persist) for resuming
+    log_dir: str = "dvclive/train"  # dvclive: loss curves and sample grids
+    steps: int = 2400
+    batch_size: int = 16
+    lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    g_steps_per_d: int = 2  # generator updates per discriminator update
+    flip_prob: float = 0.5
+    min_scale: dict[str, float] = field(default_factory=lambda: {"person": 0.02, "car": 0.02})
+    checkpoint_every: int = 200
+    log_every: int = 50
+    sample_every: int = 400
+    device: str = "auto"  # auto | cpu | cuda
+    eval_samples_per_frame: int = 4  # raw where samples per val frame and class, scored after training
+    losses: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
 class Config:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     coco: CocoConfig = field(default_factory=CocoConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

@@ -1,5 +1,6 @@
 """`dvc repro` in a fresh copy of the project regenerates the dataset from params.yaml."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,8 +27,13 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, clone / name)
     params = yaml.safe_load((clone / "params.yaml").read_text())
-    params["synthetic"]["splits"] = {"train": 3, "val": 1, "test": 1}
+    params["synthetic"]["splits"] = {"train": 6, "val": 2, "test": 1}
     params["synthetic"]["width"], params["synthetic"]["height"] = 256, 128
+    params["prepare"].update(where_size=[32, 16], what_size=[64, 32], mask_size=16, min_area=40, min_height=6)
+    params["model"].update(where_widths=[8, 16], where_embed=16, what_widths=[8, 16, 16], what_embed=16,
+                           shape_widths=[8, 8], d_widths=[8, 16])
+    params["train"].update(steps=4, batch_size=2, checkpoint_every=2, log_every=2, sample_every=2,
+                           eval_samples_per_frame=1)
     (clone / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(clone)}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
@@ -37,8 +43,13 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     images = sorted((clone / "data" / "synthetic" / "leftImg8bit").rglob("*.png"))
-    assert len(images) == 5
+    assert len(images) == 9
     assert (clone / "dvc.lock").is_file()
+    assert (clone / "data" / "prepared" / "train.npz").is_file()
+    assert (clone / "models" / "insertion" / "model.safetensors").is_file()
+    metrics = json.loads((clone / "metrics" / "train.json").read_text())
+    assert set(metrics["where_raw"]) == {"person", "car"} and metrics["train"]["steps"] == 4
+    assert (clone / "dvclive" / "train" / "plots" / "images" / "samples.png").is_file()
     status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=clone, env=env, capture_output=True,
                             text=True, timeout=120)
     assert "up to date" in status.stdout, status.stdout

@@ -1,0 +1,54 @@
+"""How label maps become network inputs: one-hot channels plus an instance-edge channel.
+
+Channels: the void ids 0-5 share channel 0; every other Cityscapes id from 6 (ground) to 33
+(bicycle) has its own, so 29 label channels, then one edge channel (30 in all, as in the reference
+design). Label maps are only ever resized with nearest neighbour: interpolating ids corrupts them.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+LABEL_CHANNELS = 29
+IN_CHANNELS = LABEL_CHANNELS + 1  # + edges
+
+_LUT = np.zeros(256, dtype=np.int64)
+_LUT[6:34] = np.arange(1, 29)
+CHANNEL_OF_ID = torch.from_numpy(_LUT)
+
+
+def channel_of(label_id: int) -> int:
+    return int(_LUT[label_id])
+
+
+def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a label or instance map to ``size`` = (width, height) with nearest neighbour only."""
+    if array.shape[1] == size[0] and array.shape[0] == size[1]:
+        return array
+    if array.dtype in (np.int32, np.int64, np.uint32):
+        # cv2 resizes 32-bit ints via float; index explicitly to stay exact.
+        ys = (np.arange(size[1]) * array.shape[0] / size[1]).astype(np.int64)
+        xs = (np.arange(size[0]) * array.shape[1] / size[0]).astype(np.int64)
+        return array[ys[:, None], xs[None, :]]
+    return cv2.resize(array, size, interpolation=cv2.INTER_NEAREST)
+
+
+def edge_map(instance_ids: np.ndarray) -> np.ndarray:
+    """1 where a pixel's instanceIds value differs from one of its 4 neighbours (also class edges)."""
+    edges = np.zeros(instance_ids.shape, dtype=bool)
+    diff_y = instance_ids[1:, :] != instance_ids[:-1, :]
+    diff_x = instance_ids[:, 1:] != instance_ids[:, :-1]
+    edges[1:, :] |= diff_y
+    edges[:-1, :] |= diff_y
+    edges[:, 1:] |= diff_x
+    edges[:, :-1] |= diff_x
+    return edges
+
+
+def encode(labels: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """[B, H, W] label ids (uint8/long) + [B, H, W] edges -> [B, 30, H, W] float one-hot + edge."""
+    channels = CHANNEL_OF_ID.to(labels.device)[labels.long()]
+    onehot = torch.nn.functional.one_hot(channels, LABEL_CHANNELS).permute(0, 3, 1, 2).float()
+    return torch.cat([onehot, edges.unsqueeze(1).float()], dim=1)

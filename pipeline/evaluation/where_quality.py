@@ -1,0 +1,95 @@
+"""How plausible the where module's raw placements are, against random placement of real-sized boxes.
+
+For every frame of a split and every class, the model draws ``per_frame`` boxes from random
+``z_where`` - raw samples, nothing filtered - and each box is judged at the dataset's own resolution
+by the rules of ``pipeline.evaluation.placement`` (the box as the object's mask: its bottom edge is the
+contact row): support under the bottom edge, height against the camera's ground-plane prediction
+(frames with a camera file only), overlap with existing persons and cars. The baseline draws boxes of
+the sizes real instances of the class have (from the prepared training instances) at uniformly random
+positions inside the image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.config import Config
+from pipeline.datasets import open_dataset
+from pipeline.evaluation.placement import overlap_share, scale_ratio, support_label
+from pipeline.labels import BY_NAME, SUPPORT
+from pipeline.training_data import PreparedData
+
+
+def box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A filled rectangle for a box (x0, y0, x1, y1 in [0, 1]), clipped to the image."""
+    x0, y0, x1, y1 = np.round(box * [width, height, width, height]).astype(int)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(max(x1, x0 + 1), width), min(max(y1, y0 + 1), height)
+    mask = np.zeros((height, width), bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def judge(scene, box: np.ndarray, label_id: int, scale_band=(0.75, 1.33), max_overlap=0.5) -> dict:
+    height, width = scene.size
+    mask = box_mask(box, height, width)
+    out = {"support": support_label(scene.labels, mask) in SUPPORT[label_id],
+           "overlap": overlap_share(mask, scene.labels) < max_overlap}
+    if scene.camera is not None:
+        ratio = scale_ratio(mask, scene.camera, label_id)
+        out["scale"] = bool(np.isfinite(ratio) and scale_band[0] <= ratio <= scale_band[1])
+    out["plausible"] = all(out.values())
+    return out
+
+
+def random_boxes(real_boxes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` boxes with the sizes of randomly chosen real boxes, at uniform positions inside the image."""
+    pick = real_boxes[rng.integers(len(real_boxes), size=n)]
+    w, h = pick[:, 2] - pick[:, 0], pick[:, 3] - pick[:, 1]
+    x0, y0 = rng.random(n) * (1 - w), rng.random(n) * (1 - h)
+    return np.stack([x0, y0, x0 + w, y0 + h], 1)
+
+
+def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, seed: int = 0,
+                   max_frames: int | None = None) -> dict:
+    """Share of raw model samples and of random boxes meeting each rule, per class."""
+    device = next(gan.parameters()).device
+    dataset = open_dataset(cfg.data, split, cfg.coco)
+    prepared = PreparedData(f"{cfg.prepare.out}/{split}.npz", device, flip_prob=0.0)
+    train = PreparedData(f"{cfg.prepare.out}/train.npz", "cpu", flip_prob=0.0)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    n_frames = len(dataset) if max_frames is None else min(max_frames, len(dataset))
+    tallies = {(arm, c): {} for arm in ("model", "random") for c in range(len(cfg.prepare.classes))}
+    gan.eval()
+    for i in range(n_frames):
+        scene = dataset[i]
+        frame = torch.full((per_frame,), i, dtype=torch.long, device=device)
+        for c, name in enumerate(cfg.prepare.classes):
+            label_id = BY_NAME[name].id
+            x_where, x_what = _frame_inputs(prepared, frame)
+            cls = torch.full((per_frame,), c, dtype=torch.long, device=device)
+            with torch.no_grad():
+                boxes = gan.sample(x_where, x_what, cls)["box"].float().cpu().numpy()
+            real = train.inst_box[train.inst_class == c].numpy()
+            for arm, arm_boxes in (("model", boxes), ("random", random_boxes(real, per_frame, rng))):
+                for box in arm_boxes:
+                    for rule, ok in judge(scene, box, label_id).items():
+                        t = tallies[(arm, c)].setdefault(rule, [0, 0])
+                        t[0] += int(ok)
+                        t[1] += 1
+    gan.train()
+    result: dict = {}
+    for (arm, c), rules in tallies.items():
+        result.setdefault(arm, {})[cfg.prepare.classes[c]] = {
+            rule: round(ok / n, 4) for rule, (ok, n) in rules.items()} | {"samples": rules["support"][1]}
+    return result
+
+
+def _frame_inputs(prepared: PreparedData, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    from pipeline.encoding import encode
+    from pipeline.training_data import edges
+
+    return (encode(prepared.labels_where[frame], edges(prepared.instances_where[frame])),
+            encode(prepared.labels_what[frame], edges(prepared.instances_what[frame])))

@@ -1,0 +1,291 @@
+"""The joint insertion GAN: where + what generators, their VAE encoders, four discriminators, every loss.
+
+One model serves every class in ``prepare.classes``: the class index ``cls`` [B] becomes a one-hot that is
+tiled as extra input channels of every conv net and concatenated to every vector the MLPs and heads see.
+
+Each training step runs three paths through the generators, batched together (3B samples):
+
+- ``u``  (unsupervised): random z_where on a scene x -> box; random z_what on x with that box -> shape.
+- ``p``  (random z on x+): the same on x+, the scene that held a real instance (removed by the data stage).
+- ``vae`` (supervised): z_where encoded from the real box, z_what from the real mask; the where net on x+
+  must give back the real box and the what net (shown x+ with the real box) the real mask (L1).
+
+The random-z paths (u, p) are trained by the adversarial terms, the hinge losses on theta and the latent
+reconstructions (the input reconstructions use path u: one path keeps the context in the embedding, and a
+30-channel reconstruction at the what resolution is a large share of a step); the VAE path by its L1 terms
+only, and the VAE encoders by those L1 terms + KL (as in the design: no adversarial gradient reaches them).
+All three paths are fakes for D_affine and D_shape; D_where and D_what judge path u (real: x+ with its
+real box / its real object pasted back, through the same warp and paste as the fakes). Nothing is
+detached between where and what: the box painted into the what input and the warp that places the shape
+both carry gradient back to the where net.
+
+Generator steps see the discriminators with detached weights (gradients reach the generated inputs only),
+so a generator step neither wastes work on discriminator weight gradients nor leaves them in ``.grad``.
+Under DistributedDataParallel call ``ddp(batch, "generator")`` / ``ddp(batch, "discriminator")`` with
+``find_unused_parameters=True``: each step uses only its own side's parameters.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from pipeline.config import LossConfig, ModelConfig, PrepareConfig
+from pipeline.encoding import IN_CHANNELS, channel_of
+from pipeline.labels import BY_NAME
+from pipeline.models.affine import box_mask, free_params, paint, theta_to_box, warp
+from pipeline.models.blocks import bce, kl_divergence, l1, reparameterize
+from pipeline.models.discriminators import AffineDiscriminator, PatchDiscriminator, ShapeDiscriminator
+from pipeline.models.what_net import MaskEncoder, WhatNet
+from pipeline.models.where_net import AffineEncoder, WhereNet
+
+G_TERMS = ("g_adv_affine", "g_adv_where", "g_adv_shape", "g_adv_what", "coord", "theta", "rec_where", "rec_what",
+           "latent_where", "latent_what", "sup_affine", "sup_mask", "kl_where", "kl_what")
+D_TERMS = ("d_affine", "d_where", "d_shape", "d_what")
+
+
+def check_sizes(model: ModelConfig, prepare: PrepareConfig) -> None:
+    """Refuse widths and sizes that do not fit together, naming the params keys to change."""
+    for key in ("where_widths", "what_widths", "shape_widths", "d_widths"):
+        if not getattr(model, key):
+            raise ValueError(f"model.{key}: at least one width is needed")
+    for widths_key, size_key in (("where_widths", "where_size"), ("what_widths", "what_size")):
+        n = len(getattr(model, widths_key))
+        w, h = getattr(prepare, size_key)
+        if (w, h) != (8 * 2**n, 4 * 2**n):
+            raise ValueError(
+                f"model.{widths_key} has {n} entries, so prepare.{size_key} must be {8 * 2**n}x{4 * 2**n} "
+                f"(width x height; the encoder halves it {n} times down to 8x4), got {w}x{h}"
+            )
+    n = len(model.shape_widths)
+    if prepare.mask_size != 4 * 2**n:
+        raise ValueError(
+            f"model.shape_widths has {n} entries, so prepare.mask_size must be {4 * 2**n} "
+            f"(the shape generator doubles a 4x4 map {n} times), got {prepare.mask_size}"
+        )
+    n = len(model.d_widths)
+    if 4 * 2 ** len(model.where_widths) < 2 ** (n + 1):
+        raise ValueError(f"model.d_widths has {n} entries: too many halvings for prepare.where_size "
+                         f"{prepare.where_size}")
+    if model.z_where < 1 or model.z_what < 1:
+        raise ValueError(f"model.z_where and model.z_what must be >= 1, got {model.z_where}, {model.z_what}")
+
+
+def coord_loss(theta: torch.Tensor) -> torch.Tensor:
+    """Hinge: the object lies fully inside the image.
+
+    The image spans source coordinates [t - a, t + a] per axis; the object is the source square [-1, 1], so it
+    is inside when the image's sampling range covers it: t - a <= -1 and t + a >= 1. Zero inside, linear
+    outside; summed over x and y, averaged over the batch."""
+    a = torch.stack([theta[:, 0, 0], theta[:, 1, 1]], 1).float()
+    t = torch.stack([theta[:, 0, 2], theta[:, 1, 2]], 1).float()
+    return (F.relu(t - a + 1) + F.relu(1 - t - a)).sum(1).mean()
+
+
+def theta_loss(theta: torch.Tensor, min_scale: torch.Tensor) -> torch.Tensor:
+    """Hinge on the scales a = 1 / (box size as a fraction of the image): 1 <= a <= 1 / min_scale.
+
+    a >= 1 keeps the box no larger than the image and positive (no flips: a flipped box has a < 0, which
+    costs 1 - a > 1); a <= 1 / min_scale keeps it no smaller than the class minimum. ``min_scale`` [B] is the
+    minimum size of each sample's class. Zero inside, linear outside; summed over x and y, batch mean."""
+    a = torch.stack([theta[:, 0, 0], theta[:, 1, 1]], 1).float()
+    max_a = 1 / min_scale.float()[:, None]
+    return (F.relu(1 - a) + F.relu(a - max_a)).sum(1).mean()
+
+
+class InsertionGAN(nn.Module):
+    def __init__(self, model: ModelConfig, prepare: PrepareConfig, losses: LossConfig, min_scale: list[float]):
+        super().__init__()
+        check_sizes(model, prepare)
+        n = len(prepare.classes)
+        if len(min_scale) != n or not all(0 < m <= 1 for m in min_scale):
+            raise ValueError(f"min_scale: one value in (0, 1] per class of prepare.classes {prepare.classes}, "
+                             f"got {min_scale}")
+        self.n_classes = n
+        self.losses = losses
+        self.z_where, self.z_what = model.z_where, model.z_what
+        self.where_hw = (prepare.where_size[1], prepare.where_size[0])
+        self.what_hw = (prepare.what_size[1], prepare.what_size[0])
+        self.mask_size = prepare.mask_size
+
+        self.where = WhereNet(IN_CHANNELS, n, model.z_where, model.where_widths, model.where_embed)
+        self.what = WhatNet(IN_CHANNELS, n, model.z_what, model.what_widths, model.what_embed, model.shape_widths)
+        self.where_vae = AffineEncoder(n, model.z_where)
+        self.what_vae = MaskEncoder(n, model.z_what, model.shape_widths[::-1])
+
+        self.d_affine = AffineDiscriminator(n)
+        self.d_where = PatchDiscriminator(IN_CHANNELS + 1, n, model.d_widths)
+        self.d_shape = ShapeDiscriminator(n, model.d_widths, prepare.mask_size)
+        self.d_what = PatchDiscriminator(IN_CHANNELS, n, model.d_widths)
+
+        # Class c is painted into its Cityscapes label channel; derived from the config, so not saved.
+        channels = torch.tensor([channel_of(BY_NAME[name].id) for name in prepare.classes])
+        self.register_buffer("targets", F.one_hot(channels, IN_CHANNELS).float(), persistent=False)
+        self.register_buffer("min_scale", torch.tensor(min_scale, dtype=torch.float32), persistent=False)
+
+    # ------------------------------------------------------------------ parameters
+    def generators(self) -> list[nn.Module]:
+        return [self.where, self.what, self.where_vae, self.what_vae]
+
+    def discriminators(self) -> list[nn.Module]:
+        return [self.d_affine, self.d_where, self.d_shape, self.d_what]
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        """Where + what nets and the two VAE encoders (one optimiser)."""
+        return [p for m in self.generators() for p in m.parameters()]
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return [p for m in self.discriminators() for p in m.parameters()]
+
+    def forward(self, batch: dict, mode: str = "generator"):
+        """Dispatch for DistributedDataParallel, which only syncs gradients of work done inside forward():
+        ``ddp(batch, "generator")`` / ``ddp(batch, "discriminator")``."""
+        if mode == "generator":
+            return self.generator_loss(batch)
+        if mode == "discriminator":
+            return self.discriminator_loss(batch)
+        raise ValueError(f"mode must be 'generator' or 'discriminator', got {mode!r}")
+
+    # ------------------------------------------------------------------ the three paths
+    def _generate(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Run paths u, p, vae (in that order along the batch) through where and what. Returns every
+        intermediate the losses need; slices [:2B] are the random-z paths, [2B:] the VAE path."""
+        cls = batch["cls"]
+        b = cls.shape[0]
+        c = F.one_hot(cls, self.n_classes).float()
+        c3 = c.repeat(3, 1)
+        target3 = self.targets[cls].repeat(3, 1)
+
+        mu_w, logvar_w = self.where_vae(batch["theta_real"], c)
+        mu_s, logvar_s = self.what_vae(batch["mask_real"], c)
+        z_where = torch.cat([torch.randn(2 * b, self.z_where, device=c.device), reparameterize(mu_w, logvar_w)])
+        z_what = torch.cat([torch.randn(2 * b, self.z_what, device=c.device), reparameterize(mu_s, logvar_s)])
+
+        x_where = torch.cat([batch["x_where"], batch["xp_where"], batch["xp_where"]])
+        theta, h_where = self.where(x_where, z_where, c3)
+        # The VAE path's what input gets the real box (teacher forcing): its mask belongs to that box.
+        box_theta = torch.cat([theta[: 2 * b], batch["theta_real"].float()])
+        x_what = torch.cat([batch["x_what"], batch["xp_what"], batch["xp_what"]])
+        what_in = paint(x_what, box_mask(box_theta, self.what_hw), target3)
+        logits, h_what = self.what(what_in, z_what, c3)
+        return dict(c=c, c3=c3, mu_w=mu_w, logvar_w=logvar_w, mu_s=mu_s, logvar_s=logvar_s, z_where=z_where,
+                    z_what=z_what, x_where=x_where, theta=theta, h_where=h_where, what_in=what_in,
+                    shape=torch.sigmoid(logits), h_what=h_what)
+
+    def _fakes_u(self, batch: dict, theta_u: torch.Tensor, shape_u: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Path u's inputs to D_where (x ++ box) and D_what (x with the shape pasted), and the box/placed maps."""
+        box = box_mask(theta_u, self.where_hw)
+        placed = warp(shape_u, theta_u, self.what_hw)
+        fake_where = torch.cat([batch["x_where"], box.to(batch["x_where"].dtype)], 1)
+        fake_what = paint(batch["x_what"], placed, self.targets[batch["cls"]])
+        return fake_where, fake_what, box, placed
+
+    @staticmethod
+    def _frozen(module: nn.Module, *args: torch.Tensor) -> torch.Tensor:
+        """Call a discriminator with detached weights: the generator's gradient flows through it to the
+        inputs, none is computed for (or accumulated into) the discriminator's own parameters."""
+        params = {name: p.detach() for name, p in module.named_parameters()}
+        return functional_call(module, params, args)
+
+    # ------------------------------------------------------------------ losses
+    def generator_terms(self, batch: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Every generator-side loss term as a tensor (unweighted), and the images (see generator_loss)."""
+        g = self._generate(batch)
+        b = batch["cls"].shape[0]
+        u, r = slice(0, b), slice(0, 2 * b)  # path u; the random-z paths u and p
+        theta, shape, c, c3 = g["theta"], g["shape"], g["c"], g["c3"]
+        fake_where, fake_what, box, placed = self._fakes_u(batch, theta[u], shape[u])
+        cls_r = batch["cls"].repeat(2)
+        terms = {
+            "g_adv_affine": bce(self._frozen(self.d_affine, theta[r], c3[r]), True),
+            "g_adv_where": bce(self._frozen(self.d_where, fake_where, c), True),
+            "g_adv_shape": bce(self._frozen(self.d_shape, shape[r], c3[r]), True),
+            "g_adv_what": bce(self._frozen(self.d_what, fake_what, c), True),
+            "coord": coord_loss(theta[r]),
+            "theta": theta_loss(theta[r], self.min_scale[cls_r]),
+            # Input reconstruction on path u (one path keeps the context in the embedding; at the what
+            # resolution each path's 30-channel reconstruction is a large share of a step).
+            "rec_where": l1(self.where.reconstruct(g["h_where"][u]), batch["x_where"]),
+            # The reconstruction target is a target: the where net should not shrink boxes to ease it.
+            "rec_what": l1(self.what.reconstruct(g["h_what"][u]), g["what_in"][u].detach()),
+            "latent_where": l1(self.where.predict_z(g["h_where"][r]), g["z_where"][r]),
+            "latent_what": l1(self.what.predict_z(g["h_what"][r]), g["z_what"][r]),
+            # L1 on the raw affine entries, as the reference. (Measured: in (log scale, centre) space the
+            # supervised term no longer outweighs the adversarial ones and raw placements got worse.)
+            "sup_affine": l1(free_params(theta[2 * b:]), free_params(batch["theta_real"])),
+            "sup_mask": l1(shape[2 * b:], batch["mask_real"]),
+            "kl_where": kl_divergence(g["mu_w"], g["logvar_w"]),
+            "kl_what": kl_divergence(g["mu_s"], g["logvar_s"]),
+        }
+        images = {"box": box, "shape": shape[u], "placed": placed, "shape_vae": shape[2 * b:]}
+        return terms, {k: v.detach().float() for k, v in images.items()}
+
+    def generator_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
+        """Total generator-side loss (where + what + VAE encoders), every named term as a float, and images
+        for sample grids: "box" [B,1,Hw,Ww], "shape" [B,1,S,S], "placed" [B,1,Ht,Wt] (path u on x), and
+        "shape_vae" [B,1,S,S] (the supervised path's mask, to compare with mask_real)."""
+        t, images = self.generator_terms(batch)
+        w = self.losses
+        total = (
+            w.adversarial * (t["g_adv_affine"] + t["g_adv_where"] + t["g_adv_shape"] + t["g_adv_what"])
+            + w.coord * t["coord"]
+            + w.theta * t["theta"]
+            + w.reconstruction * (t["rec_where"] + t["rec_what"] + t["latent_where"] + t["latent_what"])
+            + w.supervised * (t["sup_affine"] + t["sup_mask"])
+            + w.kl * (t["kl_where"] + t["kl_what"])
+        )
+        return total, _floats({**t, "g_total": total}), images
+
+    def discriminator_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """Sum of the four discriminators' BCE losses: real vs the generators' fakes (made without grad)."""
+        b = batch["cls"].shape[0]
+        with torch.no_grad():
+            g = self._generate(batch)
+            fake_where, fake_what, _, _ = self._fakes_u(batch, g["theta"][:b], g["shape"][:b])
+        c, c3, theta_real = g["c"], g["c3"], batch["theta_real"]
+        real_where = torch.cat([batch["xp_where"], box_mask(theta_real, self.where_hw).to(fake_where.dtype)], 1)
+        real_what = paint(batch["xp_what"], warp(batch["mask_real"], theta_real, self.what_hw),
+                          self.targets[batch["cls"]])
+        t = {
+            "d_affine": _d_loss(self.d_affine, theta_real, g["theta"], c, c3),
+            "d_where": _d_loss(self.d_where, real_where, fake_where, c, c),
+            "d_shape": _d_loss(self.d_shape, batch["mask_real"], g["shape"], c, c3),
+            "d_what": _d_loss(self.d_what, real_what, fake_what, c, c),
+        }
+        total = sum(t.values())
+        t["d_total"] = total
+        return total, _floats(t)
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def sample(self, x_where: torch.Tensor, x_what: torch.Tensor, cls: torch.Tensor,
+               z_where: torch.Tensor | None = None, z_what: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Placements and shapes for scenes x: z ~ N(0, I) unless given. Returns "theta" [B,2,3], "box" [B,4]
+        (x0, y0, x1, y1 in [0, 1]), "shape" [B,1,S,S] probabilities, "placed" [B,1,Ht,Wt] (the shape warped
+        into the what-resolution frame), and the "z_where", "z_what" used. Batch many candidates per frame by
+        repeating the frame."""
+        b, dev = cls.shape[0], cls.device
+        c = F.one_hot(cls, self.n_classes).float()
+        z_where = torch.randn(b, self.z_where, device=dev) if z_where is None else z_where
+        z_what = torch.randn(b, self.z_what, device=dev) if z_what is None else z_what
+        theta, _ = self.where(x_where, z_where, c)
+        what_in = paint(x_what, box_mask(theta, self.what_hw), self.targets[cls])
+        logits, _ = self.what(what_in, z_what, c)
+        shape = torch.sigmoid(logits)
+        return {"theta": theta, "box": theta_to_box(theta), "shape": shape,
+                "placed": warp(shape, theta, self.what_hw), "z_where": z_where, "z_what": z_what}
+
+
+def _d_loss(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, c_real: torch.Tensor, c_fake: torch.Tensor):
+    """BCE(D(real), 1) + BCE(D(fake), 0), with real and fake in one batched call."""
+    n = real.shape[0]
+    logits = d(torch.cat([real.to(fake.dtype), fake]), torch.cat([c_real, c_fake]))
+    return bce(logits[:n], True) + bce(logits[n:], False)
+
+
+def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """All terms as Python floats with one device sync."""
+    values = torch.stack([v.detach().float() for v in terms.values()]).tolist()
+    return dict(zip(terms, values, strict=True))

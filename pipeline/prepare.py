@@ -1,0 +1,198 @@
+"""The ``prepare`` stage: training examples for the insertion GAN, and the crop bank.
+
+For each split, one ``{split}.npz`` under ``prepare.out`` holds every frame's label and instance maps
+at the where and what resolutions (nearest neighbour only), and one row per usable real instance
+(``inst_*``): its frame, class, box (normalised x0, y0, x1, y1), mask (tight box resized to a square)
+and - with ``remove_object`` - the frame's label maps with that object filled in from the stuff
+around it, which is the scene x+ the supervised path learns from. Instances pass the filters of
+``PrepareConfig`` (area, fill ratio, aspect, width, height; crowd regions never count).
+
+The crop bank (``crops/{split}/``) keeps each usable instance's RGB pixels and mask as an RGBA PNG,
+indexed in ``crops/{split}/index.jsonl`` with its box, size and colour context, for the augment stage
+to retrieve appearance from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from pipeline.config import Config, PrepareConfig
+from pipeline.datasets import open_dataset
+from pipeline.encoding import resize_nearest
+from pipeline.io import atomic_directory, atomic_write_bytes, atomic_write_json, dumps_json, encode_png
+from pipeline.label_surgery import remove_object
+from pipeline.labels import BY_NAME
+from pipeline.scene import Instance, Scene
+
+
+@dataclass
+class FrameExamples:
+    stem: str
+    maps: dict[str, np.ndarray]  # labels/instances at where and what resolution
+    instances: list[dict]  # rows of the instance table
+    crops: list[tuple[str, bytes, dict]]  # (relative path, RGBA PNG, index entry)
+    rejected: Counter
+
+
+def instance_filter(inst: Instance, cfg: PrepareConfig, classes: list[int]) -> str | None:
+    """Why an instance is not a training example (None when it is)."""
+    if inst.iscrowd:
+        return "crowd"
+    if inst.label_id not in classes:
+        return "class"
+    _, _, w, h = inst.bbox
+    if inst.area < cfg.min_area:
+        return "area"
+    if inst.area / (w * h) < cfg.min_fill:
+        return "fill"
+    if not cfg.aspect[0] <= h / w <= cfg.aspect[1]:
+        return "aspect"
+    if w < cfg.min_width or h < cfg.min_height:
+        return "size"
+    return None
+
+
+def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
+    classes = [BY_NAME[name].id for name in cfg.classes]
+    where, what = tuple(cfg.where_size), tuple(cfg.what_size)
+    height, width = scene.size
+    maps = {
+        "labels_where": resize_nearest(scene.labels, where),
+        "instances_where": resize_nearest(scene.instance_ids, where).astype(np.uint16),
+        "labels_what": resize_nearest(scene.labels, what),
+        "instances_what": resize_nearest(scene.instance_ids, what).astype(np.uint16),
+    }
+    rows, crops, rejected = [], [], Counter()
+    for inst in scene.instances:
+        reason = instance_filter(inst, cfg, classes)
+        if reason:
+            rejected[reason] += 1
+            continue
+        x, y, w, h = inst.bbox
+        mask = scene.instance_ids[y : y + h, x : x + w] == inst.value
+        square = cv2.resize(mask.astype(np.uint8) * 255, (cfg.mask_size, cfg.mask_size), interpolation=cv2.INTER_AREA)
+        row = {
+            "class": classes.index(inst.label_id),
+            "value": inst.value,
+            "box": np.array([x / width, y / height, (x + w) / width, (y + h) / height], np.float32),
+            "mask": (square >= 128).astype(np.uint8),
+        }
+        if cfg.remove_object:
+            labels_xp, _ = remove_object(scene.labels, scene.instance_ids, inst.value)
+            row["xp_where"] = resize_nearest(labels_xp, where)
+            row["xp_what"] = resize_nearest(labels_xp, what)
+        rows.append(row)
+        crops.append(_crop(scene, inst, mask))
+    return FrameExamples(scene.frame.stem, maps, rows, crops, rejected)
+
+
+def _crop(scene: Scene, inst: Instance, mask: np.ndarray) -> tuple[str, bytes, dict]:
+    """The instance's pixels as an RGBA PNG, with an index entry describing it and its context."""
+    x, y, w, h = inst.bbox
+    rgba = np.dstack([scene.image[y : y + h, x : x + w], mask.astype(np.uint8) * 255])
+    # Context: a ring of one box-size around the object, objects excluded, for colour matching.
+    height, width = scene.size
+    cx0, cy0 = max(0, x - w // 2), max(0, y - h // 2)
+    cx1, cy1 = min(width, x + w + w // 2), min(height, y + h + h // 2)
+    ring = scene.instance_ids[cy0:cy1, cx0:cx1] < 1000
+    context = scene.image[cy0:cy1, cx0:cx1][ring]
+    pixels = rgba[..., :3][mask]
+    name = f"{BY_NAME_OF[inst.label_id]}/{scene.frame.stem}_{inst.value}.png"
+    entry = {
+        "file": name,
+        "frame": scene.frame.stem,
+        "class": BY_NAME_OF[inst.label_id],
+        "value": inst.value,
+        "box": [x, y, w, h],
+        "image_size": [width, height],
+        "area": inst.area,
+        "mean_rgb": [round(float(v), 1) for v in pixels.mean(0)],
+        "context_rgb": [round(float(v), 1) for v in (context.mean(0) if len(context) else pixels.mean(0))],
+        "bottom_row": y + h,
+    }
+    return name, encode_png(rgba, rgb=True), entry
+
+
+BY_NAME_OF = {label.id: label.name for label in BY_NAME.values()}
+
+
+def _frame_job(args: tuple[Config, str, int]) -> FrameExamples:
+    cfg, split, i = args
+    dataset = _dataset_cache(cfg, split)
+    return frame_examples(dataset[i], cfg.prepare)
+
+
+_DATASETS: dict = {}
+
+
+def _dataset_cache(cfg: Config, split: str):
+    key = (split, cfg.data.root)
+    if key not in _DATASETS:
+        _DATASETS[key] = open_dataset(cfg.data, split, cfg.coco)
+    return _DATASETS[key]
+
+
+def prepare(cfg: Config, out: str | Path | None = None, workers: int | None = None, progress: bool = True) -> dict:
+    """Write ``{split}.npz``, the crop bank and ``summary.json`` to ``out`` (default ``prepare.out``)."""
+    out = Path(out or cfg.prepare.out)
+    workers = workers or os.cpu_count() or 1
+    summary: dict = {"splits": {}}
+    with atomic_directory(out) as tmp:
+        for split in cfg.prepare.splits:
+            n = len(_dataset_cache(cfg, split))
+            jobs = [(cfg, split, i) for i in range(n)]
+            bar = tqdm(total=n, desc=f"prepare {split}", unit="frame", disable=not progress)
+            frames: list[FrameExamples] = []
+            if workers <= 1:
+                for job in jobs:
+                    frames.append(_frame_job(job))
+                    bar.update()
+            else:
+                with ProcessPoolExecutor(workers) as pool:
+                    for result in pool.map(_frame_job, jobs, chunksize=8):
+                        frames.append(result)
+                        bar.update()
+            bar.close()
+            summary["splits"][split] = _write_split(tmp, split, frames, cfg.prepare)
+        summary["classes"] = cfg.prepare.classes
+        atomic_write_json(tmp / "summary.json", summary, indent=2)
+    return summary
+
+
+def _write_split(root: Path, split: str, frames: list[FrameExamples], cfg: PrepareConfig) -> dict:
+    arrays = {key: np.stack([f.maps[key] for f in frames]) for key in frames[0].maps}
+    rows = [(i, row) for i, f in enumerate(frames) for row in f.instances]
+    s = cfg.mask_size
+    arrays["frames"] = np.array([f.stem for f in frames])
+    arrays["inst_frame"] = np.array([i for i, _ in rows], np.int32)
+    arrays["inst_class"] = np.array([r["class"] for _, r in rows], np.uint8)
+    arrays["inst_value"] = np.array([r["value"] for _, r in rows], np.int32)
+    arrays["inst_box"] = np.array([r["box"] for _, r in rows], np.float32).reshape(-1, 4)
+    arrays["inst_mask"] = np.array([r["mask"] for _, r in rows], np.uint8).reshape(-1, s, s)
+    if cfg.remove_object:
+        w, h = cfg.where_size
+        tw, th = cfg.what_size
+        arrays["xp_where"] = np.array([r["xp_where"] for _, r in rows], np.uint8).reshape(-1, h, w)
+        arrays["xp_what"] = np.array([r["xp_what"] for _, r in rows], np.uint8).reshape(-1, th, tw)
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(root / f"{split}.npz", buf.getvalue())
+    index = bytearray()
+    for f in frames:
+        for name, png, entry in f.crops:
+            atomic_write_bytes(root / "crops" / split / name, png)
+            index += dumps_json(entry)
+    atomic_write_bytes(root / "crops" / split / "index.jsonl", bytes(index))
+    rejected = sum((f.rejected for f in frames), Counter())
+    per_class = Counter(cfg.classes[r["class"]] for _, r in rows)
+    return {"frames": len(frames), "instances": dict(per_class), "rejected": dict(sorted(rejected.items()))}

@@ -1,0 +1,105 @@
+"""Training batches for the insertion GAN, drawn from the ``prepare`` stage's arrays.
+
+Everything is tensor indexing on arrays held in memory (on the training device), so a batch costs a
+few gathers, no Python loop over samples. A batch depends only on the ``torch.Generator`` it is drawn
+with; the training loop seeds that generator from (seed, step, rank), so a resumed run sees exactly
+the batches an uninterrupted one would have seen, and every DDP rank sees different ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.encoding import encode
+from pipeline.errors import DatasetError
+from pipeline.models.affine import box_to_theta
+
+
+def edges(instance_ids: torch.Tensor) -> torch.Tensor:
+    """[B, H, W] instance ids -> bool edges: a pixel differs from one of its 4 neighbours."""
+    out = torch.zeros_like(instance_ids, dtype=torch.bool)
+    dy = instance_ids[:, 1:, :] != instance_ids[:, :-1, :]
+    dx = instance_ids[:, :, 1:] != instance_ids[:, :, :-1]
+    out[:, 1:, :] |= dy
+    out[:, :-1, :] |= dy
+    out[:, :, 1:] |= dx
+    out[:, :, :-1] |= dx
+    return out
+
+
+class PreparedData:
+    """One split of ``data/prepared``: frames and real instances, ready to batch."""
+
+    def __init__(self, path: str | Path, device: torch.device | str = "cpu", flip_prob: float = 0.5):
+        path = Path(path)
+        if not path.is_file():
+            raise DatasetError(path, "missing: run the prepare stage first (dvc repro prepare)")
+        with np.load(path) as z:
+            def t(key: str, dtype: torch.dtype) -> torch.Tensor:
+                return torch.from_numpy(z[key].astype(np.int64 if dtype == torch.long else z[key].dtype)).to(
+                    device=device, dtype=dtype)
+
+            self.frames = z["frames"].tolist()
+            self.labels_where = t("labels_where", torch.uint8)
+            self.instances_where = t("instances_where", torch.int32)
+            self.labels_what = t("labels_what", torch.uint8)
+            self.instances_what = t("instances_what", torch.int32)
+            self.inst_frame = t("inst_frame", torch.long)
+            self.inst_class = t("inst_class", torch.long)
+            self.inst_value = t("inst_value", torch.int32)
+            self.inst_box = t("inst_box", torch.float32)
+            self.inst_mask = t("inst_mask", torch.float32)
+            self.xp_where = t("xp_where", torch.uint8) if "xp_where" in z else None
+            self.xp_what = t("xp_what", torch.uint8) if "xp_what" in z else None
+        if len(self.inst_frame) == 0:
+            raise DatasetError(path, "no training instances: every instance failed the prepare filters")
+        self.device = torch.device(device)
+        self.flip_prob = flip_prob
+
+    def __len__(self) -> int:
+        return len(self.inst_frame)
+
+    def batch(self, size: int, generator: torch.Generator, index: torch.Tensor | None = None) -> dict:
+        """A batch in the layout ``InsertionGAN`` takes (see ``pipeline/models/insertion_gan.py``).
+
+        x+ is the frame of a real instance (with that instance removed when prepared so); x is a
+        random frame; each is flipped left-right with ``flip_prob``, x+ together with its box and mask.
+        """
+        d = self.device
+        idx = index.to(d) if index is not None else torch.randint(len(self), (size,), generator=generator, device=d)
+        size = len(idx)
+        other = torch.randint(len(self.frames), (size,), generator=generator, device=d)
+        flip_p = torch.rand(size, generator=generator, device=d) < self.flip_prob
+        flip_x = torch.rand(size, generator=generator, device=d) < self.flip_prob
+
+        frame, value = self.inst_frame[idx], self.inst_value[idx]
+        xp = {}
+        for res, removed in (("where", self.xp_where), ("what", self.xp_what)):
+            labels = getattr(self, f"labels_{res}")[frame] if removed is None else removed[idx]
+            instances = getattr(self, f"instances_{res}")[frame]
+            if removed is not None:  # the removed object's pixels now hold the stuff that filled them
+                instances = torch.where(instances == value[:, None, None], labels.int(), instances)
+            xp[res] = _encode_flipped(labels, instances, flip_p)
+        box = self.inst_box[idx].clone()
+        box[flip_p] = torch.stack([1 - box[flip_p, 2], box[flip_p, 1], 1 - box[flip_p, 0], box[flip_p, 3]], 1)
+        mask = self.inst_mask[idx]
+        mask = torch.where(flip_p[:, None, None], mask.flip(-1), mask).unsqueeze(1)
+        return {
+            "x_where": _encode_flipped(self.labels_where[other], self.instances_where[other], flip_x),
+            "x_what": _encode_flipped(self.labels_what[other], self.instances_what[other], flip_x),
+            "xp_where": xp["where"],
+            "xp_what": xp["what"],
+            "theta_real": box_to_theta(box),
+            "mask_real": mask,
+            "cls": self.inst_class[idx],
+            "box_real": box,
+        }
+
+
+def _encode_flipped(labels: torch.Tensor, instances: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
+    instances = torch.where(flip[:, None, None], instances.flip(-1), instances)
+    return encode(labels, edges(instances))

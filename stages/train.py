@@ -1,0 +1,10 @@
+"""DVC stage `train`: train the insertion GAN, then score its raw placements on the val frames.
+
+Single process: `python -m stages.train`; several: `torchrun --nproc_per_node N -m stages.train`.
+"""
+
+from pipeline.config import load_config
+from pipeline.training import train_stage
+
+if __name__ == "__main__":
+    train_stage(load_config("params.yaml"))
