@@ -35,16 +35,17 @@ def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(array, size, interpolation=cv2.INTER_NEAREST)
 
 
-def edge_map(instance_ids: np.ndarray) -> np.ndarray:
-    """1 where a pixel's instanceIds value differs from one of its 4 neighbours (also class edges)."""
-    edges = np.zeros(instance_ids.shape, dtype=bool)
-    diff_y = instance_ids[1:, :] != instance_ids[:-1, :]
-    diff_x = instance_ids[:, 1:] != instance_ids[:, :-1]
-    edges[1:, :] |= diff_y
-    edges[:-1, :] |= diff_y
-    edges[:, 1:] |= diff_x
-    edges[:, :-1] |= diff_x
-    return edges
+def edges(instance_ids: torch.Tensor) -> torch.Tensor:
+    """[B, H, W] instance ids -> bool edges: a pixel differs from one of its 4 neighbours (this also
+    marks class boundaries, since stuff pixels hold their label id)."""
+    out = torch.zeros_like(instance_ids, dtype=torch.bool)
+    dy = instance_ids[:, 1:, :] != instance_ids[:, :-1, :]
+    dx = instance_ids[:, :, 1:] != instance_ids[:, :, :-1]
+    out[:, 1:, :] |= dy
+    out[:, :-1, :] |= dy
+    out[:, :, 1:] |= dx
+    out[:, :, :-1] |= dx
+    return out
 
 
 def encode(labels: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:

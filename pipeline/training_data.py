@@ -13,21 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.encoding import encode
+from pipeline.encoding import edges, encode
 from pipeline.errors import DatasetError
 from pipeline.models.affine import box_to_theta
-
-
-def edges(instance_ids: torch.Tensor) -> torch.Tensor:
-    """[B, H, W] instance ids -> bool edges: a pixel differs from one of its 4 neighbours."""
-    out = torch.zeros_like(instance_ids, dtype=torch.bool)
-    dy = instance_ids[:, 1:, :] != instance_ids[:, :-1, :]
-    dx = instance_ids[:, :, 1:] != instance_ids[:, :, :-1]
-    out[:, 1:, :] |= dy
-    out[:, :-1, :] |= dy
-    out[:, :, 1:] |= dx
-    out[:, :, :-1] |= dx
-    return out
 
 
 class PreparedData:
@@ -61,6 +49,11 @@ class PreparedData:
 
     def __len__(self) -> int:
         return len(self.inst_frame)
+
+    def scene_inputs(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames (indices [B]) as network inputs at the where and what resolutions, unflipped."""
+        return (encode(self.labels_where[frame], edges(self.instances_where[frame])),
+                encode(self.labels_what[frame], edges(self.instances_what[frame])))
 
     def batch(self, size: int, generator: torch.Generator, index: torch.Tensor | None = None) -> dict:
         """A batch in the layout ``InsertionGAN`` takes (see ``pipeline/models/insertion_gan.py``).

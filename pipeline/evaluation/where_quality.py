@@ -68,7 +68,7 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
         frame = torch.full((per_frame,), i, dtype=torch.long, device=device)
         for c, name in enumerate(cfg.prepare.classes):
             label_id = BY_NAME[name].id
-            x_where, x_what = _frame_inputs(prepared, frame)
+            x_where, x_what = prepared.scene_inputs(frame)
             cls = torch.full((per_frame,), c, dtype=torch.long, device=device)
             with torch.no_grad():
                 boxes = gan.sample(x_where, x_what, cls)["box"].float().cpu().numpy()
@@ -86,10 +86,3 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
             rule: round(ok / n, 4) for rule, (ok, n) in rules.items()} | {"samples": rules["support"][1]}
     return result
 
-
-def _frame_inputs(prepared: PreparedData, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    from pipeline.encoding import encode
-    from pipeline.training_data import edges
-
-    return (encode(prepared.labels_where[frame], edges(prepared.instances_where[frame])),
-            encode(prepared.labels_what[frame], edges(prepared.instances_what[frame])))
