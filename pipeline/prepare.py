@@ -105,11 +105,11 @@ def _crop(scene: Scene, inst: Instance, mask: np.ndarray) -> tuple[str, bytes, d
     ring = scene.instance_ids[cy0:cy1, cx0:cx1] < 1000
     context = scene.image[cy0:cy1, cx0:cx1][ring]
     pixels = rgba[..., :3][mask]
-    name = f"{BY_NAME_OF[inst.label_id]}/{scene.frame.stem}_{inst.value}.png"
+    name = f"{inst.name}/{scene.frame.stem}_{inst.value}.png"
     entry = {
         "file": name,
         "frame": scene.frame.stem,
-        "class": BY_NAME_OF[inst.label_id],
+        "class": inst.name,
         "value": inst.value,
         "box": [x, y, w, h],
         "image_size": [width, height],
@@ -120,8 +120,6 @@ def _crop(scene: Scene, inst: Instance, mask: np.ndarray) -> tuple[str, bytes, d
     }
     return name, encode_png(rgba, rgb=True), entry
 
-
-BY_NAME_OF = {label.id: label.name for label in BY_NAME.values()}
 
 
 def _frame_job(args: tuple[Config, str, int]) -> FrameExamples:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 from tqdm import tqdm
 
@@ -172,10 +172,7 @@ def save_trained(model: InsertionGAN, cfg: Config, directory: str | Path, summar
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     signature = model_signature(cfg)
-    tmp = directory / ".model.safetensors.tmp"
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, tmp, metadata={"signature": json.dumps(signature)})
-    os.replace(tmp, directory / "model.safetensors")
+    atomic_write_bytes(directory / "model.safetensors", _weights(model, {"signature": json.dumps(signature)}))
     atomic_write_json(directory / "config.json", {"signature": signature, "summary": summary}, indent=2)
 
 
@@ -183,14 +180,16 @@ def save_trained(model: InsertionGAN, cfg: Config, directory: str | Path, summar
 
 
 def save_checkpoint(directory: Path, model: InsertionGAN, opt_g, opt_d, step: int, signature: dict) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, directory / ".model.safetensors.tmp")
-    os.replace(directory / ".model.safetensors.tmp", directory / "model.safetensors")
+    atomic_write_bytes(directory / "model.safetensors", _weights(model))
     buf = _torch_bytes({"g": opt_g.state_dict(), "d": opt_d.state_dict()})
     atomic_write_bytes(directory / "optim.pt", buf)
     # state.json last: a checkpoint is complete once it names its step.
     atomic_write_json(directory / "state.json", {"step": step, "signature": signature}, indent=2)
+
+
+def _weights(model: nn.Module, metadata: dict[str, str] | None = None) -> bytes:
+    """The model's state dict as safetensors bytes (written atomically by the callers)."""
+    return save({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, metadata)
 
 
 def _torch_bytes(obj) -> bytes:

@@ -24,7 +24,7 @@ from pycocotools import mask as mask_utils
 from pipeline.config import CocoConfig
 from pipeline.errors import DatasetError
 from pipeline.io import read_json, read_rgb
-from pipeline.labels import BY_NAME, INSTANCE_FACTOR
+from pipeline.labels import BY_NAME, INSTANCE_FACTOR, INSTANCE_IDS
 from pipeline.scene import FrameId, Scene
 
 _IMAGE_SUFFIX = "_leftImg8bit"
@@ -124,7 +124,7 @@ class CocoDataset:
             if not mask.any():
                 continue
             labels[mask] = label_id
-            if BY_NAME_HAS_INSTANCES.get(label_id) and not ann.get("iscrowd", 0):
+            if label_id in INSTANCE_IDS and not ann.get("iscrowd", 0):
                 k = counts.get(label_id, 0)
                 counts[label_id] = k + 1
                 value = label_id * INSTANCE_FACTOR + k
@@ -135,8 +135,6 @@ class CocoDataset:
         scene = Scene(self.frame_id(i), image, labels, instance_ids)
         return scene.index(order)
 
-
-BY_NAME_HAS_INSTANCES = {label.id: label.has_instances for label in BY_NAME.values()}
 
 
 def _decode(ann: dict, height: int, width: int, path: Path) -> np.ndarray:

@@ -152,3 +152,22 @@ def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(a.float(), b.float())
+
+
+class ConditionedEncoder(nn.Module):
+    """Scene + z + class -> an embedding that carries the class on to the heads (where and what nets).
+
+    The z and class one-hot are tiled over the scene (first layer of ``Encoder``); the class is also
+    appended to the embedding, so every head reading it stays class-conditioned."""
+
+    def __init__(self, in_channels: int, n_classes: int, z_dim: int, widths: list[int], embed: int,
+                 map_size: tuple[int, int]):
+        super().__init__()
+        self.z_dim = z_dim
+        self.encoder = Encoder(in_channels, z_dim + n_classes, widths, embed, map_size)
+        self.act = nn.LeakyReLU(0.2)
+
+    def encode(self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Scene [B, C, H, W], z [B, z_dim], class one-hot [B, n] -> h ++ class [B, embed + n]."""
+        h = self.act(self.encoder(x, torch.cat([z, c], 1)))
+        return torch.cat([h, c.to(h.dtype)], 1)

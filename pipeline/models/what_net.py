@@ -14,27 +14,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.models.blocks import Decoder, Encoder, LatentHead
+from pipeline.models.blocks import ConditionedEncoder, Decoder, Encoder, LatentHead
 from pipeline.models.where_net import MAP
 
 SHAPE_MAP = (4, 4)
 
 
-class WhatNet(nn.Module):
+class WhatNet(ConditionedEncoder):
     def __init__(self, in_channels: int, n_classes: int, z_dim: int, widths: list[int], embed: int,
                  shape_widths: list[int]):
-        super().__init__()
-        self.z_dim = z_dim
-        self.encoder = Encoder(in_channels, z_dim + n_classes, widths, embed, MAP)
-        self.act = nn.LeakyReLU(0.2)
+        super().__init__(in_channels, n_classes, z_dim, widths, embed, MAP)
         self.generator = Decoder(embed + n_classes, shape_widths, 1, SHAPE_MAP)
         self.latent = LatentHead(embed + n_classes, z_dim)
         self.reconstructor = Decoder(embed + n_classes, widths[::-1], in_channels, MAP)
-
-    def encode(self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """Painted scene [B, C, H, W], z [B, z_dim], class one-hot [B, n] -> h ++ class [B, embed + n]."""
-        h = self.act(self.encoder(x, torch.cat([z, c], 1)))
-        return torch.cat([h, c.to(h.dtype)], 1)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (shape logits [B, 1, S, S] float32, conditioned embedding for the heads)."""

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from pipeline.models.affine import box_features, theta_from_features
-from pipeline.models.blocks import Decoder, Encoder, LatentHead, float32, mlp
+from pipeline.models.blocks import ConditionedEncoder, Decoder, LatentHead, float32, mlp
 
 MAP = (4, 8)  # (H, W) of the map the encoders end on
 TRANSFORMER_HIDDEN = [64, 32]  # the reference's 128-64-32-6, with the embedding as first width
@@ -42,20 +42,12 @@ class Transformer(nn.Module):
             return theta_from_features(self.net(h.float()))
 
 
-class WhereNet(nn.Module):
+class WhereNet(ConditionedEncoder):
     def __init__(self, in_channels: int, n_classes: int, z_dim: int, widths: list[int], embed: int):
-        super().__init__()
-        self.z_dim = z_dim
-        self.encoder = Encoder(in_channels, z_dim + n_classes, widths, embed, MAP)
-        self.act = nn.LeakyReLU(0.2)
+        super().__init__(in_channels, n_classes, z_dim, widths, embed, MAP)
         self.transformer = Transformer(embed + n_classes)
         self.latent = LatentHead(embed + n_classes, z_dim)
         self.reconstructor = Decoder(embed + n_classes, widths[::-1], in_channels, MAP)
-
-    def encode(self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """Scene [B, C, H, W], z [B, z_dim], class one-hot [B, n] -> h ++ class [B, embed + n]."""
-        h = self.act(self.encoder(x, torch.cat([z, c], 1)))
-        return torch.cat([h, c.to(h.dtype)], 1)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (theta [B, 2, 3] float32, conditioned embedding for the heads)."""
