@@ -127,6 +127,78 @@ def convert(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str
     click.echo(f"wrote {sum(written.values())} frames to {out}")
 
 
+def _shard_option(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    i, sep, n = value.partition("/")
+    if not sep or not i.isdigit() or not n.isdigit():
+        raise click.BadParameter(f"expected i/n (e.g. 0/4), got {value!r}", param_hint="--shard")
+    return int(i), int(n)
+
+
+@cli.command()
+@dataset_options
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--model", default=None, metavar="DIR",
+              help="Trained insertion GAN (default: augment.model, the train stage's output).")
+@click.option("--crops", default=None, metavar="DIR",
+              help="Crop bank to take appearance from (default: augment.appearance.crops).")
+@click.option("--per-frame", "per_frame", multiple=True, metavar="CLASS=N",
+              help="Objects to insert per frame and class (repeatable; default: augment.per_frame).")
+@click.option("--shard", default=None, metavar="I/N", help="Do every N-th frame from the I-th (0-based). "
+              "Run all N shards (anywhere, any order) on the same OUT; the last to finish merges.")
+@click.option("--originals/--no-originals", default=None,
+              help="Copy the original frames beside the augmented ones (default: augment.copy_originals).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Default: augment.device.")
+@click.option("--workers", type=int, default=None, help="Processes (default: augment.workers; 0 = one per core).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def augment(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str, ...], params: str, out: str,
+            model: str | None, crops: str | None, per_frame: tuple[str, ...], shard: str | None,
+            originals: bool | None, device: str | None, workers: int | None, quiet: bool) -> None:
+    """Insert persons and cars into every frame of the dataset at ROOT; write OUT.
+
+    OUT gets the augmented Cityscapes tree (cityscapes/), COCO json per split (coco/annotations/),
+    manifest.jsonl (one line per inserted object) and summary.json. Everything else comes from the
+    'augment' section of --params. Re-run after an interruption, it continues where it stopped; a run
+    with other params or another model starts OUT over.
+    """
+    import dataclasses
+
+    from pipeline.augment import augment as run_augment
+    from pipeline.config import DataConfig
+
+    cfg = _config(params)
+    datasets = _datasets(root, fmt, annotations, splits, cfg.coco)
+    counts = dict(cfg.augment.per_frame)
+    for item in per_frame:
+        name, sep, n = item.partition("=")
+        if not sep or not n.isdigit():
+            raise click.BadParameter(f"expected CLASS=N (e.g. person=2), got {item!r}", param_hint="--per-frame")
+        counts[name] = int(n)
+    coco_annotations = {}
+    for item in annotations:
+        split, sep, path = item.partition("=")
+        split, path = (split, path) if sep else ("train", item)
+        coco_annotations[split] = str(Path(path).resolve())
+    cfg.data = DataConfig(root=root, format=fmt, coco_annotations=coco_annotations if fmt == "coco" else {})
+    app = dataclasses.replace(cfg.augment.appearance, crops=crops or cfg.augment.appearance.crops)
+    cfg.augment = dataclasses.replace(
+        cfg.augment, out=out, model=model or cfg.augment.model, splits=list(datasets), per_frame=counts,
+        copy_originals=cfg.augment.copy_originals if originals is None else originals,
+        device=device or cfg.augment.device, workers=cfg.augment.workers if workers is None else workers,
+        appearance=app)
+    cfg.augment.validate("augment")
+    result = run_augment(cfg, _shard_option(shard), progress=not quiet)
+    click.echo(f"augmented {result['frames_done']} frames in {result['seconds']} s")
+    if result["merged"]:
+        for name, info in result["summary"]["classes"].items():
+            click.echo(f"  {name}: {info['inserted']} inserted, acceptance rate {info['acceptance_rate']}")
+        if result["summary"]["errors"]:
+            click.echo(f"  {len(result['summary']['errors'])} frames failed: see {out}/summary.json", err=True)
+    else:
+        click.echo("  other shards are not finished: the last one to finish writes the COCO files and manifest")
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

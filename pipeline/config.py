@@ -132,6 +132,9 @@ class LossConfig:
     kl: float = 1.0
     coord: float = 1.0
     theta: float = 1.0
+    # Not in the reference: a hinge on the share of a random-z box that covers existing persons/cars
+    # (0 = the reference's losses only). Without it new cars land on the scene's parked cars.
+    occupancy: float = 10.0
 
 
 @dataclass
@@ -155,6 +158,73 @@ class TrainConfig:
 
 
 @dataclass
+class AppearanceConfig:
+    """How inserted objects get their pixels: a real crop from the crop bank (PasteGAN-style retrieval)."""
+
+    crops: str = "data/prepared/crops/train"  # the crop bank (``prepare`` stage); train crops only
+    top_k: int = 4  # the frame's random generator picks among the k best-scoring crops
+    scale_weight: float = 0.3  # cost per unit |log(target height / crop height)|: little resampling
+    aspect_weight: float = 0.5  # cost per unit |log| of the box aspect-ratio change
+    colour_weight: float = 1.0  # cost of context colour distance (RGB / 255, Euclidean)
+    label_mask: str = "intersect"  # intersect: generated shape AND crop mask | crop: the crop's own mask
+    blend: str = "gaussian"  # none | gaussian | poisson
+    feather: float = 1.0  # gaussian blend: sigma in pixels of the feathered edge (inside the object)
+    harmonize: float = 0.5  # 0..1: how far the crop's colours move toward the target context's
+
+    def validate(self, where: str) -> None:
+        if self.blend not in ("none", "gaussian", "poisson"):
+            raise ConfigError(f"{where}.blend: expected none, gaussian or poisson, got {self.blend!r}")
+        if self.label_mask not in ("intersect", "crop"):
+            raise ConfigError(f"{where}.label_mask: expected intersect or crop, got {self.label_mask!r}")
+        if self.top_k < 1:
+            raise ConfigError(f"{where}.top_k: at least 1, got {self.top_k}")
+        if not 0 <= self.harmonize <= 1:
+            raise ConfigError(f"{where}.harmonize: expected a value in [0, 1], got {self.harmonize}")
+
+
+@dataclass
+class AugmentConfig:
+    """The ``augment`` stage: insert new objects into every frame and write the augmented dataset."""
+
+    out: str = "data/augmented"
+    model: str = "models/insertion"  # a trained insertion GAN (the train stage's out)
+    splits: list[str] = field(default_factory=lambda: ["train"])
+    per_frame: dict[str, int] = field(default_factory=lambda: {"person": 2, "car": 1})  # kept per class
+    candidates: int = 24  # (z_where, z_what) samples drawn per class and frame, in one batch
+    # Candidate rules (a candidate failing one is rejected; the next one is tried).
+    max_overlap: float = 0.25  # share of the object on existing (or already inserted) persons/cars
+    min_area: int = 150  # pixels of the object's whole mask
+    scale_band: list[float] = field(default_factory=lambda: [0.75, 1.33])  # camera frames only
+    min_visible: float = 0.6  # share of the new object left after nearer objects cover it
+    # Existing instances an insertion covers: below either floor their remains become a crowd region.
+    keep_min_pixels: int = 100
+    keep_min_share: float = 0.25
+    copy_originals: bool = True  # the original frames alongside the augmented ones (same tree, same COCO)
+    on_error: str = "skip"  # skip: report a bad frame and go on | stop: abort the run
+    device: str = "auto"  # auto | cpu | cuda
+    workers: int = 0  # processes, each loading the model once; 0 = one per CPU core
+    appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
+
+    def validate(self, where: str) -> None:
+        from pipeline.labels import BY_NAME
+
+        for name, n in self.per_frame.items():
+            if name not in BY_NAME:
+                raise ConfigError(f"{where}.per_frame: {name!r} is not a Cityscapes class")
+            if n < 0:
+                raise ConfigError(f"{where}.per_frame.{name}: expected >= 0, got {n}")
+        if self.candidates < 1:
+            raise ConfigError(f"{where}.candidates: at least 1, got {self.candidates}")
+        if self.on_error not in ("skip", "stop"):
+            raise ConfigError(f"{where}.on_error: expected skip or stop, got {self.on_error!r}")
+        lo, hi = self.scale_band
+        if not 0 < lo <= hi:
+            raise ConfigError(f"{where}.scale_band: expected [low, high] with 0 < low <= high, got {[lo, hi]}")
+        if self.workers < 0:
+            raise ConfigError(f"{where}.workers: 0 (one per CPU core) or more, got {self.workers}")
+
+
+@dataclass
 class Config:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -163,6 +233,7 @@ class Config:
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

@@ -312,7 +312,8 @@ def _as_points(contour: np.ndarray) -> list[list[int]]:
     return points
 
 
-def coco_polygons(mask: np.ndarray, tolerance: float = 0.25) -> list[list[float]]:
+def coco_polygons(mask: np.ndarray, tolerance: float = 0.25, offset: tuple[int, int] = (0, 0),
+                  size: tuple[int, int] | None = None) -> list[list[float]]:
     """COCO polygon rings (``[x1, y1, x2, y2, ...]``) tracing the outer edges of a binary mask's pixels.
 
     COCO treats coordinates as continuous (pixel ``x`` spans ``[x, x + 1]``), so a contour through
@@ -322,6 +323,9 @@ def coco_polygons(mask: np.ndarray, tolerance: float = 0.25) -> list[list[float]
     object seen around a nearer one) are cut out through zero-width bridges, which pycocotools'
     even-odd fill honours. Rings of fewer than three points are dropped; a mask with no ring left (one
     or two pixels) gets its bounding box.
+
+    ``mask`` may be a window of the image: ``offset`` (x, y) is its position and ``size`` (height,
+    width) the image's, which the coordinates are clipped to (default: the mask is the whole image).
     """
     mask = mask.astype(np.uint8)
     ys, xs = np.nonzero(mask)
@@ -329,11 +333,12 @@ def coco_polygons(mask: np.ndarray, tolerance: float = 0.25) -> list[list[float]
         return []
     x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
     crop = mask[y0:y1, x0:x1]
+    x0, y0, x1, y1 = x0 + offset[0], y0 + offset[1], x1 + offset[0], y1 + offset[1]
     big = cv2.resize(crop, (crop.shape[1] * 2, crop.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
     big = cv2.copyMakeBorder(big, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     contours, hierarchy = cv2.findContours(big, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     simplified = [cv2.approxPolyDP(c, tolerance * 2, True)[:, 0, :] for c in contours]
-    height, width = mask.shape
+    height, width = mask.shape if size is None else size
     rings = []
     for i, (_, _, first_child, parent) in enumerate(hierarchy[0] if hierarchy is not None else []):
         ring = simplified[i]

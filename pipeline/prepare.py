@@ -8,13 +8,16 @@ around it, which is the scene x+ the supervised path learns from. Instances pass
 ``PrepareConfig`` (area, fill ratio, aspect, width, height; crowd regions never count).
 
 The crop bank (``crops/{split}/``) keeps each usable instance's RGB pixels and mask as an RGBA PNG,
-indexed in ``crops/{split}/index.jsonl`` with its box, size and colour context, for the augment stage
-to retrieve appearance from.
+indexed in ``crops/{split}/index.jsonl`` with its box, size and colour context, and its mask resized to
+a square in ``crops/{split}/masks.npy`` (row i = line i), for the augment stage to retrieve appearance
+from.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -165,6 +168,20 @@ def prepare(cfg: Config, out: str | Path | None = None, workers: int | None = No
     return summary
 
 
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """A compressed ``.npz`` whose bytes depend on the arrays only (``np.savez_compressed`` stamps each
+    member with the current time, so the same data would hash differently and retrigger training)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
 def _write_split(root: Path, split: str, frames: list[FrameExamples], cfg: PrepareConfig) -> dict:
     arrays = {key: np.stack([f.maps[key] for f in frames]) for key in frames[0].maps}
     rows = [(i, row) for i, f in enumerate(frames) for row in f.instances]
@@ -180,17 +197,17 @@ def _write_split(root: Path, split: str, frames: list[FrameExamples], cfg: Prepa
         tw, th = cfg.what_size
         arrays["xp_where"] = np.array([r["xp_where"] for _, r in rows], np.uint8).reshape(-1, h, w)
         arrays["xp_what"] = np.array([r["xp_what"] for _, r in rows], np.uint8).reshape(-1, th, tw)
-    import io
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(root / f"{split}.npz", buf.getvalue())
+    atomic_write_bytes(root / f"{split}.npz", npz_bytes(arrays))
     index = bytearray()
     for f in frames:
         for name, png, entry in f.crops:
             atomic_write_bytes(root / "crops" / split / name, png)
             index += dumps_json(entry)
     atomic_write_bytes(root / "crops" / split / "index.jsonl", bytes(index))
+    # Each crop's mask as a square (the rows of index.jsonl, in order): what retrieval compares shapes on.
+    masks = io.BytesIO()
+    np.save(masks, arrays["inst_mask"], allow_pickle=False)
+    atomic_write_bytes(root / "crops" / split / "masks.npy", masks.getvalue())
     rejected = sum((f.rejected for f in frames), Counter())
     per_class = Counter(cfg.classes[r["class"]] for _, r in rows)
     return {"frames": len(frames), "instances": dict(per_class), "rejected": dict(sorted(rejected.items()))}

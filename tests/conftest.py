@@ -38,3 +38,27 @@ def sample_written(sample_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "out"
     convert({"train": CityscapesDataset(sample_root, ["train"])}, out, "both", progress=False)
     return out
+
+
+# Augment rules loosened for a model trained for seconds: the tests using it are about mechanics and formats.
+LOOSE = dict(candidates=16, max_overlap=0.5, min_area=30, scale_band=[0.3, 3.0], min_visible=0.3, device="cpu",
+             workers=1)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(synthetic_root, tmp_path_factory):
+    """A tiny insertion GAN trained briefly on ``synthetic_root``, with an augment config around it."""
+    import dataclasses
+
+    from pipeline.config import AugmentConfig
+    from pipeline.prepare import prepare
+    from pipeline.training import train
+    from tests.test_training import tiny_config
+
+    tmp = tmp_path_factory.mktemp("trained")
+    cfg = tiny_config(synthetic_root, tmp, steps=120)
+    prepare(cfg, workers=1, progress=False)
+    train(cfg, progress=False)
+    aug = AugmentConfig(out=str(tmp / "aug"), model=cfg.train.out, **LOOSE)
+    aug.appearance = dataclasses.replace(aug.appearance, crops=str(tmp / "prepared" / "crops" / "train"))
+    return dataclasses.replace(cfg, augment=aug)

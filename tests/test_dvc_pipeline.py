@@ -50,6 +50,12 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
     metrics = json.loads((clone / "metrics" / "train.json").read_text())
     assert set(metrics["where_raw"]) == {"person", "car"} and metrics["train"]["steps"] == 4
     assert (clone / "dvclive" / "train" / "plots" / "images" / "samples.png").is_file()
+    augmented = clone / "data" / "augmented"
+    coco = json.loads((augmented / "coco" / "annotations" / "instances_train.json").read_text())
+    assert len(coco["images"]) == 12  # 6 originals + 6 augmented
+    assert (augmented / "manifest.jsonl").is_file()
+    summary = json.loads((clone / "metrics" / "augment.json").read_text())
+    assert set(summary["classes"]) == {"person", "car"} and not summary["errors"]
     status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=clone, env=env, capture_output=True,
                             text=True, timeout=120)
     assert "up to date" in status.stdout, status.stdout

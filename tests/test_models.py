@@ -9,7 +9,7 @@ import torch
 from pipeline.config import LossConfig, ModelConfig, PrepareConfig
 from pipeline.encoding import IN_CHANNELS, channel_of
 from pipeline.labels import BY_NAME
-from pipeline.models import InsertionGAN, box_to_theta, coord_loss, theta_loss, theta_to_box, warp
+from pipeline.models import InsertionGAN, box_to_theta, coord_loss, occupancy_loss, theta_loss, theta_to_box, warp
 from pipeline.models.affine import box_mask
 from pipeline.models.blocks import TiledConv, tile
 from pipeline.models.insertion_gan import D_TERMS, G_TERMS
@@ -152,6 +152,21 @@ def test_coord_loss_zero_inside_grows_outside():
     assert 0 < losses[0] < losses[1] < losses[2]
     above = coord_loss(box_to_theta(torch.tensor([[0.4, -0.1, 0.5, 0.3]]))).item()
     assert above > 0
+
+
+def test_occupancy_loss_free_on_empty_ground_and_pushes_boxes_off_objects():
+    occupied = torch.zeros(1, 1, 32, 64)
+    occupied[..., 10:30, 20:30] = 1  # an existing car
+    def loss_at(x0, requires_grad=False):
+        theta = box_to_theta(torch.tensor([[x0, 0.4, x0 + 0.1, 0.8]])).requires_grad_(requires_grad)
+        return occupancy_loss(box_mask(theta, (32, 64)), occupied), theta
+    assert loss_at(0.7)[0].item() == 0  # on free ground
+    on_car, theta = loss_at(0.33, requires_grad=True)
+    assert on_car.item() > 0.5
+    assert loss_at(0.33)[0].item() > loss_at(0.42)[0].item() > 0  # less cover, less cost
+    on_car.backward()
+    # A box overlapping the car's edge is pushed sideways (the blur gives the gradient a reach of 2 px).
+    assert theta.grad[0, 0, 2].abs().item() > 0
 
 
 def test_theta_loss_bounds():

@@ -34,15 +34,15 @@ from torch.func import functional_call
 
 from pipeline.config import LossConfig, ModelConfig, PrepareConfig
 from pipeline.encoding import IN_CHANNELS, channel_of
-from pipeline.labels import BY_NAME
+from pipeline.labels import BY_NAME, TARGET_CLASSES
 from pipeline.models.affine import box_mask, free_params, paint, theta_to_box, warp
 from pipeline.models.blocks import bce, kl_divergence, l1, reparameterize
 from pipeline.models.discriminators import AffineDiscriminator, PatchDiscriminator, ShapeDiscriminator
 from pipeline.models.what_net import MaskEncoder, WhatNet
 from pipeline.models.where_net import AffineEncoder, WhereNet
 
-G_TERMS = ("g_adv_affine", "g_adv_where", "g_adv_shape", "g_adv_what", "coord", "theta", "rec_where", "rec_what",
-           "latent_where", "latent_what", "sup_affine", "sup_mask", "kl_where", "kl_what")
+G_TERMS = ("g_adv_affine", "g_adv_where", "g_adv_shape", "g_adv_what", "coord", "theta", "occupancy", "rec_where",
+           "rec_what", "latent_where", "latent_what", "sup_affine", "sup_mask", "kl_where", "kl_what")
 D_TERMS = ("d_affine", "d_where", "d_shape", "d_what")
 
 
@@ -82,6 +82,23 @@ def coord_loss(theta: torch.Tensor) -> torch.Tensor:
     a = torch.stack([theta[:, 0, 0], theta[:, 1, 1]], 1).float()
     t = torch.stack([theta[:, 0, 2], theta[:, 1, 2]], 1).float()
     return (F.relu(t - a + 1) + F.relu(1 - t - a)).sum(1).mean()
+
+
+# Share of a box that may cover existing persons/cars before the occupancy hinge starts to cost: real
+# objects do overlap (parked rows, crowds), the placement rules allow up to half of an object.
+FREE_OCCUPANCY = 0.25
+
+
+def occupancy_loss(box: torch.Tensor, occupied: torch.Tensor) -> torch.Tensor:
+    """Hinge on the share of each soft box [B, 1, H, W] that lies on ``occupied`` [B, 1, H, W] pixels
+    (existing persons and cars): zero up to FREE_OCCUPANCY, linear above; batch mean.
+
+    The occupancy map is blurred over 5x5 pixels so that a box sitting inside a larger object still feels
+    which way is free (the box's own gradient lives only on its edges)."""
+    occupied = F.avg_pool2d(occupied.float(), 5, stride=1, padding=2, count_include_pad=False)
+    box = box.float()
+    share = (box * occupied).sum((1, 2, 3)) / box.sum((1, 2, 3)).clamp_min(1e-6)
+    return F.relu(share - FREE_OCCUPANCY).mean()
 
 
 def theta_loss(theta: torch.Tensor, min_scale: torch.Tensor) -> torch.Tensor:
@@ -124,6 +141,9 @@ class InsertionGAN(nn.Module):
         channels = torch.tensor([channel_of(BY_NAME[name].id) for name in prepare.classes])
         self.register_buffer("targets", F.one_hot(channels, IN_CHANNELS).float(), persistent=False)
         self.register_buffer("min_scale", torch.tensor(min_scale, dtype=torch.float32), persistent=False)
+        # Existing objects a new one should not be stacked on: every person/car label channel.
+        occupied = [channel_of(label_id) for label_id in TARGET_CLASSES]
+        self.register_buffer("occupied_channels", torch.tensor(occupied), persistent=False)
 
     # ------------------------------------------------------------------ parameters
     def generators(self) -> list[nn.Module]:
@@ -205,6 +225,9 @@ class InsertionGAN(nn.Module):
             "g_adv_what": bce(self._frozen(self.d_what, fake_what, c), True),
             "coord": coord_loss(theta[r]),
             "theta": theta_loss(theta[r], self.min_scale[cls_r]),
+            "occupancy": occupancy_loss(
+                box_mask(theta[r], self.where_hw),
+                g["x_where"][r].index_select(1, self.occupied_channels).sum(1, keepdim=True)),
             # Input reconstruction on path u (one path keeps the context in the embedding; at the what
             # resolution each path's 30-channel reconstruction is a large share of a step).
             "rec_where": l1(self.where.reconstruct(g["h_where"][u]), batch["x_where"]),
@@ -232,6 +255,7 @@ class InsertionGAN(nn.Module):
             w.adversarial * (t["g_adv_affine"] + t["g_adv_where"] + t["g_adv_shape"] + t["g_adv_what"])
             + w.coord * t["coord"]
             + w.theta * t["theta"]
+            + w.occupancy * t["occupancy"]
             + w.reconstruction * (t["rec_where"] + t["rec_what"] + t["latent_where"] + t["latent_what"])
             + w.supervised * (t["sup_affine"] + t["sup_mask"])
             + w.kl * (t["kl_where"] + t["kl_what"])

@@ -47,28 +47,14 @@ class CocoWriter:
     def add(self, scene: Scene, file_name: str, extra: Callable[[Instance], dict] | None = None) -> int:
         """Add one frame; ``extra(instance)`` may add fields (e.g. ``inserted``) to its annotation."""
         height, width = scene.size
+        return self.add_image(file_name, height, width, scene_annotations(scene, self.classes, extra))
+
+    def add_image(self, file_name: str, height: int, width: int, annotations: list[dict]) -> int:
+        """Add one image with annotations made by ``scene_annotations``; ids are assigned here."""
         image_id = len(self.images) + 1
         self.images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
-        for inst in scene.instances:
-            if inst.label_id not in self.classes:
-                continue
-            mask = scene.instance_ids == inst.value
-            rle = encode_rle(mask)
-            area = int(mask_utils.area(rle))
-            if area == 0:
-                continue
-            ann = {
-                "id": len(self.annotations) + 1,
-                "image_id": image_id,
-                "category_id": inst.label_id,
-                "segmentation": rle if inst.iscrowd else coco_polygons(mask),
-                "area": area,
-                "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-                "iscrowd": int(inst.iscrowd),
-            }
-            if extra is not None:
-                ann.update(extra(inst))
-            self.annotations.append(ann)
+        for ann in annotations:
+            self.annotations.append({"id": len(self.annotations) + 1, "image_id": image_id, **ann})
         return image_id
 
     def document(self) -> dict:
@@ -79,6 +65,36 @@ class CocoWriter:
 
     def write(self, path: str | Path) -> None:
         atomic_write_json(Path(path), self.document())
+
+
+def scene_annotations(scene: Scene, classes: tuple[int, ...] = COCO_CLASSES,
+                      extra: Callable[[Instance], dict] | None = None) -> list[dict]:
+    """The COCO annotations of a scene's instances of ``classes``, without ids (``CocoWriter.add_image``
+    numbers them), so a frame's annotations can be made in a worker and numbered when merged."""
+    out = []
+    for inst in scene.instances:
+        if inst.label_id not in classes:
+            continue
+        x, y, w, h = inst.bbox
+        window = scene.instance_ids[y : y + h, x : x + w] == inst.value  # the bbox holds every pixel
+        area = int(window.sum())
+        if area == 0:
+            continue
+        rows, cols = np.flatnonzero(window.any(axis=1)), np.flatnonzero(window.any(axis=0))
+        # What pycocotools.mask.area / toBbox give for this mask, without encoding the whole image.
+        bbox = [float(x + cols[0]), float(y + rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)]
+        if inst.iscrowd:
+            mask = np.zeros(scene.size, bool)
+            mask[y : y + h, x : x + w] = window
+            segmentation = encode_rle(mask)
+        else:
+            segmentation = coco_polygons(window, offset=(x, y), size=scene.size)
+        ann = {"category_id": inst.label_id, "segmentation": segmentation, "area": area, "bbox": bbox,
+               "iscrowd": int(inst.iscrowd)}
+        if extra is not None:
+            ann.update(extra(inst))
+        out.append(ann)
+    return out
 
 
 def cityscapes_file_name(scene: Scene) -> str:

@@ -1,0 +1,116 @@
+"""Augment speed against the I/O floor, and peak memory against dataset size.
+
+    python benchmarks/bench_augment.py [--sizes 512x256 2048x1024] [--frames 24 8] [--device cpu]
+
+Needs a trained model and crop bank (``dvc repro train``: ``models/insertion``, ``data/prepared``); the
+model reads any resolution (its inputs are resized), so each size gets a fresh built-in dataset.
+
+For each size, in fresh processes on the same frames:
+- the I/O floor: read every input file and write every output (the original frame copied, the frame
+  written again as its augmented copy with polygons, COCO annotations for both, the frame's record) -
+  the augment code path with the model and the insertion taken out;
+- augment: the real run (``pipeline.augment.augment``), model on ``--device``;
+and the peak resident memory of augment over N and 2N frames (it must not grow with the dataset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _child(args: argparse.Namespace) -> None:
+    import torch
+
+    from pipeline.augment import Context, _guarded, augment, run_signature, signature_digest
+    from pipeline.config import DataConfig, load_config
+    from pipeline.datasets import open_dataset
+    from pipeline.insertion import FrameInsertions
+
+    cfg = load_config(REPO / "params.yaml")
+    cfg.data = DataConfig(root=args.root)
+    cfg.augment = dataclasses.replace(
+        cfg.augment, out=args.out, device=args.device, model=str(REPO / cfg.augment.model),
+        appearance=dataclasses.replace(cfg.augment.appearance, crops=str(REPO / cfg.augment.appearance.crops)))
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    if args.mode == "floor":
+        class NoInsertion:
+            protect_existing = False
+
+            def insert(self, scene, seed, exclude_frame=None):
+                return FrameInsertions()
+
+        device = torch.device(args.device)
+        signature = run_signature(cfg, device)
+        ctx = Context(cfg, NoInsertion(), signature_digest(signature), signature["model"], Path(args.out), {})
+        dataset = open_dataset(cfg.data, "train")
+        for i in range(len(dataset)):
+            _guarded(ctx, "train", i)
+        frames = len(dataset)
+    else:
+        result = augment(cfg, progress=False)
+        frames = result["frames_done"]
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"frames": frames, "seconds": seconds, "peak_mib": peak}))
+
+
+def _run(mode: str, root: Path, out: Path, device: str, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", mode, "--root", str(root), "--out", str(out), "--device", device,
+           "--threads", str(threads)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["512x256", "2048x1024"])
+    parser.add_argument("--frames", nargs="+", type=int, default=[24, 8], help="frames per size (N; memory uses 2N)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", choices=["floor", "augment"])
+    parser.add_argument("--root")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    if args.child:
+        args.mode = args.child
+        _child(args)
+        return
+
+    from pipeline.config import SyntheticConfig
+    from pipeline.synthesize import generate_dataset
+
+    print(f"device {args.device}, {args.threads} threads; frames/s over N frames; peak RSS of the augment process")
+    for size, n in zip(args.sizes, args.frames, strict=True):
+        width, height = (int(v) for v in size.split("x"))
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            roots = {}
+            for count in (n, 2 * n):
+                roots[count] = tmp / f"data{count}"
+                generate_dataset(SyntheticConfig(splits={"train": count}, width=width, height=height), 0,
+                                 roots[count], workers=2, progress=False)
+            floor = _run("floor", roots[n], tmp / "floor", args.device, args.threads)
+            aug = _run("augment", roots[n], tmp / "aug", args.device, args.threads)
+            aug2 = _run("augment", roots[2 * n], tmp / "aug2", args.device, args.threads)
+        floor_fps = floor["frames"] / floor["seconds"]
+        aug_fps = aug["frames"] / aug["seconds"]
+        print(f"{size:>10}  I/O floor {floor_fps:6.2f} frames/s | augment {aug_fps:6.2f} frames/s "
+              f"= {aug_fps / floor_fps:4.2f}x the floor | peak memory {aug['peak_mib']:.0f} MiB over {n} frames, "
+              f"{aug2['peak_mib']:.0f} MiB over {2 * n}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,432 @@
+"""The ``augment`` stage: insert new objects into every frame and write the augmented dataset.
+
+Layout of ``augment.out`` (default ``data/augmented``)::
+
+    cityscapes/   the full Cityscapes tree: augmented frames (city ``{city}-aug``, formats.md) and, with
+                  ``copy_originals``, the original frames beside them
+    coco/annotations/instances_{split}.json   every frame of the tree; ``file_name`` relative to
+                  ``cityscapes/leftImg8bit/{split}``; inserted objects carry ``"inserted": true`` and
+                  an ``insert_id`` that names their manifest line
+    manifest.jsonl  one line per inserted object: frame, class, visible box and area, whole box and mask
+                  (COCO RLE, before nearer objects cover it), seed and draw, model hash, crop source
+    summary.json    per class: inserted, candidates drawn, acceptance rate, rejections; frame errors
+    records/{split}/{frame}.json   one per finished frame (what it wrote, its annotations, its tallies)
+    run.json        what the outputs depend on (params, model hash, code)
+
+How it scales and resumes: every frame depends only on (seed, split, frame name) - its own seed, its
+own random generators - so frames can be done in any order by any process. A frame is finished when
+its record is written (last, atomically); a re-run skips finished frames, so a killed run restarted
+completes to the same bytes. ``shard=(i, n)`` does every n-th frame from the i-th (``--shard i/n``, or
+the torchrun rank); the COCO files, the manifest and the summary are merged from the records, in
+dataset order, by whichever process finds every frame finished - so the merged output is the same
+for any number of shards. A run whose params, model or code changed starts over (``run.json``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline.appearance import CropBank
+from pipeline.config import Config
+from pipeline.datasets import open_dataset
+from pipeline.datasets.cityscapes import CityscapesDataset, frame_paths
+from pipeline.errors import PipelineError
+from pipeline.insertion import REASONS, Inserter
+from pipeline.io import atomic_write_bytes, atomic_write_json, dumps_json, read_json
+from pipeline.scene import FrameId, Instance, Scene
+from pipeline.writers.cityscapes_writer import write_scene
+from pipeline.writers.coco_writer import CocoWriter, cityscapes_file_name, scene_annotations
+
+AUG_SUFFIX = "-aug"
+
+
+# ------------------------------------------------------------------------------------ identities
+
+
+def frame_seed(seed: int, split: str, stem: str) -> int:
+    """The seed of one frame: a function of the global seed and the frame's name only."""
+    digest = hashlib.sha256(f"{split}/{stem}".encode()).digest()
+    return int(np.random.SeedSequence([seed, int.from_bytes(digest[:8], "little")]).generate_state(1)[0])
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_digest() -> str:
+    """SHA-256 of the library's source: outputs of other code are not mixed with these."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def run_signature(cfg: Config, device: torch.device) -> dict:
+    """Everything the augmented bytes depend on (not: workers, shards, progress bars)."""
+    weights = Path(cfg.augment.model) / "model.safetensors"
+    if not weights.is_file():
+        raise PipelineError(f"{weights}: no trained model (run the train stage: dvc repro train)")
+    augment = dataclasses.asdict(cfg.augment)
+    for key in ("workers", "device", "out", "model"):  # the model enters by its hash, the device by its type
+        augment.pop(key)
+    return {"seed": cfg.seed, "data": dataclasses.asdict(cfg.data), "coco": dataclasses.asdict(cfg.coco),
+            "prepare": dataclasses.asdict(cfg.prepare), "model_config": dataclasses.asdict(cfg.model),
+            "augment": augment, "model": file_digest(weights), "device": device.type, "code": source_digest()}
+
+
+def signature_digest(signature: dict) -> str:
+    return hashlib.sha256(dumps_json(signature)).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------- a frame
+
+
+@dataclass
+class Context:
+    """What a process needs to augment frames: built once per process."""
+
+    cfg: Config
+    inserter: Inserter
+    signature: str
+    model_hash: str
+    out: Path
+    datasets: dict
+
+    def dataset(self, split: str):
+        if split not in self.datasets:
+            self.datasets[split] = open_dataset(self.cfg.data, split, self.cfg.coco)
+        return self.datasets[split]
+
+
+def build_context(cfg: Config, device: torch.device, signature: dict) -> Context:
+    from pipeline.training import load_trained
+
+    gan = load_trained(cfg.augment.model, cfg, device)
+    gan = gan.to(memory_format=torch.channels_last)
+    bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
+    return Context(cfg, Inserter(gan, bank, cfg, device), signature_digest(signature), signature["model"],
+                   Path(cfg.augment.out), {})
+
+
+def frame_name(dataset, index: int) -> FrameId:
+    return dataset.frames[index] if isinstance(dataset, CityscapesDataset) else dataset.frame_id(index)
+
+
+def record_path(out: Path, frame: FrameId) -> Path:
+    return out / "records" / frame.split / f"{frame.stem}.json"
+
+
+def augmented_frame(frame: FrameId) -> FrameId:
+    return FrameId(frame.split, frame.city + AUG_SUFFIX, frame.seq, frame.frame)
+
+
+def augment_frame(ctx: Context, split: str, index: int) -> dict:
+    """Augment one frame, write its files, and return its record (written by the caller, last)."""
+    dataset = ctx.dataset(split)
+    frame = frame_name(dataset, index)
+    tree = ctx.out / "cityscapes"
+    scene = dataset[index]
+    seed = frame_seed(ctx.cfg.seed, split, frame.stem)
+    images = []
+    if ctx.cfg.augment.copy_originals:
+        images.append(_write_original(tree, dataset, index, scene))
+    aug = _copy_scene(scene, augmented_frame(frame))
+    report = ctx.inserter.insert(aug, seed, exclude_frame=frame.stem)
+    written = write_scene(tree, aug)
+    aug_stem = written.frame.stem
+
+    def extra(inst: Instance) -> dict:
+        if "insert_id" in inst.meta:
+            return {"inserted": True, "insert_id": f"{aug_stem}/{inst.meta['insert_id']}"}
+        return {"inserted": False}
+
+    height, width = written.size
+    images.append({"file_name": cityscapes_file_name(written), "height": height, "width": width,
+                   "annotations": scene_annotations(written, extra=extra)})
+    by_insert = {inst.meta["insert_id"]: inst for inst in written.instances if "insert_id" in inst.meta}
+    manifest = []
+    for item in report.inserted:
+        inst = by_insert[item["insert_id"]]
+        manifest.append({
+            "id": f"{aug_stem}/{item['insert_id']}", "split": split,
+            "file_name": cityscapes_file_name(written), "source_frame": frame.stem,
+            "class": item["class"], "instance_id": inst.value, "box": list(inst.bbox), "area": inst.area,
+            "whole_box": item["whole_box"], "whole_area": item["whole_area"], "whole_mask": item["whole_mask"],
+            "seed": seed, "draw": item["draw"],
+            "model": ctx.model_hash, "crop": item["crop"], "crop_flipped": item["crop_flipped"],
+            "crop_iou": item["crop_iou"],
+        })
+    inserted = Counter(m["class"] for m in manifest)
+    return {
+        "signature": ctx.signature, "split": split, "frame": frame.stem, "error": None, "images": images,
+        "manifest": manifest,
+        "stats": {"inserted": dict(sorted(inserted.items())), "drawn": dict(sorted(report.drawn.items())),
+                  "rejected": {f"{c}/{r}": n for (c, r), n in sorted(report.rejected.items())}},
+    }
+
+
+def _copy_scene(scene: Scene, frame: FrameId) -> Scene:
+    instances = [Instance(i.value, i.label_id, i.bbox, i.area, dict(i.meta)) for i in scene.instances]
+    parts = scene.parts.copy() if scene.parts is not None else None
+    return Scene(frame, scene.image.copy(), scene.labels.copy(), scene.instance_ids.copy(), scene.camera, parts,
+                 instances)
+
+
+def _write_original(tree: Path, dataset, index: int, scene: Scene) -> dict:
+    """The original frame in the output tree: its files copied as they are when it comes from a
+    Cityscapes tree, written from the scene otherwise; returns its COCO image entry."""
+    if isinstance(dataset, CityscapesDataset):
+        src, dst = dataset.paths(index), frame_paths(tree, scene.frame)
+        color = Path(str(src.label_ids).replace("_labelIds", "_color"))
+        pairs = [(getattr(src, k), getattr(dst, k)) for k in ("label_ids", "instance_ids", "polygons", "parts",
+                                                             "camera")]
+        pairs.append((color, Path(str(dst.label_ids).replace("_labelIds", "_color"))))
+        for a, b in pairs + [(src.image, dst.image)]:  # the image last: it marks a complete frame
+            if a.is_file():
+                atomic_write_bytes(b, a.read_bytes())
+        written = scene
+    else:
+        written = write_scene(tree, scene)
+    height, width = written.size
+    return {"file_name": cityscapes_file_name(written), "height": height, "width": width,
+            "annotations": scene_annotations(written, extra=lambda inst: {"inserted": False})}
+
+
+# -------------------------------------------------------------------------------------- the runner
+
+
+_CONTEXT: Context | None = None
+
+
+def _init_worker(cfg: Config, device: torch.device, signature: dict, threads: int) -> None:
+    global _CONTEXT
+    torch.set_num_threads(threads)
+    _CONTEXT = build_context(cfg, device, signature)
+
+
+def _job(args: tuple[str, int]) -> tuple[str, int, dict]:
+    split, index = args
+    return split, index, _guarded(_CONTEXT, split, index)
+
+
+def _guarded(ctx: Context, split: str, index: int) -> dict:
+    """``augment_frame`` with bad frames reported as a record (``on_error: skip``) or raised (``stop``)."""
+    try:
+        record = augment_frame(ctx, split, index)
+    except Exception as exc:  # one bad frame must not end a long run unless asked to
+        if ctx.cfg.augment.on_error == "stop":
+            raise
+        frame = frame_name(ctx.dataset(split), index)
+        message = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
+        record = {"signature": ctx.signature, "split": split, "frame": frame.stem, "error": message,
+                  "images": [], "manifest": [], "stats": {}}
+    record_file = record_path(ctx.out, frame_name(ctx.dataset(split), index))
+    atomic_write_json(record_file, record)
+    return record
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("augment.device: cuda requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def augment(cfg: Config, shard: tuple[int, int] | None = None, progress: bool = True,
+            stop_after: int | None = None) -> dict:
+    """Augment every frame of ``augment.splits`` that this shard owns and is not finished yet; merge
+    when every frame is finished. Returns the run's figures (``merged`` says whether it merged)."""
+    from pipeline.training import keep_freed_memory
+
+    a = cfg.augment
+    rank, world = _shard(shard)
+    device = resolve_device(a.device)
+    if device.type == "cuda" and world > 1 and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    signature = run_signature(cfg, device)
+    out = Path(a.out)
+    _start_or_continue(out, signature)
+    digest = signature_digest(signature)
+    todo = []
+    for split in a.splits:
+        dataset = open_dataset(cfg.data, split, cfg.coco)
+        for index in range(rank, len(dataset), world):
+            if not _finished(record_path(out, frame_name(dataset, index)), digest):
+                todo.append((split, index))
+    if stop_after is not None:
+        todo = todo[:stop_after]
+    keep_freed_memory()
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(todo), desc=f"augment {rank}/{world}" if world > 1 else "augment", unit="frame",
+               disable=not progress)
+    workers = min(a.workers or os.cpu_count() or 1, max(1, len(todo)))
+    if workers <= 1:
+        ctx = build_context(cfg, device, signature) if todo else None
+        for split, index in todo:
+            _guarded(ctx, split, index)
+            bar.update()
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(cfg, device, signature, threads)) as pool:
+            for _ in pool.map(_job, todo, chunksize=1):
+                bar.update()
+    bar.close()
+    seconds = time.perf_counter() - t0
+    if world > 1 and _distributed():
+        torch.distributed.barrier()
+    merged = None
+    if rank == 0 or not _distributed():
+        merged = merge(cfg, digest)
+    return {"frames_done": len(todo), "seconds": round(seconds, 2),
+            "frames_per_second": round(len(todo) / seconds, 3) if seconds > 0 and todo else None,
+            "shard": [rank, world], "device": str(device), "merged": merged is not None,
+            **({"summary": merged} if merged else {})}
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def _shard(shard: tuple[int, int] | None) -> tuple[int, int]:
+    """The explicit shard, or the torchrun rank (joining a gloo group for the final barrier)."""
+    if shard is not None:
+        i, n = shard
+        if not (n >= 1 and 0 <= i < n):
+            raise PipelineError(f"--shard {i}/{n}: expected i/n with 0 <= i < n")
+        return i, n
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        if not _distributed():
+            torch.distributed.init_process_group("gloo")
+        return int(os.environ.get("RANK", "0")), world
+    return 0, 1
+
+
+def _finished(path: Path, digest: str) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        return read_json(path).get("signature") == digest
+    except PipelineError:
+        return False  # a corrupt record: redo the frame
+
+
+def _start_or_continue(out: Path, signature: dict) -> None:
+    """Keep the outputs of a run with the same signature (resume); clear those of any other."""
+    run_file = out / "run.json"
+    if run_file.is_file():
+        try:
+            same = read_json(run_file) == _normalised(signature)
+        except PipelineError:
+            same = False
+        if same:
+            return
+    for name in ("cityscapes", "coco", "records", "manifest.jsonl", "summary.json", "run.json"):
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    atomic_write_json(run_file, signature, indent=2)
+
+
+def _normalised(data: dict) -> dict:
+    import json
+
+    return json.loads(dumps_json(data))
+
+
+# -------------------------------------------------------------------------------------- the merge
+
+
+def merge(cfg: Config, digest: str) -> dict | None:
+    """COCO files, manifest and summary from the records, in dataset order; None while frames are
+    missing. The result depends on the records only, not on who wrote them or in which order."""
+    out = Path(cfg.augment.out)
+    records: dict[str, list[dict]] = {}
+    for split in cfg.augment.splits:
+        dataset = open_dataset(cfg.data, split, cfg.coco)
+        records[split] = []
+        for index in range(len(dataset)):
+            path = record_path(out, frame_name(dataset, index))
+            if not _finished(path, digest):
+                return None
+            records[split].append(read_json(path))
+    _remove_stale_temporaries(out)
+    manifest = bytearray()
+    summary: dict = {"frames": {}, "classes": {}, "errors": []}
+    drawn, inserted, rejected = Counter(), Counter(), Counter()
+    short = Counter()
+    for split, items in records.items():
+        coco = CocoWriter()
+        for record in items:
+            if record["error"]:
+                summary["errors"].append({"split": split, "frame": record["frame"], "error": record["error"]})
+                continue
+            for image in record["images"]:
+                coco.add_image(image["file_name"], image["height"], image["width"], image["annotations"])
+            for line in record["manifest"]:
+                manifest += dumps_json(line)
+            stats = record["stats"]
+            drawn.update(stats["drawn"])
+            inserted.update(stats["inserted"])
+            rejected.update(stats["rejected"])
+            for name, n in cfg.augment.per_frame.items():
+                if stats["inserted"].get(name, 0) < n:
+                    short[name] += 1
+        coco.write(out / "coco" / "annotations" / f"instances_{split}.json")
+        summary["frames"][split] = {"frames": len(items), "errors": sum(1 for r in items if r["error"])}
+    for name in sorted(cfg.augment.per_frame):
+        summary["classes"][name] = {
+            "inserted": inserted[name], "candidates_drawn": drawn[name],
+            "acceptance_rate": round(inserted[name] / drawn[name], 4) if drawn[name] else None,
+            "frames_short": short[name],
+            "rejected": {r: rejected[f"{name}/{r}"] for r in REASONS if rejected[f"{name}/{r}"]},
+        }
+    atomic_write_bytes(out / "manifest.jsonl", bytes(manifest))
+    atomic_write_json(out / "summary.json", summary, indent=2)
+    return summary
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary files a killed run left in the tree or the records (never in the merged files, which
+    another shard may be writing at this moment)."""
+    for sub in ("cityscapes", "records"):
+        root = out / sub
+        if root.is_dir():
+            for path in root.rglob(".*.tmp"):
+                path.unlink(missing_ok=True)
+
+
+def augment_stage(cfg: Config, metrics_path: str | Path = "metrics/augment.json") -> dict:
+    """The DVC stage: augment, then write the run's figures (summary + speed) as DVC metrics."""
+    result = augment(cfg)
+    if result["merged"]:
+        metrics = {"augment": {k: v for k, v in result.items() if k not in ("summary", "merged")},
+                   **result["summary"]}
+        atomic_write_json(Path(metrics_path), metrics, indent=2)
+        for name, info in result["summary"]["classes"].items():
+            print(f"augment {name}: {info['inserted']} inserted, acceptance {info['acceptance_rate']}, "
+                  f"rejected {info['rejected']}")
+        if result["summary"]["errors"]:
+            print(f"augment: {len(result['summary']['errors'])} frames failed (see {cfg.augment.out}/summary.json)")
+    return result

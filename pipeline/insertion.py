@@ -1,0 +1,232 @@
+"""Inference: sample placements and shapes for a scene, reject the implausible, insert the rest.
+
+Per frame, one batch through the insertion GAN holds ``augment.candidates`` random (z_where, z_what)
+draws for every class to insert. Each class's candidates are then tried in draw order; a candidate is
+rejected when it
+
+- leaves the image (``outside``), or its whole mask is under ``min_area`` pixels (``small``),
+- covers existing - or already inserted - persons and cars beyond ``max_overlap`` (``overlap``),
+- on a frame with a camera file, is off the ground-plane scale band (``scale``),
+- has no crop to show it (``no_crop``), would be mostly hidden behind nearer objects, or would hide
+  an object inserted before it below the visibility floors (``occluded``),
+
+until ``per_frame[class]`` are in. Accepted candidates get their appearance from the crop bank
+(``pipeline.appearance``) and go into the scene through ``label_surgery.insert_object``. Every random
+choice comes from the frame's seed: the same frame and seed give the same result on any shard.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from pipeline.appearance import CropBank, context_colour, paste
+from pipeline.appearance.paste import harmonized
+from pipeline.config import Config
+from pipeline.encoding import edges, encode, resize_nearest
+from pipeline.evaluation.placement import expected_height
+from pipeline.label_surgery import insert_object
+from pipeline.labels import BY_NAME, TARGET_CLASSES
+from pipeline.models.insertion_gan import InsertionGAN
+from pipeline.scene import Scene
+from pipeline.writers.coco_writer import encode_rle
+
+_TARGET_LUT = np.zeros(256, dtype=bool)
+_TARGET_LUT[list(TARGET_CLASSES)] = True
+
+REASONS = ("outside", "small", "overlap", "scale", "no_crop", "occluded")
+
+
+@dataclass
+class Candidate:
+    """One sampled object at the scene's resolution: its box and its binary mask inside that box."""
+
+    name: str
+    label_id: int
+    draw: int  # position among the class's candidates (with the frame seed, it reproduces the sample)
+    box: tuple[int, int, int, int]  # x, y, w, h in pixels (may extend past the image)
+    inside: bool
+    mask: np.ndarray  # h x w bool: the generated shape at full resolution
+    shape: np.ndarray  # S x S bool: the generated shape at the model's mask size
+
+
+@dataclass
+class FrameInsertions:
+    """What one frame got: the inserted objects (by their meta ``insert_id``) and the candidate tallies."""
+
+    inserted: list[dict] = field(default_factory=list)
+    drawn: Counter = field(default_factory=Counter)  # candidates examined, per class
+    rejected: Counter = field(default_factory=Counter)  # (class, reason) -> count
+
+
+def scene_inputs(scene: Scene, cfg: Config, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scene as the GAN's inputs [1, 30, H, W] at the where and what resolutions (as in training)."""
+    out = []
+    for size in (cfg.prepare.where_size, cfg.prepare.what_size):
+        labels = torch.from_numpy(resize_nearest(scene.labels, tuple(size)))[None]
+        ids = torch.from_numpy(resize_nearest(scene.instance_ids, tuple(size)).astype(np.int32))[None]
+        out.append(encode(labels, edges(ids)).to(device).contiguous(memory_format=torch.channels_last))
+    return out[0], out[1]
+
+
+class Inserter:
+    """A trained insertion GAN plus the crop bank: ``insert(scene, seed)`` augments one scene in place."""
+
+    def __init__(self, gan: InsertionGAN, bank: CropBank, cfg: Config, device: torch.device | str = "cpu"):
+        self.gan = gan.eval()
+        self.bank = bank
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.protect_existing = False  # True: refuse insertions that would remove any existing object
+        unknown = [n for n in cfg.augment.per_frame if cfg.augment.per_frame[n] and n not in cfg.prepare.classes]
+        if unknown:
+            from pipeline.errors import ConfigError
+
+            raise ConfigError(f"augment.per_frame: the model was trained for {cfg.prepare.classes}, not {unknown}")
+
+    # -------------------------------------------------------------------------------- sampling
+    def propose(self, scene: Scene, seed: int) -> dict[str, list[Candidate]]:
+        """Every class's candidates for ``scene``, in draw order, from one batched forward pass."""
+        a = self.cfg.augment
+        classes = [(c, n) for c, n in enumerate(self.cfg.prepare.classes) if a.per_frame.get(n, 0) > 0]
+        if not classes:
+            return {}
+        n = a.candidates
+        # Latents drawn on the CPU from the frame's seed: the same numbers whatever the device.
+        gen = torch.Generator().manual_seed(seed)
+        b = n * len(classes)
+        z_where = torch.randn(b, self.gan.z_where, generator=gen).to(self.device)
+        z_what = torch.randn(b, self.gan.z_what, generator=gen).to(self.device)
+        cls = torch.tensor([c for c, _ in classes for _ in range(n)], device=self.device)
+        x_where, x_what = scene_inputs(scene, self.cfg, self.device)
+        with torch.no_grad():
+            out = self.gan.sample(x_where.expand(b, -1, -1, -1), x_what.expand(b, -1, -1, -1), cls, z_where, z_what)
+        boxes = out["box"].float().cpu().numpy().astype(np.float64)
+        shapes = out["shape"].float().cpu().numpy()[:, 0]
+        height, width = scene.size
+        result: dict[str, list[Candidate]] = {}
+        for j, (_, name) in enumerate(classes):
+            items = []
+            for i in range(n):
+                k = j * n + i
+                items.append(_candidate(name, i, boxes[k], shapes[k], width, height))
+            result[name] = items
+        return result
+
+    # ------------------------------------------------------------------------------- insertion
+    def insert(self, scene: Scene, seed: int, exclude_frame: str | None = None) -> FrameInsertions:
+        """Insert ``augment.per_frame`` objects per class into ``scene`` (in place: maps, image, instances).
+
+        Each inserted instance carries ``meta["insert_id"]`` (its index in the frame) and the facts the
+        manifest records; ``exclude_frame`` keeps crops of that frame out of retrieval."""
+        a = self.cfg.augment
+        report = FrameInsertions()
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+        for name, candidates in self.propose(scene, seed).items():
+            wanted = a.per_frame[name]
+            kept = 0
+            for cand in candidates:
+                if kept == wanted:
+                    break
+                report.drawn[name] += 1
+                reason = self._try(scene, cand, rng, exclude_frame, report)
+                if reason is None:
+                    kept += 1
+                else:
+                    report.rejected[(name, reason)] += 1
+        return report
+
+    def _protected(self, scene: Scene) -> set[int]:
+        """Objects an insertion must not remove: those inserted before it (and all, if asked)."""
+        return {i.value for i in scene.instances if self.protect_existing or "insert_id" in i.meta}
+
+    def _rule(self, scene: Scene, cand: Candidate, mask: np.ndarray) -> str | None:
+        """The overlap and scale rules for ``mask`` (inside the candidate's box)."""
+        a = self.cfg.augment
+        x, y, w, h = cand.box
+        if _TARGET_LUT[scene.labels[y : y + h, x : x + w]][mask].mean() >= a.max_overlap:
+            return "overlap"
+        if scene.camera is not None and not _in_scale_band(mask, cand, scene, a.scale_band):
+            return "scale"
+        return None
+
+    def _try(self, scene: Scene, cand: Candidate, rng: np.random.Generator, exclude_frame: str | None,
+             report: FrameInsertions) -> str | None:
+        """Insert ``cand`` if it passes the rules; the reason it was rejected otherwise."""
+        a, app = self.cfg.augment, self.cfg.augment.appearance
+        if not cand.inside:
+            return "outside"
+        area = int(cand.mask.sum())
+        if area < a.min_area:
+            return "small"
+        x, y, w, h = cand.box
+        reason = self._rule(scene, cand, cand.mask)
+        if reason:
+            return reason
+        target_context = context_colour(scene.image, scene.instance_ids, cand.box)
+        crop = self.bank.select(cand.name, cand.shape, (w, h), target_context, rng, exclude_frame)
+        if crop is None:
+            return "no_crop"
+        rgba = self.bank.rgba(crop)
+        crop_mask = cv2.resize(np.ascontiguousarray(rgba[..., 3]), (w, h), interpolation=cv2.INTER_LINEAR) >= 128
+        local = cand.mask & crop_mask if app.label_mask == "intersect" else crop_mask
+        if int(local.sum()) < a.min_area:
+            return "small"
+        reason = self._rule(scene, cand, local)  # the object is now the shape cut to the crop
+        if reason:
+            return reason
+        whole = np.zeros(scene.size, bool)
+        whole[y : y + h, x : x + w] = local
+        insert_id = len(report.inserted)
+        done = insert_object(scene, whole, cand.label_id, min_visible=a.min_visible,
+                             keep_min_pixels=a.keep_min_pixels, keep_min_share=a.keep_min_share,
+                             meta={"insert_id": insert_id}, protect=self._protected(scene))
+        if done is None:
+            return "occluded"
+        rgb = harmonized(rgba[..., :3], np.array(crop.context_rgb), target_context, app.harmonize)
+        scene.image = paste(scene.image, rgb, cand.box, done.visible, app.blend, app.feather)
+        report.inserted.append({
+            "insert_id": insert_id, "class": cand.name, "draw": cand.draw, "whole_box": list(cand.box),
+            "whole_area": int(local.sum()), "visible_area": int(done.visible.sum()),
+            "whole_mask": encode_rle(whole),
+            "crop": crop.file, "crop_flipped": crop.flipped, "crop_iou": round(crop.iou, 4),
+            "occluded_by": len(done.occluders), "carved": len(done.carved), "dropped": len(done.dropped),
+        })
+        return None
+
+
+def _candidate(name: str, draw: int, box: np.ndarray, shape: np.ndarray, width: int, height: int) -> Candidate:
+    """A sampled box [0, 1] and shape probabilities as pixels: the shape resized into the box, >= 0.5."""
+    x0, y0, x1, y1 = box * [width, height, width, height]
+    finite = bool(np.isfinite([x0, y0, x1, y1]).all())
+    if not finite:
+        x0 = y0 = x1 = y1 = 0.0
+    xi, yi = int(math.floor(x0 + 0.5)), int(math.floor(y0 + 0.5))
+    w, h = max(1, int(math.floor(x1 + 0.5)) - xi), max(1, int(math.floor(y1 + 0.5)) - yi)
+    # Half a pixel of slack: a box that touches the border is inside.
+    inside = finite and x0 >= -0.5 and y0 >= -0.5 and x1 <= width + 0.5 and y1 <= height + 0.5
+    xi, yi = max(0, xi), max(0, yi)
+    w, h = min(w, width - xi), min(h, height - yi)
+    inside = inside and w > 0 and h > 0
+    if inside:
+        mask = cv2.resize(shape.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5
+    else:
+        mask = np.zeros((max(h, 1), max(w, 1)), bool)
+    return Candidate(name, BY_NAME[name].id, draw, (xi, yi, max(w, 1), max(h, 1)), inside, mask, shape >= 0.5)
+
+
+def _in_scale_band(mask: np.ndarray, cand: Candidate, scene: Scene, band: list[float]) -> bool:
+    """The ground-plane scale rule of ``evaluation.placement`` on a whole mask inside the candidate's box."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return False
+    v_b = cand.box[1] + int(rows[-1])
+    if v_b <= scene.camera.horizon_row:
+        return False
+    ratio = (rows[-1] - rows[0] + 1) / expected_height(scene.camera, cand.label_id, v_b)
+    return band[0] <= ratio <= band[1]
