@@ -8,9 +8,11 @@ model reads any resolution (its inputs are resized), so each size gets a fresh b
 For each size, in fresh processes on the same frames:
 - the I/O floor: read every input file and write every output (the original frame copied, the frame
   written again as its augmented copy with polygons, COCO annotations for both, the frame's record) -
-  the augment code path with the model and the insertion taken out;
-- augment: the real run (``pipeline.augment.augment``), model on ``--device``;
-and the peak resident memory of augment over N and 2N frames (it must not grow with the dataset).
+  the augment code path with the model and the insertion taken out - in one process;
+- augment: the real run (``pipeline.augment.augment``), model on ``--device``, in one process (the
+  comparison with the floor) and with ``augment.workers: 0`` (one process per core, the default);
+and the peak resident memory of a one-process augment over N and 2N frames (it must not grow with the
+dataset).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def _child(args: argparse.Namespace) -> None:
     cfg = load_config(REPO / "params.yaml")
     cfg.data = DataConfig(root=args.root)
     cfg.augment = dataclasses.replace(
-        cfg.augment, out=args.out, device=args.device, model=str(REPO / cfg.augment.model),
+        cfg.augment, out=args.out, device=args.device, model=str(REPO / cfg.augment.model), workers=args.workers,
         appearance=dataclasses.replace(cfg.augment.appearance, crops=str(REPO / cfg.augment.appearance.crops)))
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -61,13 +63,14 @@ def _child(args: argparse.Namespace) -> None:
         result = augment(cfg, progress=False)
         frames = result["frames_done"]
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024  # largest process
     print(json.dumps({"frames": frames, "seconds": seconds, "peak_mib": peak}))
 
 
-def _run(mode: str, root: Path, out: Path, device: str, threads: int) -> dict:
+def _run(mode: str, root: Path, out: Path, device: str, threads: int, workers: int = 1) -> dict:
     cmd = [sys.executable, __file__, "--child", mode, "--root", str(root), "--out", str(out), "--device", device,
-           "--threads", str(threads)]
+           "--threads", str(threads), "--workers", str(workers)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if done.returncode != 0:
         raise SystemExit(done.stderr)
@@ -80,6 +83,7 @@ def main() -> None:
     parser.add_argument("--frames", nargs="+", type=int, default=[24, 8], help="frames per size (N; memory uses 2N)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["floor", "augment"])
     parser.add_argument("--root")
     parser.add_argument("--out")
@@ -105,10 +109,13 @@ def main() -> None:
             floor = _run("floor", roots[n], tmp / "floor", args.device, args.threads)
             aug = _run("augment", roots[n], tmp / "aug", args.device, args.threads)
             aug2 = _run("augment", roots[2 * n], tmp / "aug2", args.device, args.threads)
+            par = _run("augment", roots[n], tmp / "par", args.device, args.threads, workers=0)
         floor_fps = floor["frames"] / floor["seconds"]
         aug_fps = aug["frames"] / aug["seconds"]
-        print(f"{size:>10}  I/O floor {floor_fps:6.2f} frames/s | augment {aug_fps:6.2f} frames/s "
-              f"= {aug_fps / floor_fps:4.2f}x the floor | peak memory {aug['peak_mib']:.0f} MiB over {n} frames, "
+        par_fps = par["frames"] / par["seconds"]
+        print(f"{size:>10}  one process: I/O floor {floor_fps:6.2f} frames/s | augment {aug_fps:6.2f} frames/s "
+              f"= {aug_fps / floor_fps:4.2f}x the floor | augment.workers 0 (one per core): {par_fps:6.2f} frames/s")
+        print(f"{'':>10}  peak memory of augment (one process): {aug['peak_mib']:.0f} MiB over {n} frames, "
               f"{aug2['peak_mib']:.0f} MiB over {2 * n}")
 
 

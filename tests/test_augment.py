@@ -200,3 +200,22 @@ def test_cli_augment_a_folder(trained_tiny, synthetic_root, tmp_path):
     assert len(doc["images"]) == 4 and all("-aug/" in i["file_name"] for i in doc["images"])
     bad = subprocess.run(cmd[:-1] + ["--shard", "3/2"], capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--shard 3/2" in bad.stderr
+
+
+def test_real_cityscapes_frames(trained_tiny, sample_root, tmp_path):
+    """The real 2048x1024 sample frames augmented: the official tools accept every written frame."""
+    import cv2
+
+    from pipeline.datasets.cityscapes import CityscapesDataset
+
+    split = CityscapesDataset(sample_root).splits[0]
+    cfg = dataclasses.replace(at(trained_tiny, tmp_path / "aug", splits=[split]),
+                              data=dataclasses.replace(trained_tiny.data, root=str(sample_root)))
+    result = augment(cfg, progress=False)
+    assert result["merged"] and not result["summary"]["errors"]
+    coco_file = tmp_path / "aug" / "coco" / "annotations" / f"instances_{split}.json"
+    assert coco_self_ap(coco_file) == {"segm": 1.0, "bbox": 1.0}
+    for polygons in sorted((tmp_path / "aug" / "cityscapes" / "gtFine").rglob("*-aug_*_polygons.json")):
+        labels = cv2.imread(str(polygons).replace("_polygons.json", "_labelIds.png"), cv2.IMREAD_UNCHANGED)
+        rendered, _ = render_polygons(polygons)
+        assert (rendered == labels).mean() >= 0.995, polygons.name
