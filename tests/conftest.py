@@ -50,10 +50,11 @@ def trained_tiny(synthetic_root, tmp_path_factory):
     """A tiny insertion GAN trained briefly on ``synthetic_root``, with an augment config around it."""
     import dataclasses
 
+    from test_training import tiny_config
+
     from pipeline.config import AugmentConfig
     from pipeline.prepare import prepare
     from pipeline.training import train
-    from tests.test_training import tiny_config
 
     tmp = tmp_path_factory.mktemp("trained")
     cfg = tiny_config(synthetic_root, tmp, steps=120)

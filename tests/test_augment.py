@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import LOOSE
+from official import coco_self_ap, render_polygons
 from pycocotools.coco import COCO
 
 from pipeline.augment import augment
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from tests.conftest import LOOSE
-from tests.official import coco_self_ap, render_polygons
 
 
 def at(cfg: Config, out: Path, **changes) -> Config:

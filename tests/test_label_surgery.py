@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from official import render_polygons
 from pycocotools import mask as mask_utils
 
 from pipeline.label_surgery import insert_object
@@ -17,7 +18,6 @@ from pipeline.labels import CAR, PERSON
 from pipeline.scene import FrameId, Scene
 from pipeline.writers.cityscapes_writer import write_scene
 from pipeline.writers.coco_writer import scene_annotations
-from tests.official import render_polygons
 
 H, W = 48, 64
 ROAD, SIDEWALK, BUILDING = 7, 8, 11
