@@ -29,15 +29,12 @@ from pipeline.appearance import CropBank, context_colour, paste
 from pipeline.appearance.paste import harmonized
 from pipeline.config import Config
 from pipeline.encoding import edges, encode, resize_nearest
-from pipeline.evaluation.placement import expected_height
+from pipeline.evaluation.placement import expected_height, overlap_share
 from pipeline.label_surgery import insert_object
-from pipeline.labels import BY_NAME, TARGET_CLASSES
+from pipeline.labels import BY_NAME
 from pipeline.models.insertion_gan import InsertionGAN
 from pipeline.scene import Scene
 from pipeline.writers.coco_writer import encode_rle
-
-_TARGET_LUT = np.zeros(256, dtype=bool)
-_TARGET_LUT[list(TARGET_CLASSES)] = True
 
 REASONS = ("outside", "small", "overlap", "scale", "no_crop", "occluded")
 
@@ -149,7 +146,7 @@ class Inserter:
         """The overlap and scale rules for ``mask`` (inside the candidate's box)."""
         a = self.cfg.augment
         x, y, w, h = cand.box
-        if _TARGET_LUT[scene.labels[y : y + h, x : x + w]][mask].mean() >= a.max_overlap:
+        if overlap_share(mask, scene.labels[y : y + h, x : x + w]) >= a.max_overlap:
             return "overlap"
         if scene.camera is not None and not _in_scale_band(mask, cand, scene, a.scale_band):
             return "scale"
