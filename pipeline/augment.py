@@ -127,7 +127,7 @@ def build_context(cfg: Config, device: torch.device, signature: dict) -> Context
 
 
 def frame_name(dataset, index: int) -> FrameId:
-    return dataset.frames[index] if isinstance(dataset, CityscapesDataset) else dataset.frame_id(index)
+    return dataset.frame_id(index)
 
 
 def record_path(out: Path, frame: FrameId) -> Path:
@@ -148,7 +148,7 @@ def augment_frame(ctx: Context, split: str, index: int) -> dict:
     images = []
     if ctx.cfg.augment.copy_originals:
         images.append(_write_original(tree, dataset, index, scene))
-    aug = _copy_scene(scene, augmented_frame(frame))
+    aug = copy_scene(scene, augmented_frame(frame))
     report = ctx.inserter.insert(aug, seed, exclude_frame=frame.stem)
     written = write_scene(tree, aug)
     aug_stem = written.frame.stem
@@ -183,7 +183,7 @@ def augment_frame(ctx: Context, split: str, index: int) -> dict:
     }
 
 
-def _copy_scene(scene: Scene, frame: FrameId) -> Scene:
+def copy_scene(scene: Scene, frame: FrameId) -> Scene:
     instances = [Instance(i.value, i.label_id, i.bbox, i.area, dict(i.meta)) for i in scene.instances]
     parts = scene.parts.copy() if scene.parts is not None else None
     return Scene(frame, scene.image.copy(), scene.labels.copy(), scene.instance_ids.copy(), scene.camera, parts,

@@ -199,6 +199,30 @@ def augment(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str
         click.echo("  other shards are not finished: the last one to finish writes the COCO files and manifest")
 
 
+@cli.command()
+@click.option("--params", default="params.yaml", show_default=True, help="Parameters file.")
+@click.option("--metrics", default="metrics/evaluate.json", show_default=True, help="Where the figures go.")
+@click.option("--plots", default="plots/evaluate", show_default=True, help="Folder of the plots' data.")
+@click.option("--reports", default="reports", show_default=True, help="Folder of the gallery.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate(params: str, metrics: str, plots: str, reports: str, quiet: bool) -> None:
+    """Measure the augmentation: placement, shape, diversity, downstream gain, real frames; the gallery.
+
+    Reads the trained model (augment.model), the augment output (augment.out) and the prepared data, as
+    the 'evaluate' section of --params says; prints the headline figures. Same as `dvc repro evaluate`.
+    """
+    from pipeline.evaluate import evaluate_stage
+
+    result = evaluate_stage(_config(params), metrics, plots, reports, progress=not quiet)
+    for name, arms in result["placement"].items():
+        click.echo(f"{name}: plausible ours {arms['ours']['plausible']}, random {arms['random']['plausible']}, "
+                   f"real {arms.get('real', {}).get('plausible')}")
+    down = result["downstream"]
+    for arm in ("subset", "ours", "copy_paste"):
+        click.echo(f"segmenter {arm}: person IoU {down[arm]['person_iou']}, car IoU {down[arm]['car_iou']}")
+    click.echo(f"figures in {metrics}, gallery in {reports}/gallery.html")
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

@@ -134,7 +134,10 @@ class LossConfig:
     theta: float = 1.0
     # Not in the reference: a hinge on the share of a random-z box that covers existing persons/cars
     # (0 = the reference's losses only). Without it new cars land on the scene's parked cars.
-    occupancy: float = 10.0
+    occupancy: float = 1.0
+    # Not in the reference: the distance (where pixels) from a random-z box's bottom edge to labels its
+    # class is seen standing on in the training data (0 = off). Learned ground, not a hand-written table.
+    support: float = 2.0
 
 
 @dataclass
@@ -225,6 +228,59 @@ class AugmentConfig:
 
 
 @dataclass
+class DownstreamConfig:
+    """The downstream experiment: one compact segmenter trained per arm, same schedule and seed.
+
+    Arms: ``subset`` (a: ``frames`` training frames), ``ours`` (b: the same + ``copies`` augmented versions
+    of each, inserted with the trained model), ``copy_paste`` (c: the same + random copy-paste versions with
+    the same number of inserted instances per frame and class). Every arm draws its pasted pixels from
+    the crops of the subset's own frames only, so no arm sees objects from outside the subset."""
+
+    frames: int = 40  # training frames of the subset, spread evenly over the train split
+    copies: int = 2  # augmented versions of each subset frame (arms b and c)
+    size: list[int] = field(default_factory=lambda: [256, 128])  # W, H the segmenter sees
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # encoder widths of the segmenter
+    crop: int = 128  # training crops: crop x crop random windows of the frames (0 = whole frames)
+    steps: int = 600
+    batch_size: int = 8
+    lr: float = 0.002
+    test_split: str = "test"  # the frames every arm is scored on
+    test_frames: int = 0  # 0 = the whole test split
+
+    def validate(self, where: str) -> None:
+        if self.frames < 1 or self.steps < 1 or self.batch_size < 1 or self.copies < 1:
+            raise ConfigError(f"{where}: frames, copies, steps and batch_size must be >= 1")
+        if not self.widths:
+            raise ConfigError(f"{where}.widths: at least one width is needed")
+        w, h = self.size
+        step = 2 ** len(self.widths)
+        if w % step or h % step:
+            raise ConfigError(f"{where}.size: {w}x{h} must be divisible by {step} (2 ** len(widths))")
+        if self.crop and (self.crop % step or self.crop > min(w, h)):
+            raise ConfigError(f"{where}.crop: {self.crop} must be divisible by {step} and fit in {w}x{h}")
+
+
+@dataclass
+class EvaluateConfig:
+    """The ``evaluate`` stage: placement, shape, diversity, downstream gain, gallery, real frames."""
+
+    split: str = "val"  # frames for the model's raw samples (shape, diversity)
+    samples_per_frame: int = 4  # raw (z_where, z_what) draws per class and frame
+    random_per_object: int = 4  # random placements of each inserted shape (the copy-paste baseline)
+    diversity_frames: int = 20
+    diversity_draws: int = 16  # latent draws per frame and class for the diversity figures
+    gallery_frames: int = 6
+    real_root: str = "../shared/data/cityscapes-sample"  # real frames to insert into ("" = none); skipped when absent
+    downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
+    device: str = "auto"
+
+    def validate(self, where: str) -> None:
+        for key in ("samples_per_frame", "random_per_object", "diversity_frames", "diversity_draws"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{where}.{key}: at least 1, got {getattr(self, key)}")
+
+
+@dataclass
 class Config:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -234,6 +290,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

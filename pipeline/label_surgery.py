@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.labels import INSTANCE_FACTOR, INSTANCE_IDS
+from pipeline.masks import mask_bbox
 from pipeline.scene import Instance, Scene
 
 _IS_THING = np.zeros(256, dtype=bool)
@@ -154,15 +155,10 @@ def insert_object(scene: Scene, mask: np.ndarray, label_id: int, *, min_visible:
         ys, xs = np.nonzero(ids == v)
         bbox = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1)
         instances.append(Instance(v, v, bbox, int(xs.size), dict(old.meta) if old else {}))
-    bbox, area = _geometry(ids, value, _mask_bbox(visible))
+    bbox, area = _geometry(ids, value, mask_bbox(visible))
     instances.append(Instance(value, label_id, bbox, area, dict(meta or {})))
     scene.instances = instances
     return Inserted(value, visible, occluders, carved, dropped)
-
-
-def _mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1
 
 
 def _geometry(instance_ids: np.ndarray, value: int, hint: tuple[int, int, int, int]
@@ -170,5 +166,5 @@ def _geometry(instance_ids: np.ndarray, value: int, hint: tuple[int, int, int, i
     """Box and area of ``value`` inside the window ``hint`` (x, y, w, h) that contains all its pixels."""
     x, y, w, h = hint
     own = instance_ids[y : y + h, x : x + w] == value
-    bx, by, bw, bh = _mask_bbox(own)
+    bx, by, bw, bh = mask_bbox(own)
     return (x + bx, y + by, bw, bh), int(own.sum())

@@ -23,7 +23,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -33,6 +32,7 @@ from pipeline.encoding import resize_nearest
 from pipeline.io import atomic_directory, atomic_write_bytes, atomic_write_json, dumps_json, encode_png
 from pipeline.label_surgery import remove_object
 from pipeline.labels import BY_NAME
+from pipeline.masks import square_mask
 from pipeline.scene import Instance, Scene
 
 
@@ -81,12 +81,11 @@ def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
             continue
         x, y, w, h = inst.bbox
         mask = scene.instance_ids[y : y + h, x : x + w] == inst.value
-        square = cv2.resize(mask.astype(np.uint8) * 255, (cfg.mask_size, cfg.mask_size), interpolation=cv2.INTER_AREA)
         row = {
             "class": classes.index(inst.label_id),
             "value": inst.value,
             "box": np.array([x / width, y / height, (x + w) / width, (y + h) / height], np.float32),
-            "mask": (square >= 128).astype(np.uint8),
+            "mask": square_mask(mask, cfg.mask_size),
         }
         if cfg.remove_object:
             labels_xp, _ = remove_object(scene.labels, scene.instance_ids, inst.value)

@@ -115,15 +115,19 @@ def model_signature(cfg: Config) -> dict:
     }
 
 
+# The source files that define a training run (the GAN, its batches, this loop): a checkpoint resumes
+# only under the same code. The same list is the train stage's deps in dvc.yaml.
+TRAINING_SOURCES = ("models/__init__.py", "models/affine.py", "models/blocks.py", "models/discriminators.py",
+                    "models/insertion_gan.py", "models/what_net.py", "models/where_net.py", "training_data.py",
+                    "training.py")
+
+
 def code_digest() -> str:
-    """SHA-256 of the source that defines a training run (models, batches, this loop)."""
+    """SHA-256 of ``TRAINING_SOURCES``."""
     import hashlib
 
-    import pipeline.models
-
     root = Path(__file__).parent
-    files = sorted(Path(pipeline.models.__file__).parent.glob("*.py")) + [root / "training_data.py",
-                                                                           root / "training.py"]
+    files = [root / name for name in TRAINING_SOURCES]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.read_bytes())

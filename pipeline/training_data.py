@@ -13,9 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.encoding import edges, encode
+from pipeline.encoding import CHANNEL_OF_ID, LABEL_CHANNELS, edges, encode
 from pipeline.errors import DatasetError
+from pipeline.labels import INSTANCE_IDS
 from pipeline.models.affine import box_to_theta
+
+# A label counts as ground a class stands on when at least this share of the class's real contact pixels
+# rest on it (rare labels under a few boxes - a kerb pixel, a mislabelled edge - do not).
+MIN_GROUND_SHARE = 0.02
 
 
 class PreparedData:
@@ -46,9 +51,39 @@ class PreparedData:
             raise DatasetError(path, "no training instances: every instance failed the prepare filters")
         self.device = torch.device(device)
         self.flip_prob = flip_prob
+        self.ground = self.ground_channels().to(self.device)
 
     def __len__(self) -> int:
         return len(self.inst_frame)
+
+    def ground_channels(self, min_share: float = MIN_GROUND_SHARE) -> torch.Tensor:
+        """[n_classes, LABEL_CHANNELS] 0/1: the label channels each class is seen standing on.
+
+        Learned from the data: the labels in the row just below each real instance's box (at the what
+        resolution, in x+ when the object was removed), instance classes excluded (standing on another
+        person or car is not ground). Instances touching the bottom border have no row below and do not
+        vote. A label gets in with ``min_share`` of the class's votes."""
+        height, width = self.labels_what.shape[1:]
+        n = len(self.inst_class)
+        rows = torch.floor(self.inst_box[:, 3] * height + 0.5).long()
+        voting = rows < height
+        rows = rows.clamp_max(height - 1)
+        if self.xp_what is not None:
+            row_labels = self.xp_what[torch.arange(n, device=rows.device), rows].long()  # [N, W]
+        else:
+            row_labels = self.labels_what[self.inst_frame, rows].long()
+        xs = torch.arange(width, device=rows.device)
+        x0 = torch.floor(self.inst_box[:, 0:1] * width)
+        x1 = torch.maximum(torch.ceil(self.inst_box[:, 2:3] * width), x0 + 1)
+        instance_lut = torch.zeros(256, dtype=torch.bool, device=rows.device)
+        instance_lut[sorted(INSTANCE_IDS)] = True
+        ok = (xs >= x0) & (xs < x1) & voting[:, None] & ~instance_lut[row_labels]
+        channel = CHANNEL_OF_ID.to(rows.device)[row_labels]
+        n_classes = int(self.inst_class.max()) + 1
+        slot = (self.inst_class[:, None] * LABEL_CHANNELS + channel)[ok]
+        votes = torch.bincount(slot, minlength=n_classes * LABEL_CHANNELS).view(n_classes, LABEL_CHANNELS)
+        share = votes.double() / votes.sum(1, keepdim=True).clamp_min(1)
+        return (share >= min_share).float()
 
     def scene_inputs(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Frames (indices [B]) as network inputs at the where and what resolutions, unflipped."""
@@ -88,6 +123,7 @@ class PreparedData:
             "theta_real": box_to_theta(box),
             "mask_real": mask,
             "cls": self.inst_class[idx],
+            "ground": self.ground[self.inst_class[idx]],
             "box_real": box,
         }
 

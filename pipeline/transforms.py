@@ -35,6 +35,7 @@ from albumentations.core.transforms_interface import DualTransform
 
 from pipeline.insertion import Inserter
 from pipeline.labels import INSTANCE_FACTOR, INSTANCE_IDS
+from pipeline.masks import mask_bbox
 from pipeline.scene import FrameId, Scene
 
 _FRAME = FrameId("train", "online", 0, 0)
@@ -153,8 +154,8 @@ class InsertInstances(DualTransform):
 
 
 def _normalised_box(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return np.array([cols[0] / width, rows[0] / height, (cols[-1] + 1) / width, (rows[-1] + 1) / height], np.float32)
+    x, y, w, h = mask_bbox(mask)
+    return np.array([x / width, y / height, (x + w) / width, (y + h) / height], np.float32)
 
 
 def _components(labels: np.ndarray) -> list[np.ndarray]:

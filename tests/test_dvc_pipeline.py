@@ -34,6 +34,10 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
                            shape_widths=[8, 8], d_widths=[8, 16])
     params["train"].update(steps=4, batch_size=2, checkpoint_every=2, log_every=2, sample_every=2,
                            eval_samples_per_frame=1)
+    params["evaluate"].update(samples_per_frame=1, random_per_object=1, diversity_frames=1, diversity_draws=2,
+                              gallery_frames=2, real_root="")
+    params["evaluate"]["downstream"].update(frames=3, copies=1, size=[64, 32], widths=[8, 16], crop=32, steps=4,
+                                            batch_size=2)
     (clone / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(clone)}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
@@ -56,6 +60,18 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
     assert (augmented / "manifest.jsonl").is_file()
     summary = json.loads((clone / "metrics" / "augment.json").read_text())
     assert set(summary["classes"]) == {"person", "car"} and not summary["errors"]
+    evaluation = json.loads((clone / "metrics" / "evaluate.json").read_text())
+    assert set(evaluation["placement"]) == {"person", "car"}
+    assert set(evaluation["downstream"]["train_frames"]) == {"subset", "ours", "copy_paste"}
+    assert (clone / "reports" / "gallery.png").is_file() and (clone / "reports" / "gallery.html").is_file()
     status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=clone, env=env, capture_output=True,
                             text=True, timeout=120)
     assert "up to date" in status.stdout, status.stdout
+    shown = subprocess.run([sys.executable, "-m", "dvc", "metrics", "show"], cwd=clone, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "metrics/evaluate.json" in shown.stdout, shown.stdout + shown.stderr
+    plots = subprocess.run([sys.executable, "-m", "dvc", "plots", "show", "-o", str(tmp_path / "plots")], cwd=clone,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert plots.returncode == 0, plots.stdout + plots.stderr
+    page = (tmp_path / "plots" / "index.html").read_text()
+    assert "segmenter_loss" in page and "placement" in page

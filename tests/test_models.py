@@ -7,12 +7,21 @@ import pytest
 import torch
 
 from pipeline.config import LossConfig, ModelConfig, PrepareConfig
-from pipeline.encoding import IN_CHANNELS, channel_of
+from pipeline.encoding import IN_CHANNELS, LABEL_CHANNELS, channel_of, encode
 from pipeline.labels import BY_NAME
-from pipeline.models import InsertionGAN, box_to_theta, coord_loss, occupancy_loss, theta_loss, theta_to_box, warp
+from pipeline.models import (
+    InsertionGAN,
+    box_to_theta,
+    coord_loss,
+    occupancy_loss,
+    support_loss,
+    theta_loss,
+    theta_to_box,
+    warp,
+)
 from pipeline.models.affine import box_mask
 from pipeline.models.blocks import TiledConv, tile
-from pipeline.models.insertion_gan import D_TERMS, G_TERMS
+from pipeline.models.insertion_gan import D_TERMS, G_TERMS, ground_distance
 
 # Small widths: the sizes are what these tests are about, and they must run in seconds on 2 cores.
 TINY = ModelConfig(where_widths=[8, 8, 16, 16], where_embed=16, what_widths=[8, 8, 16, 16, 16], what_embed=16,
@@ -53,6 +62,7 @@ def make_batch(prepare: PrepareConfig = DEFAULT_SIZES, b: int = 3, seed: int = 0
         "theta_real": box_to_theta(boxes),
         "mask_real": ellipse.expand(b, 1, s, s).clone(),
         "cls": torch.arange(b) % 2,
+        "ground": torch.zeros(b, LABEL_CHANNELS).index_fill_(1, torch.tensor([channel_of(7), channel_of(8)]), 1),
     }
 
 
@@ -167,6 +177,31 @@ def test_occupancy_loss_free_on_empty_ground_and_pushes_boxes_off_objects():
     on_car.backward()
     # A box overlapping the car's edge is pushed sideways (the blur gives the gradient a reach of 2 px).
     assert theta.grad[0, 0, 2].abs().item() > 0
+
+
+def test_support_loss_zero_on_ground_and_pulls_the_bottom_edge_toward_it():
+    labels = torch.full((1, 32, 64), 23, dtype=torch.long)  # sky ...
+    labels[:, 20:, :] = 8  # ... over sidewalk from row 20
+    scene = encode(labels, torch.zeros_like(labels, dtype=torch.bool))
+    ground = torch.zeros(1, LABEL_CHANNELS)
+    ground[0, channel_of(8)] = 1
+    dist = ground_distance(scene, ground)
+    assert dist[0, 0, 25].max() == 0 and dist[0, 0, 19].min() == 1 and dist[0, 0, 10].min() == 10
+
+    def loss_at(y1, requires_grad=False):
+        theta = box_to_theta(torch.tensor([[0.4, y1 - 0.3, 0.5, y1]])).requires_grad_(requires_grad)
+        return support_loss(theta, scene, ground), theta
+    assert loss_at(0.8)[0].item() == 0  # standing on sidewalk
+    # Feet in the sky: the farther from the kerb, the more it costs, and the gradient moves the box down.
+    assert loss_at(0.3)[0].item() > loss_at(0.4)[0].item() > loss_at(0.5)[0].item() > 0
+    in_sky, theta = loss_at(0.4, requires_grad=True)
+    in_sky.backward()
+    down = box_to_theta(torch.tensor([[0.4, 0.15, 0.5, 0.45]]))
+    assert ((down - theta.detach()) * -theta.grad).sum().item() > 0  # a step against the gradient goes down
+    other_class = torch.zeros(1, LABEL_CHANNELS)
+    other_class[0, channel_of(7)] = 1  # a class that only stands on road: there is none in this scene
+    flat = support_loss(box_to_theta(torch.tensor([[0.4, 0.5, 0.5, 0.8]])), scene, other_class).item()
+    assert flat == 16  # SUPPORT_REACH everywhere
 
 
 def test_theta_loss_bounds():

@@ -144,3 +144,14 @@ def test_saved_and_loaded_model_gives_identical_outputs(prepared_tiny, tmp_path)
     b = loaded.sample(batch["x_where"], batch["x_what"], batch["cls"], z_where, z_what)
     assert all(torch.equal(a[k], b[k]) for k in ("theta", "shape", "placed"))
     assert not torch.equal(a["theta"][0], torch.eye(2, 3)), "a trivial identity model would prove nothing"
+
+
+def test_the_train_stage_depends_on_exactly_the_code_a_checkpoint_is_tied_to():
+    import yaml
+    from conftest import REPO
+
+    from pipeline.training import TRAINING_SOURCES
+
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]["deps"]
+    code = {d for d in deps if d.startswith("pipeline/")}
+    assert {f"pipeline/{name}" for name in TRAINING_SOURCES} <= code

@@ -16,6 +16,7 @@ Selection scores every crop of the class against the generated object at once:
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -53,7 +54,8 @@ class _ClassBank:
 
 
 class CropBank:
-    def __init__(self, directory: str | Path, cfg: AppearanceConfig):
+    def __init__(self, directory: str | Path, cfg: AppearanceConfig, frames: Collection[str] | None = None):
+        """The bank in ``directory``; with ``frames`` (frame stems), only the crops of those frames."""
         self.directory = Path(directory)
         self.cfg = cfg
         index, masks = self.directory / "index.jsonl", self.directory / "masks.npy"
@@ -67,7 +69,10 @@ class CropBank:
         self.size = squares.shape[-1] if len(squares) else 0
         self._by_class: dict[str, _ClassBank] = {}
         for name in sorted({e["class"] for e in self.entries}):
-            rows = np.array([i for i, e in enumerate(self.entries) if e["class"] == name])
+            rows = np.array([i for i, e in enumerate(self.entries)
+                             if e["class"] == name and (frames is None or e["frame"] in frames)], dtype=np.int64)
+            if rows.size == 0:
+                continue
             flat = squares[rows].reshape(len(rows), -1).astype(np.float32)
             mirrored = squares[rows][:, :, ::-1].reshape(len(rows), -1).astype(np.float32)
             both = np.concatenate([rows, rows])  # bank rows 0..n-1: the crops as they are; n..2n-1 mirrored
@@ -112,6 +117,19 @@ class CropBank:
         entry = self.entries[b.rows[pick]]
         return Crop(entry["file"], entry["frame"], bool(b.flipped[pick]), float(score[pick]), float(iou[pick]),
                     tuple(entry["context_rgb"]))
+
+    def pick_random(self, name: str, rng: np.random.Generator, exclude_frame: str | None = None) -> Crop | None:
+        """A crop of class ``name`` chosen uniformly (mirrored or not), none from ``exclude_frame``; None
+        when there is none - the copy-paste baseline's choice, no fit to anything."""
+        if name not in self._by_class:
+            return None
+        b = self._by_class[name]
+        allowed = np.flatnonzero(b.frames != exclude_frame) if exclude_frame is not None else np.arange(len(b.rows))
+        if allowed.size == 0:
+            return None
+        pick = int(allowed[rng.integers(allowed.size)])
+        entry = self.entries[b.rows[pick]]
+        return Crop(entry["file"], entry["frame"], bool(b.flipped[pick]), 0.0, 0.0, tuple(entry["context_rgb"]))
 
     def rgba(self, crop: Crop) -> np.ndarray:
         """The crop's pixels as H x W x 4 (RGB + mask alpha), mirrored when selected so."""

@@ -88,6 +88,9 @@ class CityscapesDataset:
     def __getitem__(self, i: int) -> Scene:
         return read_scene(self.root, self.frames[i])
 
+    def frame_id(self, i: int) -> FrameId:
+        return self.frames[i]
+
     def __iter__(self):
         for frame in self.frames:
             yield read_scene(self.root, frame)

@@ -1,9 +1,19 @@
-"""How plausible the inserted objects are, against random placement of the very same shapes.
+"""How plausible the inserted objects are, against random placement of the very same shapes and against
+the real objects of the same frames.
 
 Each line of an augment run's ``manifest.jsonl`` carries the inserted object's whole mask (before
-nearer objects covered it). That mask is judged on its source frame - the scene before insertion -
-by the rules of ``pipeline.evaluation.placement`` (support, scale, overlap); the baseline moves the same
-mask to ``random_per_object`` uniformly random positions inside the same frame and judges those.
+nearer objects covered it). That mask is judged on its source frame - the scene before insertion - by the
+rules of ``pipeline.evaluation.placement`` (support, scale, overlap). Three arms per class:
+
+- ``ours``: the inserted objects;
+- ``random``: the same masks moved to ``random_per_object`` uniformly random positions inside the same
+  frame (copy-paste without a placement model);
+- ``real``: the frame's own persons and cars, each judged on its frame with itself removed (the
+  ceiling: what the rules make of real placements, visible masks - occluded objects look short).
+
+Frames without a camera file get the scale rule from a ground plane fitted to their own objects
+(``ground_plane.fit_ground_plane``; for a real object, fitted without it); with too few objects to fit,
+the scale rule is skipped for that frame and ``plausible`` means support and overlap.
 """
 
 from __future__ import annotations
@@ -17,24 +27,31 @@ from pycocotools import mask as mask_utils
 
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
-from pipeline.datasets.cityscapes import CityscapesDataset
-from pipeline.evaluation.placement import check_placement
-from pipeline.labels import BY_NAME
+from pipeline.evaluation.ground_plane import fit_ground_plane, scene_objects
+from pipeline.evaluation.placement import DEFAULT_MAX_OVERLAP, check_placement, overlap_share, support_label
+from pipeline.label_surgery import remove_object
+from pipeline.labels import BY_NAME, SUPPORT, TARGET_CLASSES
+from pipeline.scene import Camera, Scene
 
 RULES = ("support", "scale", "overlap", "plausible")
 
 
-def _judge(scene, mask: np.ndarray, label_id: int) -> dict[str, bool]:
-    check = check_placement(scene.labels, mask, scene.camera, label_id) if scene.camera is not None else None
-    if check is None:  # no camera file: the scale rule does not apply
-        from pipeline.evaluation.placement import overlap_share, support_label
-        from pipeline.labels import SUPPORT
-
-        support = support_label(scene.labels, mask) in SUPPORT[label_id]
-        overlap = overlap_share(mask, scene.labels) < 0.5
+def judge(labels_before: np.ndarray, mask: np.ndarray, label_id: int, camera: Camera | None) -> dict[str, bool]:
+    """Each rule's verdict for ``mask`` over ``labels_before``; no ``scale`` entry without a camera."""
+    if camera is None:
+        support = support_label(labels_before, mask) in SUPPORT[label_id]
+        overlap = overlap_share(mask, labels_before) < DEFAULT_MAX_OVERLAP
         return {"support": support, "overlap": overlap, "plausible": support and overlap}
+    check = check_placement(labels_before, mask, camera, label_id)
     return {"support": check.support_ok, "scale": check.scale_ok, "overlap": check.overlap_ok,
             "plausible": check.plausible}
+
+
+def frame_camera(scene: Scene, exclude: int | None = None) -> Camera | None:
+    """The frame's camera file, else a ground plane fitted to its objects (``exclude`` left out)."""
+    if scene.camera is not None:
+        return scene.camera
+    return fit_ground_plane(scene_objects(scene.instance_ids, exclude))
 
 
 def shifted(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -49,38 +66,70 @@ def shifted(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_object: int = 4, seed: int = 0) -> dict:
-    """Per class: the share of inserted objects (``model``) and of randomly placed copies of their
-    shapes (``random``) meeting each rule, and how many times more plausible the model's are."""
-    out = Path(out or cfg.augment.out)
-    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines() if line.strip()]
+class Tally:
+    """Counts of rule verdicts per (arm, class), summarised as shares."""
+
+    def __init__(self) -> None:
+        self.counts: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+
+    def add(self, arm: str, name: str, verdicts: dict[str, bool]) -> None:
+        for rule, ok in verdicts.items():
+            t = self.counts[(arm, name)][rule]
+            t[0] += int(ok)
+            t[1] += 1
+
+    def summary(self) -> dict:
+        """{class: {arm: {rule: share, "objects": n}, "ours_vs_random": ratio}}."""
+        result: dict = {}
+        for (arm, name), rules in sorted(self.counts.items()):
+            result.setdefault(name, {})[arm] = {r: round(ok / n, 4) for r, (ok, n) in rules.items()} | {
+                "objects": rules["plausible"][1]}
+        for arms in result.values():
+            if "ours" in arms and arms.get("random", {}).get("plausible", 0) > 0:
+                arms["ours_vs_random"] = round(arms["ours"]["plausible"] / arms["random"]["plausible"], 2)
+        return result
+
+
+def judge_real(scene: Scene, tally: Tally, min_area: int) -> None:
+    """Tally the frame's own persons and cars (``real`` arm), each on its frame with itself removed."""
+    for inst in scene.instances:
+        if inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < min_area:
+            continue
+        labels_before, _ = remove_object(scene.labels, scene.instance_ids, inst.value)
+        verdicts = judge(labels_before, scene.instance_ids == inst.value, inst.label_id,
+                         frame_camera(scene, exclude=inst.value))
+        tally.add("real", inst.name, verdicts)
+
+
+def read_manifest(out: str | Path) -> list[dict]:
+    path = Path(out) / "manifest.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_object: int = 4, seed: int = 0,
+                      data=None) -> dict:
+    """Per class: the share of inserted objects (``ours``), of randomly placed copies of their shapes
+    (``random``) and of the same frames' real objects (``real``) meeting each rule, and how many times
+    more plausible ours are than random. ``data`` overrides ``cfg.data`` (the dataset the run augmented)."""
+    lines = read_manifest(out or cfg.augment.out)
     rng = np.random.default_rng(seed)
-    tallies: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    tally = Tally()
     by_frame: dict = defaultdict(list)
     for m in lines:
         by_frame[(m["split"], m["source_frame"])].append(m)
     for split in sorted({s for s, _ in by_frame}):
-        dataset = open_dataset(cfg.data, split, cfg.coco)
-        stems = {(dataset.frames[i] if isinstance(dataset, CityscapesDataset) else dataset.frame_id(i)).stem: i
-                 for i in range(len(dataset))}
+        dataset = open_dataset(data or cfg.data, split, cfg.coco)
+        stems = {dataset.frame_id(i).stem: i for i in range(len(dataset))}
         for (s, stem), items in sorted(by_frame.items()):
             if s != split:
                 continue
             scene = dataset[stems[stem]]
+            camera = frame_camera(scene)
             for m in items:
                 label_id = BY_NAME[m["class"]].id
                 mask = mask_utils.decode(m["whole_mask"]).astype(bool)
-                arms = [("model", mask)] + [("random", shifted(mask, rng)) for _ in range(random_per_object)]
-                for arm, placed in arms:
-                    for rule, ok in _judge(scene, placed, label_id).items():
-                        t = tallies[(arm, m["class"])][rule]
-                        t[0] += int(ok)
-                        t[1] += 1
-    result: dict = {}
-    for (arm, name), rules in sorted(tallies.items()):
-        result.setdefault(name, {})[arm] = {r: round(ok / n, 4) for r, (ok, n) in rules.items()} | {
-            "objects": rules["plausible"][1]}
-    for _, arms in result.items():
-        if "random" in arms and arms["random"]["plausible"] > 0:
-            arms["plausible_vs_random"] = round(arms["model"]["plausible"] / arms["random"]["plausible"], 2)
-    return result
+                tally.add("ours", m["class"], judge(scene.labels, mask, label_id, camera))
+                for _ in range(random_per_object):
+                    tally.add("random", m["class"], judge(scene.labels, shifted(mask, rng), label_id, camera))
+            judge_real(scene, tally, cfg.augment.min_area)
+    return tally.summary()

@@ -22,7 +22,8 @@ from pipeline.training_data import PreparedData
 
 
 def box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A filled rectangle for a box (x0, y0, x1, y1 in [0, 1]), clipped to the image."""
+    """A filled rectangle for a box (x0, y0, x1, y1 in [0, 1]), clipped to the image (empty when the box
+    lies wholly outside it)."""
     x0, y0, x1, y1 = np.round(box * [width, height, width, height]).astype(int)
     x0, y0 = max(x0, 0), max(y0, 0)
     x1, y1 = min(max(x1, x0 + 1), width), min(max(y1, y0 + 1), height)
@@ -34,6 +35,9 @@ def box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
 def judge(scene, box: np.ndarray, label_id: int, scale_band=(0.75, 1.33), max_overlap=0.5) -> dict:
     height, width = scene.size
     mask = box_mask(box, height, width)
+    if not mask.any():  # the box lies wholly outside the image: no rule can pass
+        rules = ("support", "overlap", "scale") if scene.camera is not None else ("support", "overlap")
+        return dict.fromkeys((*rules, "plausible"), False)
     out = {"support": support_label(scene.labels, mask) in SUPPORT[label_id],
            "overlap": overlap_share(mask, scene.labels) < max_overlap}
     if scene.camera is not None:

@@ -33,7 +33,7 @@ from torch import nn
 from torch.func import functional_call
 
 from pipeline.config import LossConfig, ModelConfig, PrepareConfig
-from pipeline.encoding import IN_CHANNELS, channel_of
+from pipeline.encoding import IN_CHANNELS, LABEL_CHANNELS, channel_of
 from pipeline.labels import BY_NAME, TARGET_CLASSES
 from pipeline.models.affine import box_mask, free_params, paint, theta_to_box, warp
 from pipeline.models.blocks import bce, kl_divergence, l1, reparameterize
@@ -41,7 +41,8 @@ from pipeline.models.discriminators import AffineDiscriminator, PatchDiscriminat
 from pipeline.models.what_net import MaskEncoder, WhatNet
 from pipeline.models.where_net import AffineEncoder, WhereNet
 
-G_TERMS = ("g_adv_affine", "g_adv_where", "g_adv_shape", "g_adv_what", "coord", "theta", "occupancy", "rec_where",
+G_TERMS = ("g_adv_affine", "g_adv_where", "g_adv_shape", "g_adv_what", "coord", "theta", "occupancy", "support",
+           "rec_where",
            "rec_what", "latent_where", "latent_what", "sup_affine", "sup_mask", "kl_where", "kl_what")
 D_TERMS = ("d_affine", "d_where", "d_shape", "d_what")
 
@@ -99,6 +100,42 @@ def occupancy_loss(box: torch.Tensor, occupied: torch.Tensor) -> torch.Tensor:
     box = box.float()
     share = (box * occupied).sum((1, 2, 3)) / box.sum((1, 2, 3)).clamp_min(1e-6)
     return F.relu(share - FREE_OCCUPANCY).mean()
+
+
+# Points sampled along a box's bottom edge by the support loss.
+SUPPORT_POINTS = 8
+# How far (where-resolution pixels) the support loss's distance field reaches: a box whose bottom edge is
+# this far from ground still feels which way the ground is; farther away it costs the same everywhere.
+SUPPORT_REACH = 16
+
+
+def ground_distance(scene: torch.Tensor, ground: torch.Tensor) -> torch.Tensor:
+    """[B, 1, H, W] chessboard distance (pixels, capped at SUPPORT_REACH) to the nearest pixel of a
+    ``ground`` [B, LABEL_CHANNELS] label channel in the one-hot ``scene`` [B, C, H, W]; 0 on ground."""
+    on = (scene[:, :LABEL_CHANNELS].float() * ground[:, :, None, None].float()).sum(1, keepdim=True).clamp(0, 1)
+    dist = torch.zeros_like(on)
+    for _ in range(SUPPORT_REACH):  # grow the ground one pixel at a time; each step adds 1 off it
+        dist = dist + (1 - on)
+        on = F.max_pool2d(on, 3, stride=1, padding=1)
+    return dist
+
+
+def support_loss(theta: torch.Tensor, scene: torch.Tensor, ground: torch.Tensor) -> torch.Tensor:
+    """Mean distance (where-resolution pixels) from the points of each box's bottom edge to ground its
+    class stands on; batch mean. Zero when the box stands on such ground.
+
+    ``scene`` [B, C, H, W] is the one-hot input the box is placed in, ``ground`` [B, LABEL_CHANNELS] the
+    0/1 label channels of the sample's class (learned from the data: ``PreparedData.ground_channels``).
+    The distance field (``ground_distance``) is sampled bilinearly a quarter pixel below the bottom edge
+    at SUPPORT_POINTS points across the box, so the loss is differentiable in theta and its gradient
+    points toward the nearest ground from anywhere within SUPPORT_REACH pixels."""
+    dist = ground_distance(scene, ground)
+    x0, _, x1, y1 = theta_to_box(theta).unbind(1)
+    t = (torch.arange(SUPPORT_POINTS, device=theta.device, dtype=torch.float32) + 0.5) / SUPPORT_POINTS
+    xs = x0[:, None] + t * (x1 - x0)[:, None]
+    ys = (y1 + 0.25 / scene.shape[2])[:, None].expand_as(xs)
+    grid = torch.stack([xs, ys], -1)[:, None] * 2 - 1  # [B, 1, K, 2] in grid_sample's [-1, 1]
+    return F.grid_sample(dist, grid, align_corners=False, padding_mode="border").mean()
 
 
 def theta_loss(theta: torch.Tensor, min_scale: torch.Tensor) -> torch.Tensor:
@@ -228,6 +265,7 @@ class InsertionGAN(nn.Module):
             "occupancy": occupancy_loss(
                 box_mask(theta[r], self.where_hw),
                 g["x_where"][r].index_select(1, self.occupied_channels).sum(1, keepdim=True)),
+            "support": support_loss(theta[r], g["x_where"][r], batch["ground"].repeat(2, 1)),
             # Input reconstruction on path u (one path keeps the context in the embedding; at the what
             # resolution each path's 30-channel reconstruction is a large share of a step).
             "rec_where": l1(self.where.reconstruct(g["h_where"][u]), batch["x_where"]),
@@ -256,6 +294,7 @@ class InsertionGAN(nn.Module):
             + w.coord * t["coord"]
             + w.theta * t["theta"]
             + w.occupancy * t["occupancy"]
+            + w.support * t["support"]
             + w.reconstruction * (t["rec_where"] + t["rec_what"] + t["latent_where"] + t["latent_what"])
             + w.supervised * (t["sup_affine"] + t["sup_mask"])
             + w.kl * (t["kl_where"] + t["kl_what"])

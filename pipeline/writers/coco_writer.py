@@ -18,6 +18,7 @@ from pycocotools import mask as mask_utils
 
 from pipeline.io import atomic_write_json
 from pipeline.labels import BY_ID, BY_NAME
+from pipeline.masks import mask_bbox
 from pipeline.polygons import coco_polygons
 from pipeline.scene import Instance, Scene
 
@@ -80,9 +81,9 @@ def scene_annotations(scene: Scene, classes: tuple[int, ...] = COCO_CLASSES,
         area = int(window.sum())
         if area == 0:
             continue
-        rows, cols = np.flatnonzero(window.any(axis=1)), np.flatnonzero(window.any(axis=0))
         # What pycocotools.mask.area / toBbox give for this mask, without encoding the whole image.
-        bbox = [float(x + cols[0]), float(y + rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)]
+        bx, by, bw, bh = mask_bbox(window)
+        bbox = [float(x + bx), float(y + by), float(bw), float(bh)]
         if inst.iscrowd:
             mask = np.zeros(scene.size, bool)
             mask[y : y + h, x : x + w] = window

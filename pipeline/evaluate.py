@@ -1,0 +1,137 @@
+"""The ``evaluate`` stage: is the augmentation good? Placement, shape, diversity, downstream gain, gallery.
+
+Reads the trained model (``augment.model``), the augment stage's output (``augment.out``) and the
+prepared data; writes ``metrics/evaluate.json`` (DVC metrics), ``plots/evaluate/`` (DVC plots) and
+``reports/`` (the gallery). Each part is in ``pipeline/evaluation/``:
+
+- placement: ``inserted.py`` (ours / random / real, per rule) and ``where_quality.py`` (the where
+  module's raw samples against random boxes), with the augment run's acceptance rates;
+- shape and diversity: ``shapes.py``;
+- downstream gain: ``downstream.py`` (three segmenters: subset, + ours, + random copy-paste);
+- real frames: the model inserts into ``evaluate.real_root`` (a Cityscapes tree without camera files:
+  ground planes are fitted) and the same placement figures are reported;
+- gallery: ``gallery.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from pipeline.augment import augment, resolve_device
+from pipeline.config import Config
+from pipeline.datasets.cityscapes import CityscapesDataset
+from pipeline.errors import DatasetError
+from pipeline.evaluation.downstream import ARMS, run_downstream
+from pipeline.evaluation.gallery import gallery_pairs, write_gallery
+from pipeline.evaluation.inserted import evaluate_inserted, read_manifest
+from pipeline.evaluation.shapes import evaluate_diversity, evaluate_shapes, square_mask
+from pipeline.evaluation.where_quality import evaluate_where
+from pipeline.io import atomic_write_json, read_json
+
+
+def inserted_squares(out: str | Path, size: int) -> dict[str, np.ndarray]:
+    """The inserted objects' whole masks from a manifest, per class, as normalised squares."""
+    squares = defaultdict(list)
+    for m in read_manifest(out):
+        squares[m["class"]].append(square_mask(mask_utils.decode(m["whole_mask"]).astype(bool), size))
+    return {name: np.array(v) for name, v in squares.items()}
+
+
+def acceptance(out: str | Path) -> dict:
+    """Per class: inserted objects per candidate drawn, from the augment run's summary."""
+    summary = read_json(Path(out) / "summary.json")
+    return {name: c["acceptance_rate"] for name, c in summary["classes"].items()}
+
+
+def real_frames(cfg: Config, progress: bool) -> dict | None:
+    """Insert into the real frames of ``evaluate.real_root`` and judge the placements (None when absent)."""
+    root = Path(cfg.evaluate.real_root) if cfg.evaluate.real_root else None
+    if root is None or not root.is_dir():
+        return None
+    try:
+        splits = CityscapesDataset(root).splits
+    except DatasetError:
+        return None
+    with tempfile.TemporaryDirectory(prefix="ctxaug-real-") as tmp:
+        aug = dataclasses.replace(cfg.augment, out=tmp, splits=splits, copy_originals=False, workers=1)
+        real_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=str(root), format="cityscapes"),
+                                       augment=aug)
+        run = augment(real_cfg, progress=progress)
+        placement = evaluate_inserted(real_cfg, tmp, cfg.evaluate.random_per_object, cfg.seed)
+        pairs = gallery_pairs(root, tmp, len(CityscapesDataset(root)))
+        return {"root": str(root), "frames": run["frames_done"], "placement": placement,
+                "acceptance": acceptance(tmp), "_gallery": pairs}
+
+
+def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
+    """Every figure of the stage, and the plots' data."""
+    from pipeline.training import load_trained
+
+    e = cfg.evaluate
+    device = resolve_device(e.device)
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    gan = load_trained(cfg.augment.model, cfg, device)
+    out = cfg.augment.out
+
+    placement = evaluate_inserted(cfg, out, e.random_per_object, cfg.seed)
+    raw = evaluate_where(gan, cfg, e.split, e.samples_per_frame, cfg.seed)
+    rates = acceptance(out)
+    for name, arms in placement.items():
+        arms["raw_where"] = raw["model"].get(name)
+        arms["random_boxes"] = raw["random"].get(name)
+        arms["acceptance_rate"] = rates.get(name)
+    seconds["placement"] = round(time.perf_counter() - t, 1)
+
+    t = time.perf_counter()
+    shapes = evaluate_shapes(gan, cfg, e.split, e.samples_per_frame, cfg.seed,
+                             inserted_squares(out, cfg.prepare.mask_size))
+    diversity = evaluate_diversity(gan, cfg, e.split, e.diversity_frames, e.diversity_draws, cfg.seed)
+    seconds["shape_diversity"] = round(time.perf_counter() - t, 1)
+
+    t = time.perf_counter()
+    downstream, curves = run_downstream(cfg, gan, device, progress)
+    seconds["downstream"] = round(time.perf_counter() - t, 1)
+
+    t = time.perf_counter()
+    real = real_frames(cfg, progress)
+    seconds["real_frames"] = round(time.perf_counter() - t, 1)
+
+    metrics = {"placement": placement, "shape": shapes, "diversity": diversity, "downstream": downstream,
+               "real_frames": {k: v for k, v in real.items() if not k.startswith("_")} if real else None,
+               "seconds": seconds}
+    plots = {
+        "placement": [{"series": f"{name} {arm}", "plausible": arms[arm]["plausible"]}
+                      for name, arms in placement.items() for arm in ("ours", "random", "real") if arm in arms],
+        "downstream": [{"series": f"{c} {arm}", "iou": downstream[arm][f"{c}_iou"]}
+                       for arm in ARMS for c in ("person", "car")],
+        "segmenter_loss": [{"step": 10 * (i + 1), **{arm: round(curves[arm][i], 5) for arm in ARMS}}
+                           for i in range(min(len(c) for c in curves.values()))],
+        "_gallery": gallery_pairs(cfg.data.root, out, e.gallery_frames) + (real["_gallery"] if real else []),
+    }
+    return metrics, plots
+
+
+def evaluate_stage(cfg: Config, metrics_path: str | Path = "metrics/evaluate.json",
+                   plots_dir: str | Path = "plots/evaluate", reports: str | Path = "reports",
+                   progress: bool = True) -> dict:
+    """Run ``evaluate`` and write its metrics, plots and reports (each file atomically)."""
+    start = time.perf_counter()
+    metrics, plots = evaluate(cfg, progress)
+    metrics["seconds"]["total"] = round(time.perf_counter() - start, 1)
+    plots_dir, reports = Path(plots_dir), Path(reports)
+    for name in ("placement", "downstream", "segmenter_loss"):
+        atomic_write_json(plots_dir / f"{name}.json", plots[name], indent=1)
+    if (reports / "gallery").is_dir():
+        shutil.rmtree(reports / "gallery")
+    write_gallery(plots["_gallery"], reports, metrics)
+    atomic_write_json(Path(metrics_path), metrics, indent=2)
+    return metrics

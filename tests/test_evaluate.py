@@ -1,0 +1,212 @@
+"""The evaluate stage's metrics on constructed cases with known answers, and the stage end to end."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_placement import CAM, H, W, person_at, street
+
+from pipeline import labels as lb
+from pipeline.evaluation.downstream import Frame, instance_ap, iou_scores, subset_indices, train_segmenter
+from pipeline.evaluation.ground_plane import fit_ground_plane, scene_objects
+from pipeline.evaluation.inserted import Tally, judge, shifted
+from pipeline.evaluation.shapes import nearest_iou, precision_recall
+from pipeline.masks import mask_bbox, square_mask
+from pipeline.models.segmenter import Segmenter
+
+PERSON, CAR = lb.PERSON, lb.CAR
+
+
+# ------------------------------------------------------------------------------------------ placement
+def test_person_on_the_sidewalk_at_the_right_scale_scores_plausible_and_in_the_sky_does_not():
+    labels = street()
+    good = judge(labels, person_at(200, 100), PERSON, CAM)
+    assert good == {"support": True, "scale": True, "overlap": True, "plausible": True}
+    sky = np.zeros((H, W), bool)
+    sky[10:50, 100:115] = True
+    bad = judge(labels, sky, PERSON, CAM)
+    assert not bad["support"] and not bad["scale"] and not bad["plausible"]
+    # Without a camera the scale rule is left out, not failed.
+    assert judge(labels, person_at(200, 100), PERSON, None) == {"support": True, "overlap": True, "plausible": True}
+
+
+def test_ground_plane_fitted_from_the_frames_own_objects():
+    objects = [(person_at(v_b, left), PERSON) for v_b, left in ((140, 20), (170, 80), (200, 150), (230, 300))]
+    cam = fit_ground_plane(objects)
+    assert cam is not None
+    assert cam.horizon_row == pytest.approx(CAM.horizon_row, abs=2.0)
+    assert cam.height == pytest.approx(CAM.height, rel=0.05)
+    # One occluded person (half as tall as its row says) does not bend the line.
+    short = person_at(215, 400, scale=0.5)
+    robust = fit_ground_plane([*objects, (short, PERSON)])
+    assert robust.horizon_row == pytest.approx(CAM.horizon_row, abs=3.0)
+    # Too few objects, or objects cut by the border, give no fit.
+    assert fit_ground_plane(objects[:2]) is None
+    border = np.zeros((H, W), bool)
+    border[200:, 10:20] = True  # touches the bottom
+    assert fit_ground_plane([*objects[:2], (border, PERSON)]) is None
+
+
+def test_scene_objects_skips_crowds_and_the_excluded_object():
+    ids = np.zeros((H, W), np.int32)
+    ids[10:20, 10:20] = PERSON * 1000
+    ids[30:40, 10:20] = PERSON * 1000 + 1
+    ids[50:60, 10:20] = PERSON  # a crowd region
+    ids[70:80, 10:20] = CAR * 1000
+    found = scene_objects(ids, exclude=PERSON * 1000 + 1)
+    assert [label for _, label in found] == [PERSON, CAR]
+    assert found[0][0].sum() == 100
+
+
+def test_shifted_keeps_the_shape_inside_the_image():
+    mask = person_at(200, 100)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        moved = shifted(mask, rng)
+        assert moved.sum() == mask.sum()
+
+
+def test_tally_shares_and_ratio():
+    t = Tally()
+    for ok in (True, True, True, False):
+        t.add("ours", "person", {"support": ok, "plausible": ok})
+    for ok in (True, False, False, False):
+        t.add("random", "person", {"support": ok, "plausible": ok})
+    s = t.summary()["person"]
+    assert s["ours"] == {"support": 0.75, "plausible": 0.75, "objects": 4}
+    assert s["ours_vs_random"] == 3.0
+
+
+# ---------------------------------------------------------------------------------------------- shape
+def ellipse(size=32, rx=0.5, ry=0.95):
+    yy, xx = np.mgrid[-1 : 1 : size * 1j, -1 : 1 : size * 1j]
+    return ((xx / rx) ** 2 + (yy / ry) ** 2 <= 1).astype(np.uint8)
+
+
+def test_a_shape_identical_to_a_real_one_has_iou_1():
+    real = np.stack([ellipse(rx=r) for r in (0.3, 0.5, 0.8)])
+    best_a, best_b = nearest_iou(real[1:2], real)
+    assert best_a[0] == 1.0
+    assert best_b[1] == 1.0 and best_b[0] < 1.0
+    pr = precision_recall(real, real, np.random.default_rng(0))
+    assert pr["precision"] == 1.0 and pr["recall"] == 1.0
+    boxes = np.ones_like(real)
+    assert precision_recall(boxes, real, np.random.default_rng(0))["precision"] < 0.9
+
+
+def test_square_mask_normalises_position_and_size():
+    a = np.zeros((100, 200), bool)
+    a[10:50, 20:40] = True
+    b = np.zeros((60, 60), bool)
+    b[30:50, 5:15] = True
+    assert (square_mask(a, 16) == square_mask(b, 16)).all()
+    assert square_mask(np.zeros((5, 5), bool), 8).sum() == 0
+    assert mask_bbox(a) == (20, 10, 20, 40)
+    with pytest.raises(ValueError):
+        mask_bbox(np.zeros((3, 3), bool))
+
+
+# ----------------------------------------------------------------------------------------- downstream
+def test_iou_scores_known_answer():
+    target = np.zeros((1, 4, 4), np.uint8)
+    target[0, :2] = lb.BY_NAME["person"].train_id  # 8 person pixels
+    pred = target.copy()
+    pred[0, 0, :2] = 0  # 2 of them predicted as road
+    s = iou_scores(pred, target)
+    assert s["person_iou"] == pytest.approx(6 / 8)
+    assert s["miou"] == pytest.approx((6 / 8 + 8 / 10) / 2)
+    assert np.isnan(s["car_iou"])  # no car anywhere
+
+
+def test_instance_ap_is_1_for_a_perfect_prediction_and_lower_for_merged_instances():
+    ids = np.full((32, 64), lb.BY_NAME["road"].id, np.int32)
+    ids[5:15, 5:10] = PERSON * 1000
+    ids[5:15, 20:25] = PERSON * 1000 + 1
+    ids[20:30, 40:60] = CAR * 1000
+    target = lb.train_id_lut()[np.where(ids >= 1000, ids // 1000, ids)]
+    frame = Frame(np.zeros((32, 64, 3), np.uint8), target, ids)
+    probs = np.ones((1, 2, 32, 64), np.float32)
+    assert instance_ap(target[None], probs, [frame]) == {"person_ap": 1.0, "car_ap": 1.0}
+    merged = target.copy()
+    merged[5:15, 10:20] = lb.BY_NAME["person"].train_id  # the two persons run into one component
+    assert instance_ap(merged[None], probs, [frame])["person_ap"] == 0.0
+
+
+def test_subset_indices_spread_over_the_split():
+    assert subset_indices(10, 3) == [0, 4, 9] or subset_indices(10, 3) == [0, 5, 9]
+    assert subset_indices(3, 10) == [0, 1, 2]
+
+
+def test_segmenter_shapes_and_a_few_steps_lower_the_loss():
+    from pipeline.config import DownstreamConfig
+
+    net = Segmenter(19, [8, 16])
+    assert net(torch.rand(2, 3, 32, 64)).shape == (2, 19, 32, 64)
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(4):
+        target = np.zeros((32, 64), np.uint8)
+        image = np.zeros((32, 64, 3), np.uint8)
+        x = int(rng.integers(0, 48))
+        target[8:24, x : x + 16] = 11
+        image[8:24, x : x + 16] = (220, 20, 60)
+        frames.append(Frame(image, target, np.zeros((32, 64), np.int32)))
+    dc = DownstreamConfig(steps=40, batch_size=4, widths=[8, 16], size=[64, 32], lr=0.01, crop=0)
+    _, losses = train_segmenter(frames, dc, seed=0, device=torch.device("cpu"), progress=False)
+    assert len(losses) == 4 and losses[-1] < losses[0]
+
+
+# ------------------------------------------------------------------------------------ copy-paste
+def test_copy_paste_inserts_the_asked_counts_with_consistent_labels(trained_tiny):
+    from pipeline.appearance import CropBank
+    from pipeline.datasets import open_dataset
+    from pipeline.evaluation.copy_paste import CopyPaste
+
+    cfg = trained_tiny
+    scene = open_dataset(cfg.data, "train")[0]
+    bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
+    before = len(scene.instances)
+    n = CopyPaste(bank, cfg).insert(scene, {"person": 2, "car": 1}, seed=3, exclude_frame=scene.frame.stem)
+    assert n == 3
+    new = [i for i in scene.instances if "insert_id" in i.meta]
+    assert sorted(i.name for i in new) == ["car", "person", "person"]
+    assert len(scene.instances) >= before  # existing ones may turn crowd, never vanish from the maps silently
+    for inst in new:
+        assert (scene.labels[scene.mask(inst)] == inst.label_id).all()
+
+
+# ------------------------------------------------------------------------------------- the stage
+def test_evaluate_stage_end_to_end(trained_tiny, tmp_path):
+    from pipeline.augment import augment
+    from pipeline.config import DownstreamConfig, EvaluateConfig
+    from pipeline.evaluate import evaluate_stage
+
+    aug = dataclasses.replace(trained_tiny.augment, out=str(tmp_path / "aug"))
+    cfg = dataclasses.replace(trained_tiny, augment=aug)
+    augment(cfg, progress=False)
+    cfg = dataclasses.replace(cfg, evaluate=EvaluateConfig(
+        samples_per_frame=2, random_per_object=2, diversity_frames=2, diversity_draws=4, gallery_frames=2,
+        real_root="", device="cpu",
+        downstream=DownstreamConfig(frames=4, copies=1, size=[128, 64], widths=[8, 16], crop=32, steps=20,
+                                    batch_size=2, test_split="val")))
+    metrics = evaluate_stage(cfg, tmp_path / "metrics.json", tmp_path / "plots", tmp_path / "reports", progress=False)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    for name in ("person", "car"):
+        arms = saved["placement"][name]
+        assert {"ours", "random", "real", "raw_where", "acceptance_rate"} <= set(arms)
+        assert 0 <= arms["ours"]["plausible"] <= 1
+        assert set(saved["shape"][name]) == {"raw", "real_train", "box", "inserted"}
+        assert 0 <= saved["diversity"][name]["box_iou_within"] <= 1
+    down = saved["downstream"]
+    assert down["train_frames"] == {"subset": 4, "ours": 8, "copy_paste": 8}
+    assert down["inserted"]["ours"] == down["inserted"]["copy_paste"]  # the same counts in (b) and (c)
+    for arm in ("subset", "ours", "copy_paste"):
+        assert {"person_iou", "car_iou", "miou", "person_ap", "car_ap"} <= set(down[arm])
+    assert saved["real_frames"] is None
+    assert (tmp_path / "reports" / "gallery.png").stat().st_size > 0
+    assert "gallery/" in (tmp_path / "reports" / "gallery.html").read_text()
+    loss = json.loads((tmp_path / "plots" / "segmenter_loss.json").read_text())
+    assert len(loss) == 2 and set(loss[0]) == {"step", "subset", "ours", "copy_paste"}
