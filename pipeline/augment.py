@@ -87,9 +87,14 @@ def run_signature(cfg: Config, device: torch.device) -> dict:
     augment = dataclasses.asdict(cfg.augment)
     for key in ("workers", "device", "out", "model"):  # the model enters by its hash, the device by its type
         augment.pop(key)
-    return {"seed": cfg.seed, "data": dataclasses.asdict(cfg.data), "coco": dataclasses.asdict(cfg.coco),
-            "prepare": dataclasses.asdict(cfg.prepare), "model_config": dataclasses.asdict(cfg.model),
-            "augment": augment, "model": file_digest(weights), "device": device.type, "code": source_digest()}
+    signature = {"seed": cfg.seed, "data": dataclasses.asdict(cfg.data), "coco": dataclasses.asdict(cfg.coco),
+                 "prepare": dataclasses.asdict(cfg.prepare), "model_config": dataclasses.asdict(cfg.model),
+                 "augment": augment, "model": file_digest(weights), "device": device.type, "code": source_digest()}
+    if cfg.render.mode != "paste":  # the learned appearance enters by its mode and its weights
+        renderer = Path(cfg.render.model)
+        signature["render"] = {"mode": cfg.render.mode, "weights": {
+            p.name: file_digest(p) for p in sorted(renderer.glob("*.safetensors"))}}
+    return signature
 
 
 def signature_digest(signature: dict) -> str:
@@ -121,9 +126,23 @@ def build_context(cfg: Config, device: torch.device, signature: dict) -> Context
 
     gan = load_trained(cfg.augment.model, cfg, device)
     gan = gan.to(memory_format=torch.channels_last)
-    bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
-    return Context(cfg, Inserter(gan, bank, cfg, device), signature_digest(signature), signature["model"],
-                   Path(cfg.augment.out), {})
+    if cfg.render.mode == "paste":
+        inserter = Inserter(gan, CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg, device)
+    else:
+        inserter = Inserter(gan, None, cfg, device, look=learned_appearance(cfg, device))
+    return Context(cfg, inserter, signature_digest(signature), signature["model"], Path(cfg.augment.out), {})
+
+
+def learned_appearance(cfg: Config, device: torch.device):
+    """The trained renderer (and part network for ``gan+parts``) as the augment stage's appearance."""
+    from pipeline.appearance.learned import LearnedAppearance
+    from pipeline.renderer_training import load_part_net, load_renderer
+
+    renderer = load_renderer(cfg.render.model, cfg, device)
+    part_net = load_part_net(cfg.render.model, cfg, device) if cfg.render.mode == "gan+parts" else None
+    return LearnedAppearance(renderer, part_net, tuple(cfg.renderer.size), cfg.render.mode,
+                             part_size=cfg.renderer.part_net.size, feather=cfg.augment.appearance.feather,
+                             device=device)
 
 
 def frame_name(dataset, index: int) -> FrameId:
@@ -171,8 +190,9 @@ def augment_frame(ctx: Context, split: str, index: int) -> dict:
             "class": item["class"], "instance_id": inst.value, "box": list(inst.bbox), "area": inst.area,
             "whole_box": item["whole_box"], "whole_area": item["whole_area"], "whole_mask": item["whole_mask"],
             "seed": seed, "draw": item["draw"],
-            "model": ctx.model_hash, "crop": item["crop"], "crop_flipped": item["crop_flipped"],
-            "crop_iou": item["crop_iou"],
+            "model": ctx.model_hash, "crop": item["crop"],
+            **({"crop_flipped": item["crop_flipped"], "crop_iou": item["crop_iou"]} if item["crop"] is not None
+               else {"render": item["render"]}),
         })
     inserted = Counter(m["class"] for m in manifest)
     return {

@@ -228,6 +228,69 @@ class AugmentConfig:
 
 
 @dataclass
+class RenderConfig:
+    """How inserted objects get their pixels: ``paste`` (a real crop from the crop bank), ``gan`` (the
+    trained renderer draws them from the new label map) or ``gan+parts`` (the same, conditioned on part
+    maps the part network infers from each object's shape)."""
+
+    mode: str = "paste"
+    model: str = "models/renderer"  # the train_renderer stage's out (gan modes)
+
+    def validate(self, where: str) -> None:
+        if self.mode not in ("paste", "gan", "gan+parts"):
+            raise ConfigError(f"{where}.mode: expected paste, gan or gan+parts, got {self.mode!r}")
+
+
+@dataclass
+class PartNetConfig:
+    """The part network (iPOSE spirit): an object's part map from its shape."""
+
+    size: int = 64  # objects are cropped to their box, padded square and resized to size x size
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64])
+    steps: int = 600
+    batch_size: int = 32
+    lr: float = 0.002
+
+
+@dataclass
+class RendererConfig:
+    """The ``train_renderer`` stage: a pix2pixHD-style label-to-image generator (CPU profile by default;
+    the reference: width 64, 4 downsamplings, 9 blocks, 3 discriminators of width 64)."""
+
+    out: str = "models/renderer"
+    checkpoint_dir: str = "models/checkpoints/renderer"
+    log_dir: str = "dvclive/renderer"
+    size: list[int] = field(default_factory=lambda: [256, 128])  # W, H the renderer draws
+    width: int = 16
+    downs: int = 3
+    blocks: int = 4
+    num_d: int = 2
+    d_width: int = 32
+    feature_channels: int = 3  # per-instance style code (0 = no feature encoder)
+    clusters: int = 10  # k-means styles per class
+    part_dropout: float = 0.5  # share of steps without part channels: one renderer serves gan and gan+parts
+    steps: int = 1500
+    batch_size: int = 1
+    lr: float = 0.0002
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    feature_matching: float = 10.0
+    decay_from: float = 0.5  # constant lr, then linear decay to 0 over the last half
+    checkpoint_every: int = 250
+    log_every: int = 50
+    device: str = "auto"
+    part_net: PartNetConfig = field(default_factory=PartNetConfig)
+
+    def validate(self, where: str) -> None:
+        w, h = self.size
+        if w % 2**self.downs or h % 2**self.downs:
+            raise ConfigError(f"{where}.size: {w}x{h} must be divisible by {2**self.downs} (2 ** downs)")
+        if not 0 <= self.part_dropout <= 1:
+            raise ConfigError(f"{where}.part_dropout: expected a value in [0, 1], got {self.part_dropout}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError(f"{where}: steps and batch_size must be >= 1")
+
+
+@dataclass
 class DownstreamConfig:
     """The downstream experiment: one compact segmenter trained per arm, same schedule and seed.
 
@@ -291,6 +354,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    renderer: RendererConfig = field(default_factory=RendererConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

@@ -74,9 +74,14 @@ def scene_inputs(scene: Scene, cfg: Config, device: torch.device) -> tuple[torch
 class Inserter:
     """A trained insertion GAN plus the crop bank: ``insert(scene, seed)`` augments one scene in place."""
 
-    def __init__(self, gan: InsertionGAN, bank: CropBank, cfg: Config, device: torch.device | str = "cpu"):
+    def __init__(self, gan: InsertionGAN, bank: CropBank | None, cfg: Config, device: torch.device | str = "cpu",
+                 look=None):
+        """``bank``: the crop bank (``render.mode: paste``); ``look``: a ``LearnedAppearance`` (gan modes)."""
         self.gan = gan.eval()
         self.bank = bank
+        self.look = look
+        if (bank is None) == (look is None):
+            raise ValueError("give exactly one appearance: a crop bank (paste) or a learned renderer (gan)")
         self.cfg = cfg
         self.device = torch.device(device)
         self.protect_existing = False  # True: refuse insertions that would remove any existing object
@@ -136,6 +141,9 @@ class Inserter:
                     kept += 1
                 else:
                     report.rejected[(name, reason)] += 1
+        if self.look is not None:  # one render of the final label map for every inserted object
+            values = [i.value for i in scene.instances if "insert_id" in i.meta]
+            self.look.apply(scene, values, rng)
         return report
 
     def _protected(self, scene: Scene) -> set[int]:
@@ -165,6 +173,8 @@ class Inserter:
         reason = self._rule(scene, cand, cand.mask)
         if reason:
             return reason
+        if self.look is not None:  # learned appearance: the label is the generated shape; drawn later
+            return self._insert(scene, cand, cand.mask, None, None, report)
         target_context = context_colour(scene.image, scene.instance_ids, cand.box)
         crop = self.bank.select(cand.name, cand.shape, (w, h), target_context, rng, exclude_frame)
         if crop is None:
@@ -177,6 +187,14 @@ class Inserter:
         reason = self._rule(scene, cand, local)  # the object is now the shape cut to the crop
         if reason:
             return reason
+        rgb = harmonized(rgba[..., :3], np.array(crop.context_rgb), target_context, app.harmonize)
+        return self._insert(scene, cand, local, crop, rgb, report)
+
+    def _insert(self, scene: Scene, cand: Candidate, local: np.ndarray, crop, rgb: np.ndarray | None,
+                report: FrameInsertions) -> str | None:
+        """Label surgery for ``local`` (the object's mask in its box), the crop's pixels pasted when given."""
+        a, app = self.cfg.augment, self.cfg.augment.appearance
+        x, y, w, h = cand.box
         whole = np.zeros(scene.size, bool)
         whole[y : y + h, x : x + w] = local
         insert_id = len(report.inserted)
@@ -185,13 +203,14 @@ class Inserter:
                              meta={"insert_id": insert_id}, protect=self._protected(scene))
         if done is None:
             return "occluded"
-        rgb = harmonized(rgba[..., :3], np.array(crop.context_rgb), target_context, app.harmonize)
-        scene.image = paste(scene.image, rgb, cand.box, done.visible, app.blend, app.feather)
+        if rgb is not None:
+            scene.image = paste(scene.image, rgb, cand.box, done.visible, app.blend, app.feather)
+        appearance = ({"crop": crop.file, "crop_flipped": crop.flipped, "crop_iou": round(crop.iou, 4)}
+                      if crop is not None else {"crop": None, "render": self.cfg.render.mode})
         report.inserted.append({
             "insert_id": insert_id, "class": cand.name, "draw": cand.draw, "whole_box": list(cand.box),
             "whole_area": int(local.sum()), "visible_area": int(done.visible.sum()),
-            "whole_mask": encode_rle(whole),
-            "crop": crop.file, "crop_flipped": crop.flipped, "crop_iou": round(crop.iou, 4),
+            "whole_mask": encode_rle(whole), **appearance,
             "occluded_by": len(done.occluders), "carved": len(done.carved), "dropped": len(done.dropped),
         })
         return None

@@ -1,0 +1,104 @@
+"""Learned appearance: the trained renderer draws the inserted objects (``render.mode: gan | gan+parts``).
+
+After label surgery, the whole new label map is rendered once per frame at the renderer's size; only
+the inserted objects' visible pixels are taken from it (feathered at their edge, upsampled to the frame),
+every other pixel keeps the original image. Styles: existing objects keep the code the feature encoder
+reads from the original image; each inserted object takes one of its class's k-means styles, chosen by
+the frame's random generator. With ``gan+parts`` the part network gives each inserted object a part map
+from its shape; it conditions the renderer and is written into the frame's part map (partIds).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from pipeline.encoding import resize_nearest
+from pipeline.labels import BY_ID, INSTANCE_FACTOR
+from pipeline.masks import mask_bbox
+from pipeline.models.part_net import PartNet
+from pipeline.renderer_training import Renderer, label_input, object_square
+from pipeline.scene import Scene
+
+MODES = ("paste", "gan", "gan+parts")
+
+
+def place_parts(square: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The inverse of ``object_square`` for a part map: [S, S] ids back onto the object's pixels."""
+    x, y, w, h = mask_bbox(mask)
+    side = max(w, h)
+    x0, y0 = x + w // 2 - side // 2, y + h // 2 - side // 2
+    big = cv2.resize(square, (side, side), interpolation=cv2.INTER_NEAREST)
+    out = np.zeros(mask.shape, np.uint8)
+    sy0, sx0 = max(y0, 0), max(x0, 0)
+    sy1, sx1 = min(y0 + side, mask.shape[0]), min(x0 + side, mask.shape[1])
+    out[sy0:sy1, sx0:sx1] = big[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0]
+    return np.where(mask, out, 0).astype(np.uint8)
+
+
+class LearnedAppearance:
+    def __init__(self, renderer: Renderer, part_net: PartNet | None, size: tuple[int, int], mode: str,
+                 part_size: int = 64, feather: float = 1.0, device: torch.device | str = "cpu"):
+        if mode not in MODES[1:]:
+            raise ValueError(f"render mode must be gan or gan+parts, got {mode!r}")
+        if mode == "gan+parts" and part_net is None:
+            raise ValueError("render mode gan+parts needs the part network")
+        self.renderer, self.part_net, self.size, self.mode = renderer, part_net, tuple(size), mode
+        self.part_size, self.feather = part_size, feather
+        self.device = torch.device(device)
+
+    @torch.no_grad()
+    def parts_for(self, mask: np.ndarray, label_id: int) -> np.ndarray:
+        """Part ids for an object of class ``label_id`` with full-resolution ``mask``."""
+        sq, _ = object_square(mask, np.zeros(mask.shape, np.uint8), self.part_size)
+        cls = torch.tensor([self.part_net.class_names.index(BY_ID[label_id].name)], device=self.device)
+        # Every pixel of the square gets a part: the full-resolution mask, not the square's, decides
+        # which pixels are the object.
+        pred = self.part_net.part_map(torch.from_numpy(sq)[None, None].float().to(self.device), cls, everywhere=True)[0]
+        return place_parts(pred.cpu().numpy(), mask)
+
+    @torch.no_grad()
+    def apply(self, scene: Scene, inserted: list[int], rng: np.random.Generator) -> None:
+        """Render the inserted objects (instance values ``inserted``) into ``scene.image``, in place."""
+        if not inserted:
+            return
+        height, width = scene.size
+        with_parts = self.mode == "gan+parts"
+        if with_parts:
+            if scene.parts is None:
+                scene.parts = np.zeros(scene.size, np.uint8)
+            for value in inserted:
+                mask = scene.instance_ids == value
+                if mask.any():
+                    scene.parts[mask] = self.parts_for(mask, value // INSTANCE_FACTOR)[mask]
+        labels = torch.from_numpy(resize_nearest(scene.labels, self.size))[None].to(self.device)
+        ids_np = resize_nearest(scene.instance_ids, self.size).astype(np.int32)
+        ids = torch.from_numpy(ids_np)[None].to(self.device)
+        parts_np = resize_nearest(scene.parts, self.size) if scene.parts is not None else np.zeros_like(ids_np)
+        parts = torch.from_numpy(parts_np.astype(np.uint8))[None].to(self.device)
+        cond = label_input(labels, ids, parts, torch.tensor([with_parts], device=self.device))
+        image = cv2.resize(scene.image, self.size, interpolation=cv2.INTER_AREA)
+        real = torch.from_numpy(image).permute(2, 0, 1)[None].float().to(self.device) / 127.5 - 1
+        inputs = [cond]
+        g, e = self.renderer.generator, self.renderer.encoder
+        if e is not None:
+            feats = e(real, ids)
+            for value in inserted:
+                styles = self.renderer.styles.get(value // INSTANCE_FACTOR)
+                region = ids[0] == value
+                if styles is not None and len(styles) and region.any():
+                    code = torch.from_numpy(styles[int(rng.integers(len(styles)))]).to(self.device)
+                    feats[0][:, region] = code[:, None]
+            inputs.append(feats)
+        fake = g(torch.cat(inputs, 1))[0]
+        rendered = ((fake.permute(1, 2, 0).float().cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+        rendered = cv2.resize(rendered, (width, height), interpolation=cv2.INTER_LINEAR)
+        visible = np.isin(scene.instance_ids, inserted)
+        alpha = visible.astype(np.float32)
+        if self.feather > 0:
+            alpha = cv2.GaussianBlur(alpha, (0, 0), self.feather) * visible  # feathered inward only
+        mixed = alpha[..., None] * rendered + (1 - alpha[..., None]) * scene.image
+        out = scene.image.copy()
+        out[visible] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)[visible]
+        scene.image = out

@@ -1,0 +1,390 @@
+"""Training of the learned appearance path: the pix2pixHD-style renderer and the part network.
+
+The renderer (``pipeline/models/renderer.py``) learns label map -> image on the training frames at
+``renderer.size``. Its input is the one-hot label map with the instance boundary channel
+(``encoding.encode``), the part map one-hot (person head/torso/arm/leg, car body/window/wheel/light) and
+the per-instance style code from the feature encoder. On ``part_dropout`` of the steps the part channels
+are zero: the same renderer then serves ``render.mode: gan`` (no parts) and ``gan+parts``.
+
+Each step: one generator update (LSGAN + ``feature_matching`` x discriminator feature matching; the
+feature encoder trains with the generator) and one discriminator update; Adam, constant lr, then linear
+decay to 0 from ``decay_from`` of the run. Batches are seeded from (seed, step): a resumed run continues
+as if never stopped. After training, k-means over the training instances' style codes gives
+``clusters`` styles per class (``styles.json``).
+
+The part network (``pipeline/models/part_net.py``) learns part maps from object shapes on the same
+frames' person/car instances.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from scipy.cluster.vq import kmeans2
+from tqdm import tqdm
+
+from pipeline.config import Config, RendererConfig
+from pipeline.datasets import open_dataset
+from pipeline.encoding import IN_CHANNELS, edges, encode, resize_nearest
+from pipeline.errors import ConfigError
+from pipeline.io import atomic_write_bytes, atomic_write_json
+from pipeline.labels import INSTANCE_FACTOR, TARGET_CLASSES
+from pipeline.masks import mask_bbox
+from pipeline.models.part_net import N_PARTS, PartNet, part_loss
+from pipeline.models.renderer import (
+    FeatureEncoder,
+    GlobalGenerator,
+    MultiscaleDiscriminator,
+    feature_matching_loss,
+    lsgan_loss,
+)
+from pipeline.training import _live, _torch_bytes, _weights, keep_freed_memory, runtime, step_seed
+
+LABEL_INPUT = IN_CHANNELS + N_PARTS  # one-hot labels + boundaries + part one-hot
+
+
+def generator_channels(rc: RendererConfig) -> int:
+    return LABEL_INPUT + rc.feature_channels
+
+
+@dataclasses.dataclass
+class Renderer:
+    """The trained networks: generator, feature encoder (or None) and the styles per class."""
+
+    generator: GlobalGenerator
+    encoder: FeatureEncoder | None
+    styles: dict[int, np.ndarray]  # label id -> [k, feature_channels] cluster centres
+
+
+def build_networks(rc: RendererConfig) -> tuple[GlobalGenerator, FeatureEncoder | None, MultiscaleDiscriminator]:
+    g = GlobalGenerator(generator_channels(rc), rc.width, rc.downs, rc.blocks)
+    e = FeatureEncoder(rc.feature_channels, rc.width, rc.downs) if rc.feature_channels else None
+    d = MultiscaleDiscriminator(LABEL_INPUT + 3, rc.num_d, rc.d_width)
+    return g, e, d
+
+
+# ------------------------------------------------------------------------------------------- data
+
+
+class RenderFrames:
+    """Training frames at the renderer's size, in memory: RGB, labels, instance ids, part ids."""
+
+    def __init__(self, cfg: Config, split: str = "train", device: torch.device | str = "cpu"):
+        size = tuple(cfg.renderer.size)
+        dataset = open_dataset(cfg.data, split, cfg.coco)
+        images, labels, ids, parts = [], [], [], []
+        for i in tqdm(range(len(dataset)), desc=f"renderer frames {split}", leave=False):
+            scene = dataset[i]
+            images.append(cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA))
+            labels.append(resize_nearest(scene.labels, size))
+            ids.append(resize_nearest(scene.instance_ids, size).astype(np.int32))
+            p = scene.parts if scene.parts is not None else np.zeros_like(scene.labels)
+            parts.append(resize_nearest(p, size))
+        self.device = torch.device(device)
+        self.images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous().to(self.device)
+        self.labels = torch.from_numpy(np.stack(labels)).to(self.device)
+        self.ids = torch.from_numpy(np.stack(ids)).to(self.device)
+        self.parts = torch.from_numpy(np.stack(parts)).to(self.device)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def inputs(self, index: torch.Tensor, with_parts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Label input [B, LABEL_INPUT, H, W] (parts zeroed where ``with_parts`` is False), the image in
+        [-1, 1] and the instance ids of frames ``index``."""
+        return label_input(self.labels[index], self.ids[index], self.parts[index], with_parts), (
+            self.images[index].float() / 127.5 - 1), self.ids[index]
+
+
+def label_input(labels: torch.Tensor, ids: torch.Tensor, parts: torch.Tensor, with_parts: torch.Tensor) -> torch.Tensor:
+    """[B, H, W] label ids, instance ids, part ids -> the renderer's label input [B, LABEL_INPUT, H, W]."""
+    onehot = encode(labels, edges(ids))
+    part = torch.nn.functional.one_hot(parts.long(), N_PARTS + 1)[..., 1:].permute(0, 3, 1, 2).float()
+    return torch.cat([onehot, part * with_parts[:, None, None, None].float()], 1)
+
+
+# -------------------------------------------------------------------------------------- training
+
+
+def lr_factor(step: int, rc: RendererConfig) -> float:
+    """1 until ``decay_from`` of the run, then linear to 0 at the last step."""
+    start = int(rc.decay_from * rc.steps)
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, rc.steps - start))
+
+
+def _signature(cfg: Config) -> dict:
+    rc = dataclasses.asdict(cfg.renderer)
+    for key in ("out", "checkpoint_dir", "log_dir", "steps", "checkpoint_every", "log_every", "device", "part_net"):
+        rc.pop(key)
+    return {"seed": cfg.seed, "renderer": rc, "data": dataclasses.asdict(cfg.data)}
+
+
+def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = None) -> dict:
+    """Train (or resume) the renderer; returns a summary. ``stop_after`` ends the call after that many steps."""
+    rc = cfg.renderer
+    rt = runtime(rc.device)
+    keep_freed_memory()
+    torch.manual_seed(cfg.seed)
+    data = RenderFrames(cfg, "train", rt.device)
+    g, e, d = (m.to(rt.device) if m is not None else None for m in build_networks(rc))
+    g_params = list(g.parameters()) + (list(e.parameters()) if e is not None else [])
+    opt_g = torch.optim.Adam(g_params, lr=rc.lr, betas=tuple(rc.betas))
+    opt_d = torch.optim.Adam(d.parameters(), lr=rc.lr, betas=tuple(rc.betas))
+    modules = {"generator": g, "discriminator": d, **({"encoder": e} if e is not None else {})}
+    ckpt = Path(rc.checkpoint_dir)
+    signature = _signature(cfg)
+    start = _load_checkpoint(ckpt, modules, opt_g, opt_d, signature, rt.device)
+    live = _live(rc.log_dir, resume=start > 0)
+    end = rc.steps if stop_after is None else min(rc.steps, start + stop_after)
+    bar = tqdm(total=rc.steps, initial=start, desc="train renderer", unit="step", disable=not progress)
+    window: dict[str, list[float]] = {}
+    t0 = time.perf_counter()
+    for step in range(start, end):
+        gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, 0))
+        index = torch.randint(len(data), (rc.batch_size,), generator=gen).to(rt.device)
+        with_parts = (torch.rand(rc.batch_size, generator=gen) >= rc.part_dropout).to(rt.device)
+        flip = bool(torch.rand(1, generator=gen) < 0.5)
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = rc.lr * lr_factor(step, rc)
+        cond, real, ids = data.inputs(index, with_parts)
+        if flip:
+            cond, real, ids = cond.flip(-1), real.flip(-1), ids.flip(-1)
+        style = [e(real, ids)] if e is not None else []
+        fake = g(torch.cat([cond, *style], 1))
+        # Generator: fool every discriminator, match their features on the real frame.
+        real_out = [[f.detach() for f in feats] for feats in d(torch.cat([cond, real], 1))]
+        fake_out = d(torch.cat([cond, fake], 1))
+        g_adv = lsgan_loss(fake_out, True)
+        g_fm = feature_matching_loss(fake_out, real_out)
+        g_total = g_adv + rc.feature_matching * g_fm
+        opt_g.zero_grad(set_to_none=True)
+        g_total.backward()
+        opt_g.step()
+        # Discriminator: real vs the (detached) fake.
+        d_real = lsgan_loss(d(torch.cat([cond, real], 1)), True)
+        d_fake = lsgan_loss(d(torch.cat([cond, fake.detach()], 1)), False)
+        d_total = 0.5 * (d_real + d_fake)
+        opt_d.zero_grad(set_to_none=True)
+        d_total.backward()
+        opt_d.step()
+        for key, value in (("g_adv", g_adv), ("g_fm", g_fm), ("g_total", g_total), ("d_real", d_real),
+                           ("d_fake", d_fake)):
+            window.setdefault(key, []).append(float(value.detach()))
+        bar.update()
+        done = step + 1
+        if done % rc.log_every == 0 or done == end:
+            live.step = done
+            for key, values in window.items():
+                live.log_metric(f"renderer/{key}", float(np.mean(values)))
+            bar.set_postfix(g=f"{np.mean(window['g_total']):.3f}", d=f"{np.mean(window['d_real']):.3f}")
+            window = {}
+            live.log_image("samples.png", _sample_strip(real, fake))
+            live.next_step()
+        if done % rc.checkpoint_every == 0 or done == rc.steps:
+            _save_checkpoint(ckpt, modules, opt_g, opt_d, done, signature)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    summary = {"steps": end, "resumed_from": start, "seconds": round(elapsed, 1),
+               "steps_per_second": round((end - start) / elapsed, 2) if elapsed > 0 else None,
+               "device": str(rt.device)}
+    if end == rc.steps:
+        styles = fit_styles(e, data, rc, cfg.seed) if e is not None else {}
+        save_renderer(Path(rc.out), cfg, g, e, styles, summary)
+    live.end()
+    return summary
+
+
+@torch.no_grad()
+def fit_styles(e: FeatureEncoder, data: RenderFrames, rc: RendererConfig, seed: int) -> dict[int, np.ndarray]:
+    """k-means (``rc.clusters`` per class) over the style codes of the training frames' persons and cars."""
+    codes: dict[int, list[np.ndarray]] = {c: [] for c in TARGET_CLASSES}
+    for i in range(len(data)):
+        index = torch.tensor([i], device=data.device)
+        _, real, ids = data.inputs(index, torch.zeros(1, dtype=torch.bool, device=data.device))
+        feats = e(real, ids)[0]
+        for value in ids[0].unique().tolist():
+            label = value // INSTANCE_FACTOR
+            if value >= INSTANCE_FACTOR and label in codes:
+                codes[label].append(feats[:, ids[0] == value][:, 0].cpu().numpy())
+    styles = {}
+    for label, vectors in codes.items():
+        if not vectors:
+            continue
+        x = np.stack(vectors).astype(np.float64)
+        k = min(rc.clusters, len(x))
+        centres, _ = kmeans2(x, k, minit="++", seed=seed)
+        styles[label] = centres.astype(np.float32)
+    return styles
+
+
+def _sample_strip(real: torch.Tensor, fake: torch.Tensor) -> np.ndarray:
+    both = torch.cat([real[:1], fake[:1].detach()], -1)[0]
+    return ((both.permute(1, 2, 0).float().cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------ weights and checkpoints
+
+
+def save_renderer(directory: Path, cfg: Config, g, e, styles: dict[int, np.ndarray], summary: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {"signature": json.dumps(_signature(cfg))}
+    atomic_write_bytes(directory / "generator.safetensors", _weights(g, meta))
+    if e is not None:
+        atomic_write_bytes(directory / "encoder.safetensors", _weights(e, meta))
+    atomic_write_json(directory / "styles.json", {str(k): v.tolist() for k, v in styles.items()}, indent=1)
+    atomic_write_json(directory / "config.json", {"signature": _signature(cfg), "summary": summary}, indent=2)
+
+
+def load_renderer(directory: str | Path, cfg: Config, device: torch.device | str = "cpu") -> Renderer:
+    """The trained renderer in ``directory``; refused with a clear message if it does not fit ``cfg``."""
+    directory = Path(directory)
+    config = directory / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"{directory}: no trained renderer (run the train_renderer stage)")
+    stored = json.loads(config.read_text())["signature"]["renderer"]
+    current = _signature(cfg)["renderer"]
+    changed = sorted(k for k in current if stored.get(k) != current[k])
+    if changed:
+        raise ConfigError(f"{directory}: trained with other renderer params ({', '.join(changed)}); retrain")
+    g, e, _ = build_networks(cfg.renderer)
+    g.load_state_dict(load_file(directory / "generator.safetensors", device=str(device)))
+    if e is not None:
+        e.load_state_dict(load_file(directory / "encoder.safetensors", device=str(device)))
+    styles = {int(k): np.array(v, np.float32) for k, v in json.loads((directory / "styles.json").read_text()).items()}
+    return Renderer(g.to(device).eval(), e.to(device).eval() if e is not None else None, styles)
+
+
+def load_part_net(directory: str | Path, cfg: Config, device: torch.device | str = "cpu") -> PartNet:
+    """The part network trained beside the renderer in ``directory``."""
+    weights = Path(directory) / "part_net.safetensors"
+    if not weights.is_file():
+        raise ConfigError(f"{weights}: no trained part network (run the train_renderer stage)")
+    net = PartNet(["person", "car"], tuple(cfg.renderer.part_net.widths))
+    net.load_state_dict(load_file(weights, device=str(device)))
+    return net.to(device).eval()
+
+
+def _save_checkpoint(directory: Path, modules: dict, opt_g, opt_d, step: int, signature: dict) -> None:
+    for name, module in modules.items():
+        atomic_write_bytes(directory / f"{name}.safetensors", _weights(module))
+    atomic_write_bytes(directory / "optim.pt", _torch_bytes({"g": opt_g.state_dict(), "d": opt_d.state_dict()}))
+    atomic_write_json(directory / "state.json", {"step": step, "signature": signature}, indent=2)
+
+
+def _load_checkpoint(directory: Path, modules: dict, opt_g, opt_d, signature: dict, device) -> int:
+    state_file = directory / "state.json"
+    if not state_file.is_file():
+        return 0
+    state = json.loads(state_file.read_text())
+    if state.get("signature") != json.loads(json.dumps(signature)):
+        return 0
+    for name, module in modules.items():
+        module.load_state_dict(load_file(directory / f"{name}.safetensors", device=str(device)))
+    optim = torch.load(directory / "optim.pt", map_location=device, weights_only=True)
+    opt_g.load_state_dict(optim["g"])
+    opt_d.load_state_dict(optim["d"])
+    return int(state["step"])
+
+
+# ------------------------------------------------------------------------------------ part network
+
+
+def part_examples(cfg: Config, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every person/car instance of ``split`` with part ids: masks [N, 1, S, S], parts [N, S, S], class [N]
+    (0 person, 1 car). Each object's box is padded to a square around its centre, then resized (nearest)."""
+    size = cfg.renderer.part_net.size
+    dataset = open_dataset(cfg.data, split, cfg.coco)
+    masks, parts, classes = [], [], []
+    for i in range(len(dataset)):
+        scene = dataset[i]
+        if scene.parts is None:
+            continue
+        for inst in scene.instances:
+            if inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < 50:
+                continue
+            mask = scene.instance_ids == inst.value
+            m, p = object_square(mask, scene.parts, size)
+            if not (p > 0).any():
+                continue
+            masks.append(m)
+            parts.append(p)
+            classes.append(TARGET_CLASSES.index(inst.label_id))
+    if not masks:
+        raise ConfigError(f"{cfg.data.root}: no person/car instances with part maps in split {split!r}")
+    return (torch.from_numpy(np.stack(masks))[:, None].float(), torch.from_numpy(np.stack(parts)),
+            torch.tensor(classes))
+
+
+def object_square(mask: np.ndarray, parts: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The object's mask and part ids in its box padded to a square (centred), resized to ``size``."""
+    x, y, w, h = mask_bbox(mask)
+    side = max(w, h)
+    x0, y0 = x + w // 2 - side // 2, y + h // 2 - side // 2
+    canvas_m = np.zeros((side, side), np.uint8)
+    canvas_p = np.zeros((side, side), np.uint8)
+    sy0, sx0 = max(y0, 0), max(x0, 0)
+    sy1, sx1 = min(y0 + side, mask.shape[0]), min(x0 + side, mask.shape[1])
+    window = mask[sy0:sy1, sx0:sx1]
+    canvas_m[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = window
+    canvas_p[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = np.where(window, parts[sy0:sy1, sx0:sx1], 0)
+    m = cv2.resize(canvas_m, (size, size), interpolation=cv2.INTER_NEAREST)
+    p = cv2.resize(canvas_p, (size, size), interpolation=cv2.INTER_NEAREST)
+    return m, np.where(m > 0, p, 0).astype(np.uint8)
+
+
+def train_part_net(cfg: Config, progress: bool = True) -> tuple[PartNet, dict]:
+    """Train the part network on the train split's objects; part accuracy on the val split's."""
+    pc = cfg.renderer.part_net
+    torch.manual_seed(cfg.seed)
+    masks, parts, classes = part_examples(cfg, "train")
+    net = PartNet(["person", "car"], tuple(pc.widths))
+    opt = torch.optim.Adam(net.parameters(), lr=pc.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    for _ in tqdm(range(pc.steps), desc="train part net", disable=not progress):
+        idx = torch.randint(len(masks), (pc.batch_size,), generator=gen)
+        loss = part_loss(net(masks[idx], classes[idx]), parts[idx], masks[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    net.eval()
+    metrics = {"seconds": round(time.perf_counter() - t0, 1), "train_objects": len(masks)}
+    try:
+        metrics |= part_accuracy(net, *part_examples(cfg, "val"))
+    except ConfigError:
+        metrics["accuracy"] = None
+    return net, metrics
+
+
+@torch.no_grad()
+def part_accuracy(net: PartNet, masks: torch.Tensor, parts: torch.Tensor, classes: torch.Tensor) -> dict:
+    """Share of object pixels whose predicted part is the true one, overall and per class."""
+    pred = torch.cat([net.part_map(masks[i : i + 256], classes[i : i + 256]) for i in range(0, len(masks), 256)])
+    on = (masks[:, 0] > 0) & (parts > 0)
+    ok = (pred == parts) & on
+    out = {"accuracy": round(float(ok.sum() / on.sum().clamp_min(1)), 4), "val_objects": len(masks)}
+    for c, name in enumerate(("person", "car")):
+        sel = classes == c
+        out[f"{name}_accuracy"] = round(float(ok[sel].sum() / on[sel].sum().clamp_min(1)), 4)
+    return out
+
+
+def train_renderer_stage(cfg: Config, metrics_path: str | Path = "metrics/renderer.json") -> dict:
+    """The stage: train the renderer (resumable) and the part network; write their figures."""
+    summary = train_renderer(cfg)
+    net, parts = train_part_net(cfg)
+    out = Path(cfg.renderer.out)
+    atomic_write_bytes(out / "part_net.safetensors", _weights(net, {"signature": json.dumps(_signature(cfg))}))
+    metrics = {"renderer": summary, "part_net": parts}
+    atomic_write_json(Path(metrics_path), metrics, indent=2)
+    return metrics
