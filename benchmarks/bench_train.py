@@ -46,7 +46,9 @@ def fake_batch(prepare: PrepareConfig, size: int, device: torch.device) -> dict:
 
     return {"x_where": scene(ww, wh), "x_what": scene(tw, th), "xp_where": scene(ww, wh), "xp_what": scene(tw, th),
             "theta_real": box_to_theta(box), "mask_real": (torch.rand(size, 1, s, s, device=device) > 0.5).float(),
-            "cls": torch.zeros(size, dtype=torch.long, device=device)}
+            "cls": torch.zeros(size, dtype=torch.long, device=device),
+            "ground": torch.nn.functional.one_hot(torch.ones(size, dtype=torch.long, device=device), IN_CHANNELS - 1
+                                                  ).float()}
 
 
 def bench(profile: str, batch: int, iters: int, device: torch.device) -> tuple[float, float]:

@@ -155,3 +155,18 @@ def test_the_train_stage_depends_on_exactly_the_code_a_checkpoint_is_tied_to():
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]["deps"]
     code = {d for d in deps if d.startswith("pipeline/")}
     assert {f"pipeline/{name}" for name in TRAINING_SOURCES} <= code
+
+
+def test_the_training_benchmark_builds_batches_like_the_data(prepared_tiny):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_train", REPO / "benchmarks" / "bench_train.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data = PreparedData(f"{prepared_tiny.prepare.out}/train.npz", flip_prob=0.0)
+    real = data.batch(2, torch.Generator().manual_seed(0))
+    fake = bench.fake_batch(prepared_tiny.prepare, 2, torch.device("cpu"))
+    assert set(real) - {"box_real"} <= set(fake)
+    assert all(fake[k].shape[1:] == real[k].shape[1:] for k in fake)
