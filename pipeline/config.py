@@ -333,6 +333,9 @@ class EvaluateConfig:
     diversity_frames: int = 20
     diversity_draws: int = 16  # latent draws per frame and class for the diversity figures
     gallery_frames: int = 6
+    # Val frames drawn in each render mode for their segmentation score; 0 = skip. Needs the trained renderer
+    # (render.model, from `python -m stages.train_renderer`): off until that stage is in dvc.yaml.
+    render_frames: int = 0
     real_root: str = "../shared/data/cityscapes-sample"  # real frames to insert into ("" = none); skipped when absent
     downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
     device: str = "auto"

@@ -30,8 +30,9 @@ from pipeline.config import Config
 from pipeline.datasets.cityscapes import CityscapesDataset
 from pipeline.errors import DatasetError
 from pipeline.evaluation.downstream import ARMS, run_downstream
-from pipeline.evaluation.gallery import gallery_pairs, write_gallery
+from pipeline.evaluation.gallery import fit_width, gallery_pairs, write_gallery
 from pipeline.evaluation.inserted import evaluate_inserted, read_manifest
+from pipeline.evaluation.render_quality import evaluate_render_modes
 from pipeline.evaluation.shapes import evaluate_diversity, evaluate_shapes, square_mask
 from pipeline.evaluation.where_quality import evaluate_where
 from pipeline.io import atomic_write_json, read_json
@@ -98,14 +99,21 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     seconds["shape_diversity"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    downstream, curves = run_downstream(cfg, gan, device, progress)
+    downstream, curves, segmenters = run_downstream(cfg, gan, device, progress)
     seconds["downstream"] = round(time.perf_counter() - t, 1)
+
+    t = time.perf_counter()
+    render, render_rows = None, []
+    if e.render_frames:  # a missing renderer is refused with a message by load_renderer
+        render, render_rows = evaluate_render_modes(cfg, gan, segmenters["subset"], device, e.render_frames)
+    seconds["render_modes"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
     real = real_frames(cfg, progress)
     seconds["real_frames"] = round(time.perf_counter() - t, 1)
 
     metrics = {"placement": placement, "shape": shapes, "diversity": diversity, "downstream": downstream,
+               "render_modes": render,
                "real_frames": {k: v for k, v in real.items() if not k.startswith("_")} if real else None,
                "seconds": seconds}
     plots = {
@@ -115,7 +123,9 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
                        for arm in ARMS for c in ("person", "car")],
         "segmenter_loss": [{"step": 10 * (i + 1), **{arm: round(curves[arm][i], 5) for arm in ARMS}}
                            for i in range(min(len(c) for c in curves.values()))],
-        "_gallery": gallery_pairs(cfg.data.root, out, e.gallery_frames) + (real["_gallery"] if real else []),
+        "_gallery": gallery_pairs(cfg.data.root, out, e.gallery_frames) + (real["_gallery"] if real else [])
+                    + [(f"{stem} (paste | gan | gan+parts)", [fit_width(im) for im in images])
+                       for stem, images in render_rows],
     }
     return metrics, plots
 

@@ -369,7 +369,9 @@ def train_part_net(cfg: Config, progress: bool = True) -> tuple[PartNet, dict]:
 @torch.no_grad()
 def part_accuracy(net: PartNet, masks: torch.Tensor, parts: torch.Tensor, classes: torch.Tensor) -> dict:
     """Share of object pixels whose predicted part is the true one, overall and per class."""
-    pred = torch.cat([net.part_map(masks[i : i + 256], classes[i : i + 256]) for i in range(0, len(masks), 256)])
+    device = next(net.parameters()).device
+    pred = torch.cat([net.part_map(masks[i : i + 256].to(device), classes[i : i + 256].to(device)).cpu()
+                      for i in range(0, len(masks), 256)])
     on = (masks[:, 0] > 0) & (parts > 0)
     ok = (pred == parts) & on
     out = {"accuracy": round(float(ok.sum() / on.sum().clamp_min(1)), 4), "val_objects": len(masks)}

@@ -188,7 +188,7 @@ def test_evaluate_stage_end_to_end(trained_tiny, tmp_path):
     augment(cfg, progress=False)
     cfg = dataclasses.replace(cfg, evaluate=EvaluateConfig(
         samples_per_frame=2, random_per_object=2, diversity_frames=2, diversity_draws=4, gallery_frames=2,
-        real_root="", device="cpu",
+        render_frames=0, real_root="", device="cpu",
         downstream=DownstreamConfig(frames=4, copies=1, size=[128, 64], widths=[8, 16], crop=32, steps=20,
                                     batch_size=2, test_split="val")))
     metrics = evaluate_stage(cfg, tmp_path / "metrics.json", tmp_path / "plots", tmp_path / "reports", progress=False)

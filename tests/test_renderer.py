@@ -217,3 +217,29 @@ def test_augment_with_the_learned_renderer(trained_tiny, tmp_path):
                          f"{stem}_gtFine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
     assert (parts[ids == m["instance_id"]] > 0).all()
     assert np.isin(parts[ids == m["instance_id"]], [1, 2, 3, 4] if m["class"] == "person" else [5, 6, 7, 8]).all()
+
+
+def test_render_modes_are_scored_side_by_side(trained_tiny, tmp_path):
+    import dataclasses
+
+    from pipeline.config import DownstreamConfig, RenderConfig
+    from pipeline.datasets import open_dataset
+    from pipeline.evaluation.downstream import shrink, train_segmenter
+    from pipeline.evaluation.render_quality import MODES, evaluate_render_modes
+    from pipeline.renderer_training import train_renderer_stage
+    from pipeline.training import load_trained
+
+    tiny = tiny_renderer(trained_tiny.data.root, tmp_path)
+    cfg = dataclasses.replace(trained_tiny, renderer=tiny.renderer, render=RenderConfig(model=tiny.renderer.out))
+    cfg = dataclasses.replace(cfg, evaluate=dataclasses.replace(
+        cfg.evaluate, downstream=DownstreamConfig(size=[128, 64], widths=[8, 16], crop=0, steps=5, batch_size=2)))
+    train_renderer_stage(cfg, tmp_path / "renderer.json")
+    frames = [shrink(open_dataset(cfg.data, "train")[i], (128, 64)) for i in range(3)]
+    seg, _ = train_segmenter(frames, cfg.evaluate.downstream, 0, torch.device("cpu"), progress=False)
+    gan = load_trained(cfg.train.out, cfg)
+    result, rows = evaluate_render_modes(cfg, gan, seg, torch.device("cpu"), frames=2, gallery_frames=1)
+    assert result["frames"] == 2
+    for mode in MODES:
+        assert 0 <= result[mode]["inserted_accuracy"] <= 1 and 0 <= result[mode]["miou"] <= 1
+    assert 0 <= result["part_net"]["accuracy"] <= 1
+    assert len(rows) == 1 and len(rows[0][1]) == 3

@@ -221,8 +221,9 @@ def instance_ap(pred: np.ndarray, probs: np.ndarray, frames: list[Frame]) -> dic
     return out
 
 
-def run_downstream(cfg: Config, gan, device: torch.device, progress: bool = True) -> tuple[dict, dict]:
-    """Train and score every arm. Returns the metrics and the loss curves {arm: [loss every 10 steps]}."""
+def run_downstream(cfg: Config, gan, device: torch.device, progress: bool = True) -> tuple[dict, dict, dict]:
+    """Train and score every arm. Returns the metrics, the loss curves {arm: [loss every 10 steps]} and
+    the trained segmenters {arm: model}."""
     dc = cfg.evaluate.downstream
     sets, inserted = build_training_sets(cfg, gan, device, progress)
     test_set = open_dataset(cfg.data, dc.test_split, cfg.coco)
@@ -231,10 +232,11 @@ def run_downstream(cfg: Config, gan, device: torch.device, progress: bool = True
     target = np.stack([f.target for f in test])
     metrics: dict = {"test_frames": n_test, "train_frames": {arm: len(sets[arm]) for arm in ARMS},
                      "inserted": inserted}
-    curves = {}
+    curves, models = {}, {}
     for arm in ARMS:
         start = time.perf_counter()
         model, curves[arm] = train_segmenter(sets[arm], dc, cfg.seed, device, progress, desc=f"segmenter {arm}")
+        models[arm] = model
         pred, probs = predict(model, test, device)
         metrics[arm] = iou_scores(pred, target) | instance_ap(pred, probs, test) | {
             "seconds": round(time.perf_counter() - start, 1)}
@@ -242,4 +244,4 @@ def run_downstream(cfg: Config, gan, device: torch.device, progress: bool = True
         metrics.setdefault("gain_ours_vs_subset", {})[key] = round(metrics["ours"][key] - metrics["subset"][key], 4)
         metrics.setdefault("gain_ours_vs_copy_paste", {})[key] = round(
             metrics["ours"][key] - metrics["copy_paste"][key], 4)
-    return metrics, curves
+    return metrics, curves, models

@@ -43,13 +43,14 @@ def outlined(after: Scene, items: list[dict]) -> np.ndarray:
     return image
 
 
-def _fit(image: np.ndarray) -> np.ndarray:
+def fit_width(image: np.ndarray) -> np.ndarray:
+    """The image scaled to the gallery's column width."""
     h, w = image.shape[:2]
     return cv2.resize(image, (WIDTH, round(h * WIDTH / w)), interpolation=cv2.INTER_AREA)
 
 
-def gallery_pairs(source_root: str | Path, out: str | Path, frames: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(frame stem, before, after) for ``frames`` source frames spread over an augment run's manifest."""
+def gallery_pairs(source_root: str | Path, out: str | Path, frames: int) -> list[tuple[str, list[np.ndarray]]]:
+    """(frame stem, [before, after]) for ``frames`` source frames spread over an augment run's manifest."""
     out = Path(out)
     by_frame: dict = defaultdict(list)
     for line in (out / "manifest.jsonl").read_text().splitlines():
@@ -66,35 +67,41 @@ def gallery_pairs(source_root: str | Path, out: str | Path, frames: int) -> list
         frame = FrameId.parse(split, stem)
         before = read_scene(Path(source_root), frame)
         after = read_scene(out / "cityscapes", augmented_frame(frame))
-        pairs.append((stem, _fit(before.image), _fit(outlined(after, by_frame[keys[k]]))))
+        pairs.append((stem, [fit_width(before.image), fit_width(outlined(after, by_frame[keys[k]]))]))
     return pairs
 
 
-def write_gallery(pairs: list[tuple[str, np.ndarray, np.ndarray]], reports: str | Path, metrics: dict) -> None:
-    """``gallery.png`` (rows of before | after), ``gallery.html`` and its images under ``gallery/``."""
+def write_gallery(rows: list[tuple[str, list[np.ndarray]]], reports: str | Path, metrics: dict) -> None:
+    """``gallery.png`` (one row of images per entry: before | after, or one image per render mode),
+    ``gallery.html`` with the same rows and the metrics, its images under ``gallery/``."""
     reports = Path(reports)
-    if not pairs:
+    if not rows:
         return
-    gap = np.full((pairs[0][1].shape[0], 8, 3), 255, np.uint8)
-    rows = []
-    for _, before, after in pairs:
-        h = max(before.shape[0], after.shape[0])
-        pad = [np.pad(im, ((0, h - im.shape[0]), (0, 0), (0, 0)), constant_values=255) for im in (before, after)]
-        rows.append(np.concatenate([pad[0], gap[:h], pad[1]], 1))
-        rows.append(np.full((8, rows[-1].shape[1], 3), 255, np.uint8))
-    atomic_write_bytes(reports / "gallery.png", encode_png(np.concatenate(rows[:-1], 0), rgb=True))
+    gap = 8
+    width = max(len(images) for _, images in rows) * (WIDTH + gap) - gap
+    strips = []
+    for _, images in rows:
+        h = max(im.shape[0] for im in images)
+        strip = np.full((h, width, 3), 255, np.uint8)
+        for k, im in enumerate(images):
+            strip[: im.shape[0], k * (WIDTH + gap) : k * (WIDTH + gap) + im.shape[1]] = im
+        strips += [strip, np.full((gap, width, 3), 255, np.uint8)]
+    atomic_write_bytes(reports / "gallery.png", encode_png(np.concatenate(strips[:-1], 0), rgb=True))
     cells = []
-    for stem, before, after in pairs:
-        for tag, im in (("before", before), ("after", after)):
-            atomic_write_bytes(reports / "gallery" / f"{stem}_{tag}.png", encode_png(im, rgb=True))
-        cells.append(f"<tr><td>{html.escape(stem)}</td><td><img src='gallery/{html.escape(stem)}_before.png'></td>"
-                     f"<td><img src='gallery/{html.escape(stem)}_after.png'></td></tr>")
+    for r, (caption, images) in enumerate(rows):
+        tags = []
+        for k, im in enumerate(images):
+            name = f"row{r:02d}_{k}.png"
+            atomic_write_bytes(reports / "gallery" / name, encode_png(im, rgb=True))
+            tags.append(f"<td><img src='gallery/{name}'></td>")
+        cells.append(f"<tr><td>{html.escape(caption)}</td>{''.join(tags)}</tr>")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>Augmentation gallery</title>"
         "<style>body{font-family:sans-serif} td{vertical-align:top;padding:4px} pre{font-size:12px}</style>"
         "</head><body><h1>Augmentation gallery</h1>"
-        "<p>Before | after; inserted persons outlined in yellow, cars in cyan, labelled with their manifest id.</p>"
-        f"<table><tr><th>frame</th><th>before</th><th>after</th></tr>{''.join(cells)}</table>"
+        "<p>Frames before | after insertion (inserted persons outlined in yellow, cars in cyan, labelled with "
+        "their manifest id), then the same frames drawn by each render mode (paste | gan | gan+parts).</p>"
+        f"<table>{''.join(cells)}</table>"
         f"<h2>Metrics</h2><pre>{html.escape(json.dumps(metrics, indent=2))}</pre></body></html>"
     )
     atomic_write_bytes(reports / "gallery.html", page.encode())
