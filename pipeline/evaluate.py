@@ -58,16 +58,16 @@ def real_frames(cfg: Config, progress: bool) -> dict | None:
     if root is None or not root.is_dir():
         return None
     try:
-        splits = CityscapesDataset(root).splits
+        dataset = CityscapesDataset(root)
     except DatasetError:
         return None
     with tempfile.TemporaryDirectory(prefix="ctxaug-real-") as tmp:
-        aug = dataclasses.replace(cfg.augment, out=tmp, splits=splits, copy_originals=False, workers=1)
+        aug = dataclasses.replace(cfg.augment, out=tmp, splits=dataset.splits, copy_originals=False, workers=1)
         real_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=str(root), format="cityscapes"),
                                        augment=aug)
         run = augment(real_cfg, progress=progress)
         placement = evaluate_inserted(real_cfg, tmp, cfg.evaluate.random_per_object, cfg.seed)
-        pairs = gallery_pairs(root, tmp, len(CityscapesDataset(root)))
+        pairs = gallery_pairs(root, tmp, len(dataset))
         return {"root": str(root), "frames": run["frames_done"], "placement": placement,
                 "acceptance": acceptance(tmp), "_gallery": pairs}
 

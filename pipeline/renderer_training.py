@@ -45,7 +45,15 @@ from pipeline.models.renderer import (
     feature_matching_loss,
     lsgan_loss,
 )
-from pipeline.training import _live, _torch_bytes, _weights, keep_freed_memory, runtime, step_seed
+from pipeline.training import (
+    _live,
+    _weights,
+    keep_freed_memory,
+    load_checkpoint,
+    runtime,
+    save_checkpoint,
+    step_seed,
+)
 
 LABEL_INPUT = IN_CHANNELS + N_PARTS  # one-hot labels + boundaries + part one-hot
 
@@ -139,10 +147,11 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
     g_params = list(g.parameters()) + (list(e.parameters()) if e is not None else [])
     opt_g = torch.optim.Adam(g_params, lr=rc.lr, betas=tuple(rc.betas))
     opt_d = torch.optim.Adam(d.parameters(), lr=rc.lr, betas=tuple(rc.betas))
-    modules = {"generator": g, "discriminator": d, **({"encoder": e} if e is not None else {})}
+    # One module for the GAN's checkpoint helpers: weights, optimiser state and state.json in one folder.
+    modules = torch.nn.ModuleDict({"generator": g, "discriminator": d, **({"encoder": e} if e is not None else {})})
     ckpt = Path(rc.checkpoint_dir)
     signature = _signature(cfg)
-    start = _load_checkpoint(ckpt, modules, opt_g, opt_d, signature, rt.device)
+    start = load_checkpoint(ckpt, modules, opt_g, opt_d, signature, rt.device)
     live = _live(rc.log_dir, resume=start > 0)
     end = rc.steps if stop_after is None else min(rc.steps, start + stop_after)
     bar = tqdm(total=rc.steps, initial=start, desc="train renderer", unit="step", disable=not progress)
@@ -191,7 +200,7 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
             live.log_image("samples.png", _sample_strip(real, fake))
             live.next_step()
         if done % rc.checkpoint_every == 0 or done == rc.steps:
-            _save_checkpoint(ckpt, modules, opt_g, opt_d, done, signature)
+            save_checkpoint(ckpt, modules, opt_g, opt_d, done, signature)
     bar.close()
     elapsed = time.perf_counter() - t0
     summary = {"steps": end, "resumed_from": start, "seconds": round(elapsed, 1),
@@ -274,28 +283,6 @@ def load_part_net(directory: str | Path, cfg: Config, device: torch.device | str
     return net.to(device).eval()
 
 
-def _save_checkpoint(directory: Path, modules: dict, opt_g, opt_d, step: int, signature: dict) -> None:
-    for name, module in modules.items():
-        atomic_write_bytes(directory / f"{name}.safetensors", _weights(module))
-    atomic_write_bytes(directory / "optim.pt", _torch_bytes({"g": opt_g.state_dict(), "d": opt_d.state_dict()}))
-    atomic_write_json(directory / "state.json", {"step": step, "signature": signature}, indent=2)
-
-
-def _load_checkpoint(directory: Path, modules: dict, opt_g, opt_d, signature: dict, device) -> int:
-    state_file = directory / "state.json"
-    if not state_file.is_file():
-        return 0
-    state = json.loads(state_file.read_text())
-    if state.get("signature") != json.loads(json.dumps(signature)):
-        return 0
-    for name, module in modules.items():
-        module.load_state_dict(load_file(directory / f"{name}.safetensors", device=str(device)))
-    optim = torch.load(directory / "optim.pt", map_location=device, weights_only=True)
-    opt_g.load_state_dict(optim["g"])
-    opt_d.load_state_dict(optim["d"])
-    return int(state["step"])
-
-
 # ------------------------------------------------------------------------------------ part network
 
 
@@ -325,21 +312,37 @@ def part_examples(cfg: Config, split: str) -> tuple[torch.Tensor, torch.Tensor, 
             torch.tensor(classes))
 
 
-def object_square(mask: np.ndarray, parts: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The object's mask and part ids in its box padded to a square (centred), resized to ``size``."""
+def square_window(mask: np.ndarray) -> tuple[int, tuple[slice, slice], tuple[slice, slice]]:
+    """The object's box padded to a square around its centre: the side, and the matching windows of the
+    image and of the square (the square may reach past the image border, those parts stay empty)."""
     x, y, w, h = mask_bbox(mask)
     side = max(w, h)
     x0, y0 = x + w // 2 - side // 2, y + h // 2 - side // 2
-    canvas_m = np.zeros((side, side), np.uint8)
-    canvas_p = np.zeros((side, side), np.uint8)
     sy0, sx0 = max(y0, 0), max(x0, 0)
     sy1, sx1 = min(y0 + side, mask.shape[0]), min(x0 + side, mask.shape[1])
-    window = mask[sy0:sy1, sx0:sx1]
-    canvas_m[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = window
-    canvas_p[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = np.where(window, parts[sy0:sy1, sx0:sx1], 0)
+    return side, (slice(sy0, sy1), slice(sx0, sx1)), (slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0))
+
+
+def object_square(mask: np.ndarray, parts: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The object's mask and part ids in its box padded to a square (centred), resized to ``size``."""
+    side, image_window, square_window_ = square_window(mask)
+    canvas_m = np.zeros((side, side), np.uint8)
+    canvas_p = np.zeros((side, side), np.uint8)
+    window = mask[image_window]
+    canvas_m[square_window_] = window
+    canvas_p[square_window_] = np.where(window, parts[image_window], 0)
     m = cv2.resize(canvas_m, (size, size), interpolation=cv2.INTER_NEAREST)
     p = cv2.resize(canvas_p, (size, size), interpolation=cv2.INTER_NEAREST)
     return m, np.where(m > 0, p, 0).astype(np.uint8)
+
+
+def place_parts(square: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The inverse of ``object_square`` for a part map: [S, S] ids back onto the object's pixels."""
+    side, image_window, square_window_ = square_window(mask)
+    big = cv2.resize(square, (side, side), interpolation=cv2.INTER_NEAREST)
+    out = np.zeros(mask.shape, np.uint8)
+    out[image_window] = big[square_window_]
+    return np.where(mask, out, 0).astype(np.uint8)
 
 
 def train_part_net(cfg: Config, progress: bool = True) -> tuple[PartNet, dict]:

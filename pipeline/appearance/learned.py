@@ -16,25 +16,11 @@ import torch
 
 from pipeline.encoding import resize_nearest
 from pipeline.labels import BY_ID, INSTANCE_FACTOR
-from pipeline.masks import mask_bbox
 from pipeline.models.part_net import PartNet
-from pipeline.renderer_training import Renderer, label_input, object_square
+from pipeline.renderer_training import Renderer, label_input, object_square, place_parts
 from pipeline.scene import Scene
 
 MODES = ("paste", "gan", "gan+parts")
-
-
-def place_parts(square: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The inverse of ``object_square`` for a part map: [S, S] ids back onto the object's pixels."""
-    x, y, w, h = mask_bbox(mask)
-    side = max(w, h)
-    x0, y0 = x + w // 2 - side // 2, y + h // 2 - side // 2
-    big = cv2.resize(square, (side, side), interpolation=cv2.INTER_NEAREST)
-    out = np.zeros(mask.shape, np.uint8)
-    sy0, sx0 = max(y0, 0), max(x0, 0)
-    sy1, sx1 = min(y0 + side, mask.shape[0]), min(x0 + side, mask.shape[1])
-    out[sy0:sy1, sx0:sx1] = big[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0]
-    return np.where(mask, out, 0).astype(np.uint8)
 
 
 class LearnedAppearance:
