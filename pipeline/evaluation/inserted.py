@@ -28,23 +28,12 @@ from pycocotools import mask as mask_utils
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
 from pipeline.evaluation.ground_plane import fit_ground_plane, scene_objects
-from pipeline.evaluation.placement import DEFAULT_MAX_OVERLAP, check_placement, overlap_share, support_label
+from pipeline.evaluation.placement import rule_verdicts
 from pipeline.label_surgery import remove_object
-from pipeline.labels import BY_NAME, SUPPORT, TARGET_CLASSES
+from pipeline.labels import BY_NAME, TARGET_CLASSES
 from pipeline.scene import Camera, Scene
 
 RULES = ("support", "scale", "overlap", "plausible")
-
-
-def judge(labels_before: np.ndarray, mask: np.ndarray, label_id: int, camera: Camera | None) -> dict[str, bool]:
-    """Each rule's verdict for ``mask`` over ``labels_before``; no ``scale`` entry without a camera."""
-    if camera is None:
-        support = support_label(labels_before, mask) in SUPPORT[label_id]
-        overlap = overlap_share(mask, labels_before) < DEFAULT_MAX_OVERLAP
-        return {"support": support, "overlap": overlap, "plausible": support and overlap}
-    check = check_placement(labels_before, mask, camera, label_id)
-    return {"support": check.support_ok, "scale": check.scale_ok, "overlap": check.overlap_ok,
-            "plausible": check.plausible}
 
 
 def frame_camera(scene: Scene, exclude: int | None = None) -> Camera | None:
@@ -96,7 +85,7 @@ def judge_real(scene: Scene, tally: Tally, min_area: int) -> None:
         if inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < min_area:
             continue
         labels_before, _ = remove_object(scene.labels, scene.instance_ids, inst.value)
-        verdicts = judge(labels_before, scene.instance_ids == inst.value, inst.label_id,
+        verdicts = rule_verdicts(labels_before, scene.instance_ids == inst.value, inst.label_id,
                          frame_camera(scene, exclude=inst.value))
         tally.add("real", inst.name, verdicts)
 
@@ -128,8 +117,8 @@ def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_obj
             for m in items:
                 label_id = BY_NAME[m["class"]].id
                 mask = mask_utils.decode(m["whole_mask"]).astype(bool)
-                tally.add("ours", m["class"], judge(scene.labels, mask, label_id, camera))
+                tally.add("ours", m["class"], rule_verdicts(scene.labels, mask, label_id, camera))
                 for _ in range(random_per_object):
-                    tally.add("random", m["class"], judge(scene.labels, shifted(mask, rng), label_id, camera))
+                    tally.add("random", m["class"], rule_verdicts(scene.labels, shifted(mask, rng), label_id, camera))
             judge_real(scene, tally, cfg.augment.min_area)
     return tally.summary()

@@ -202,3 +202,15 @@ def is_plausible(labels_before: np.ndarray, mask: np.ndarray, camera: Camera, la
                  max_overlap: float = DEFAULT_MAX_OVERLAP) -> bool:
     """True when the placement passes the support, scale and overlap rules (see ``check_placement``)."""
     return check_placement(labels_before, mask, camera, label_id, scale_band, max_overlap).plausible
+
+
+def rule_verdicts(labels_before: np.ndarray, mask: np.ndarray, label_id: int, camera: Camera | None) -> dict[str, bool]:
+    """Each rule's verdict for a non-empty ``mask`` over ``labels_before``, and ``plausible`` (all of them);
+    without a camera the scale rule does not apply and has no entry."""
+    if camera is None:
+        support = support_label(labels_before, mask) in SUPPORT[label_id]
+        overlap = overlap_share(mask, labels_before) < DEFAULT_MAX_OVERLAP
+        return {"support": support, "overlap": overlap, "plausible": support and overlap}
+    check = check_placement(labels_before, mask, camera, label_id)
+    return {"support": check.support_ok, "overlap": check.overlap_ok, "scale": check.scale_ok,
+            "plausible": check.plausible}

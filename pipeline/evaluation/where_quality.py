@@ -16,8 +16,8 @@ import torch
 
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
-from pipeline.evaluation.placement import overlap_share, scale_ratio, support_label
-from pipeline.labels import BY_NAME, SUPPORT
+from pipeline.evaluation.placement import rule_verdicts
+from pipeline.labels import BY_NAME
 from pipeline.training_data import PreparedData
 
 
@@ -32,19 +32,14 @@ def box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask
 
 
-def judge(scene, box: np.ndarray, label_id: int, scale_band=(0.75, 1.33), max_overlap=0.5) -> dict:
+def judge(scene, box: np.ndarray, label_id: int) -> dict:
+    """The rules' verdicts for a box (its filled rectangle as the object's mask) in ``scene``."""
     height, width = scene.size
     mask = box_mask(box, height, width)
     if not mask.any():  # the box lies wholly outside the image: no rule can pass
         rules = ("support", "overlap", "scale") if scene.camera is not None else ("support", "overlap")
         return dict.fromkeys((*rules, "plausible"), False)
-    out = {"support": support_label(scene.labels, mask) in SUPPORT[label_id],
-           "overlap": overlap_share(mask, scene.labels) < max_overlap}
-    if scene.camera is not None:
-        ratio = scale_ratio(mask, scene.camera, label_id)
-        out["scale"] = bool(np.isfinite(ratio) and scale_band[0] <= ratio <= scale_band[1])
-    out["plausible"] = all(out.values())
-    return out
+    return rule_verdicts(scene.labels, mask, label_id, scene.camera)
 
 
 def random_boxes(real_boxes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
