@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
@@ -32,13 +33,12 @@ def paint(objects, shape):
     return np.array(labels), np.array(instances).astype(np.int32)
 
 
-@st.composite
-def scenes(draw):
-    h, w = draw(st.integers(24, 80)), draw(st.integers(24, 120))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+def _random_map(h: int, w: int, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random polygons (stuff, persons, cars, crowds) on a stuff background, some cut by thin lines."""
+    rng = np.random.default_rng(seed)
     instance_ids = np.full((h, w), rng.choice(STUFF), np.int32)
     counts = {}
-    for _ in range(draw(st.integers(1, 12))):
+    for _ in range(n):
         kind = rng.choice(["stuff", "person", "car", "crowd"])
         pts = rng.integers([0, 0], [w, h], (rng.integers(3, 8), 2)).astype(np.int32)
         if kind == "stuff":
@@ -55,6 +55,13 @@ def scenes(draw):
             cv2.line(instance_ids, tuple(int(v) for v in a), tuple(int(v) for v in b), int(rng.choice(STUFF)), 2)
     labels = np.where(instance_ids >= 1000, instance_ids // 1000, instance_ids).astype(np.uint8)
     return labels, instance_ids
+
+
+@st.composite
+def scenes(draw):
+    h, w = draw(st.integers(24, 80)), draw(st.integers(24, 120))
+    seed, n = draw(st.integers(0, 2**32 - 1)), draw(st.integers(1, 12))
+    return _random_map(h, w, seed, n)
 
 
 @settings(max_examples=150, deadline=None)
@@ -139,3 +146,13 @@ def test_coco_polygons_of_a_single_pixel():
     assert len(ring) >= 6
     drawn = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([ring], 5, 5)))
     assert drawn[2, 3] == 1
+
+
+@pytest.mark.xfail(strict=True, reason="known weakness: on this random map of 12 interlocked polygons the painter "
+                   "order breaks 14 cycles and paints back 93.6% of the pixels, under the 95% the property allows; "
+                   "found by `--hypothesis-profile=explore`, not yet fixed")
+def test_interlocked_random_map_found_by_exploration():
+    labels, instance_ids = _random_map(73, 64, 3281299114, 12)
+    result = painter_polygons(labels, instance_ids)
+    painted_labels, _ = paint(result.objects, labels.shape)
+    assert (painted_labels == labels).mean() >= (0.995 if result.broken_cycles == 0 else 0.95)
