@@ -247,7 +247,7 @@ class PartNetConfig:
 
     size: int = 64  # objects are cropped to their box, padded square and resized to size x size
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])
-    steps: int = 600
+    steps: int = 400
     batch_size: int = 32
     lr: float = 0.002
 
@@ -264,16 +264,19 @@ class RendererConfig:
     width: int = 16
     downs: int = 3
     blocks: int = 4
+    upsample: str = "resize"  # resize (nearest + conv) | transpose (the reference's transposed convs)
     num_d: int = 2
     d_width: int = 32
     feature_channels: int = 3  # per-instance style code (0 = no feature encoder)
     clusters: int = 10  # k-means styles per class
     part_dropout: float = 0.5  # share of steps without part channels: one renderer serves gan and gan+parts
-    steps: int = 1500
-    batch_size: int = 1
-    lr: float = 0.0002
+    crop: int = 64  # train on crop x crop windows around persons/cars (0 = whole frames): the pixels it draws
+    steps: int = 1000
+    batch_size: int = 4
+    lr: float = 0.001
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     feature_matching: float = 10.0
+    reconstruction: float = 10.0  # L1 to the real frame; not in the reference (0 = off), which uses a VGG loss
     decay_from: float = 0.5  # constant lr, then linear decay to 0 over the last half
     checkpoint_every: int = 250
     log_every: int = 50
@@ -284,6 +287,10 @@ class RendererConfig:
         w, h = self.size
         if w % 2**self.downs or h % 2**self.downs:
             raise ConfigError(f"{where}.size: {w}x{h} must be divisible by {2**self.downs} (2 ** downs)")
+        if self.crop and (self.crop % 2**self.downs or self.crop > min(w, h)):
+            raise ConfigError(f"{where}.crop: {self.crop} must be divisible by {2**self.downs} and fit in {w}x{h}")
+        if self.upsample not in ("transpose", "resize"):
+            raise ConfigError(f"{where}.upsample: expected transpose or resize, got {self.upsample!r}")
         if not 0 <= self.part_dropout <= 1:
             raise ConfigError(f"{where}.part_dropout: expected a value in [0, 1], got {self.part_dropout}")
         if self.steps < 1 or self.batch_size < 1:
@@ -333,9 +340,9 @@ class EvaluateConfig:
     diversity_frames: int = 20
     diversity_draws: int = 16  # latent draws per frame and class for the diversity figures
     gallery_frames: int = 6
-    # Val frames drawn in each render mode for their segmentation score; 0 = skip. Needs the trained renderer
-    # (render.model, from `python -m stages.train_renderer`): off until that stage is in dvc.yaml.
-    render_frames: int = 0
+    # Val frames drawn in each render mode (paste, gan, gan+parts) for their segmentation score; 0 = skip.
+    # Needs the trained renderer (render.model, the train_renderer stage's out).
+    render_frames: int = 30
     real_root: str = "../shared/data/cityscapes-sample"  # real frames to insert into ("" = none); skipped when absent
     downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
     device: str = "auto"

@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 from scipy.cluster.vq import kmeans2
 from tqdm import tqdm
@@ -72,8 +73,8 @@ class Renderer:
 
 
 def build_networks(rc: RendererConfig) -> tuple[GlobalGenerator, FeatureEncoder | None, MultiscaleDiscriminator]:
-    g = GlobalGenerator(generator_channels(rc), rc.width, rc.downs, rc.blocks)
-    e = FeatureEncoder(rc.feature_channels, rc.width, rc.downs) if rc.feature_channels else None
+    g = GlobalGenerator(generator_channels(rc), rc.width, rc.downs, rc.blocks, upsample=rc.upsample)
+    e = FeatureEncoder(rc.feature_channels, rc.width, rc.downs, rc.upsample) if rc.feature_channels else None
     d = MultiscaleDiscriminator(LABEL_INPUT + 3, rc.num_d, rc.d_width)
     return g, e, d
 
@@ -100,15 +101,49 @@ class RenderFrames:
         self.labels = torch.from_numpy(np.stack(labels)).to(self.device)
         self.ids = torch.from_numpy(np.stack(ids)).to(self.device)
         self.parts = torch.from_numpy(np.stack(parts)).to(self.device)
+        self.centres = [object_centres(i) for i in ids]
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def inputs(self, index: torch.Tensor, with_parts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def windows(self, index: torch.Tensor, crop: int, gen: torch.Generator) -> list[tuple[int, int]]:
+        """Per frame of ``index``: the top-left corner of a ``crop`` x ``crop`` window around one of its
+        persons/cars (chosen by ``gen``, centre jittered by up to a quarter window), kept inside the frame;
+        anywhere in a frame without one."""
+        h, w = self.labels.shape[1:]
+        out = []
+        for i in index.tolist():
+            u = torch.rand(3, generator=gen).tolist()
+            centres = self.centres[i]
+            if len(centres):
+                cy, cx = centres[min(int(u[0] * len(centres)), len(centres) - 1)]
+                cy, cx = cy + (u[1] - 0.5) * crop / 2, cx + (u[2] - 0.5) * crop / 2
+            else:
+                cy, cx = u[1] * h, u[2] * w
+            y, x = round(cy - crop / 2), round(cx - crop / 2)
+            out.append((int(np.clip(y, 0, h - crop)), int(np.clip(x, 0, w - crop))))
+        return out
+
+    def inputs(self, index: torch.Tensor, with_parts: torch.Tensor,
+               windows: list[tuple[int, int]] | None = None, crop: int = 0) -> tuple[torch.Tensor, ...]:
         """Label input [B, LABEL_INPUT, H, W] (parts zeroed where ``with_parts`` is False), the image in
-        [-1, 1] and the instance ids of frames ``index``."""
-        return label_input(self.labels[index], self.ids[index], self.parts[index], with_parts), (
-            self.images[index].float() / 127.5 - 1), self.ids[index]
+        [-1, 1] and the instance ids of frames ``index`` - whole, or their ``crop`` x ``crop`` ``windows``."""
+        labels, ids, parts, images = self.labels[index], self.ids[index], self.parts[index], self.images[index]
+        if windows is not None:
+            def cut(t: torch.Tensor) -> torch.Tensor:
+                return torch.stack([t[b, ..., y : y + crop, x : x + crop] for b, (y, x) in enumerate(windows)])
+            labels, ids, parts, images = cut(labels), cut(ids), cut(parts), cut(images)
+        return label_input(labels, ids, parts, with_parts), images.float() / 127.5 - 1, ids
+
+
+def object_centres(ids: np.ndarray) -> np.ndarray:
+    """[K, 2] (row, column) box centres of the person/car instances in an instance-id map."""
+    centres = []
+    for value in np.unique(ids):
+        if value >= INSTANCE_FACTOR and value // INSTANCE_FACTOR in TARGET_CLASSES:
+            ys, xs = np.nonzero(ids == value)
+            centres.append(((ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2))
+    return np.array(centres, np.float64).reshape(-1, 2)
 
 
 def label_input(labels: torch.Tensor, ids: torch.Tensor, parts: torch.Tensor, with_parts: torch.Tensor) -> torch.Tensor:
@@ -134,6 +169,36 @@ def _signature(cfg: Config) -> dict:
     for key in ("out", "checkpoint_dir", "log_dir", "steps", "checkpoint_every", "log_every", "device", "part_net"):
         rc.pop(key)
     return {"seed": cfg.seed, "renderer": rc, "data": dataclasses.asdict(cfg.data)}
+
+
+def renderer_step(g: GlobalGenerator, e: FeatureEncoder | None, d: MultiscaleDiscriminator,
+                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, cond: torch.Tensor,
+                  real: torch.Tensor, ids: torch.Tensor, rc: RendererConfig) -> dict[str, torch.Tensor]:
+    """One generator update, then one discriminator update, on a batch (label input, image in [-1, 1],
+    instance ids); returns the losses and the generated batch (``fake``)."""
+    style = [e(real, ids)] if e is not None else []
+    fake = g(torch.cat([cond, *style], 1))
+    # Generator: fool every discriminator, match their features on the real frame.
+    real_out = [[f.detach() for f in feats] for feats in d(torch.cat([cond, real], 1))]
+    fake_out = d(torch.cat([cond, fake], 1))
+    g_adv = lsgan_loss(fake_out, True)
+    g_fm = feature_matching_loss(fake_out, real_out)
+    # L1 to the real frame stands in for the reference's VGG loss (no pretrained weights offline): it
+    # steadies the colours of a short CPU run, where adversarial + matching alone stay noisy.
+    g_rec = F.l1_loss(fake, real)
+    g_total = g_adv + rc.feature_matching * g_fm + rc.reconstruction * g_rec
+    opt_g.zero_grad(set_to_none=True)
+    g_total.backward()
+    opt_g.step()
+    # Discriminator: real vs the (detached) fake.
+    d_real = lsgan_loss(d(torch.cat([cond, real], 1)), True)
+    d_fake = lsgan_loss(d(torch.cat([cond, fake.detach()], 1)), False)
+    d_total = 0.5 * (d_real + d_fake)
+    opt_d.zero_grad(set_to_none=True)
+    d_total.backward()
+    opt_d.step()
+    return {"g_adv": g_adv, "g_fm": g_fm, "g_rec": g_rec, "g_total": g_total, "d_real": d_real, "d_fake": d_fake,
+            "fake": fake}
 
 
 def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = None) -> dict:
@@ -162,32 +227,16 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
         index = torch.randint(len(data), (rc.batch_size,), generator=gen).to(rt.device)
         with_parts = (torch.rand(rc.batch_size, generator=gen) >= rc.part_dropout).to(rt.device)
         flip = bool(torch.rand(1, generator=gen) < 0.5)
+        windows = data.windows(index, rc.crop, gen) if rc.crop else None
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
                 group["lr"] = rc.lr * lr_factor(step, rc)
-        cond, real, ids = data.inputs(index, with_parts)
+        cond, real, ids = data.inputs(index, with_parts, windows, rc.crop)
         if flip:
             cond, real, ids = cond.flip(-1), real.flip(-1), ids.flip(-1)
-        style = [e(real, ids)] if e is not None else []
-        fake = g(torch.cat([cond, *style], 1))
-        # Generator: fool every discriminator, match their features on the real frame.
-        real_out = [[f.detach() for f in feats] for feats in d(torch.cat([cond, real], 1))]
-        fake_out = d(torch.cat([cond, fake], 1))
-        g_adv = lsgan_loss(fake_out, True)
-        g_fm = feature_matching_loss(fake_out, real_out)
-        g_total = g_adv + rc.feature_matching * g_fm
-        opt_g.zero_grad(set_to_none=True)
-        g_total.backward()
-        opt_g.step()
-        # Discriminator: real vs the (detached) fake.
-        d_real = lsgan_loss(d(torch.cat([cond, real], 1)), True)
-        d_fake = lsgan_loss(d(torch.cat([cond, fake.detach()], 1)), False)
-        d_total = 0.5 * (d_real + d_fake)
-        opt_d.zero_grad(set_to_none=True)
-        d_total.backward()
-        opt_d.step()
-        for key, value in (("g_adv", g_adv), ("g_fm", g_fm), ("g_total", g_total), ("d_real", d_real),
-                           ("d_fake", d_fake)):
+        losses = renderer_step(g, e, d, opt_g, opt_d, cond, real, ids, rc)
+        fake = losses.pop("fake")
+        for key, value in losses.items():
             window.setdefault(key, []).append(float(value.detach()))
         bar.update()
         done = step + 1

@@ -34,8 +34,11 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
                            shape_widths=[8, 8], d_widths=[8, 16])
     params["train"].update(steps=4, batch_size=2, checkpoint_every=2, log_every=2, sample_every=2,
                            eval_samples_per_frame=1)
+    params["renderer"].update(size=[64, 32], width=4, downs=2, blocks=1, d_width=4, clusters=2, crop=16, steps=4,
+                              checkpoint_every=2, log_every=2)
+    params["renderer"]["part_net"].update(size=16, widths=[4, 8], steps=4, batch_size=8)
     params["evaluate"].update(samples_per_frame=1, random_per_object=1, diversity_frames=1, diversity_draws=2,
-                              gallery_frames=2, real_root="")
+                              gallery_frames=2, render_frames=2, real_root="")
     params["evaluate"]["downstream"].update(frames=3, copies=1, size=[64, 32], widths=[8, 16], crop=32, steps=4,
                                             batch_size=2)
     (clone / "params.yaml").write_text(yaml.safe_dump(params))
@@ -63,6 +66,11 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
     evaluation = json.loads((clone / "metrics" / "evaluate.json").read_text())
     assert set(evaluation["placement"]) == {"person", "car"}
     assert set(evaluation["downstream"]["train_frames"]) == {"subset", "ours", "copy_paste"}
+    renderer = json.loads((clone / "metrics" / "renderer.json").read_text())
+    assert renderer["renderer"]["steps"] == 4 and renderer["part_net"]["accuracy"] is not None
+    assert (clone / "models" / "renderer" / "generator.safetensors").is_file()
+    modes = evaluation["render_modes"]
+    assert all(0 <= modes[m]["miou"] <= 1 for m in ("paste", "gan", "gan+parts")) and modes["part_net"]["accuracy"]
     assert (clone / "reports" / "gallery.png").is_file() and (clone / "reports" / "gallery.html").is_file()
     status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=clone, env=env, capture_output=True,
                             text=True, timeout=120)

@@ -15,9 +15,10 @@ from pipeline.models.renderer import (
 )
 
 
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
 @pytest.mark.parametrize("size", [(32, 64), (64, 128)])
-def test_generator_and_enhancer_shapes(size):
-    g = GlobalGenerator(in_ch=31, width=8, downs=3, blocks=2)
+def test_generator_and_enhancer_shapes(size, upsample):
+    g = GlobalGenerator(in_ch=31, width=8, downs=3, blocks=2, upsample=upsample)
     x = torch.rand(2, 31, *size)
     out = g(x)
     assert out.shape == (2, 3, *size) and out.abs().max() <= 1
@@ -105,8 +106,33 @@ def tiny_renderer(root, tmp, steps=4):
 
     return Config(data=DataConfig(root=str(root)), renderer=RendererConfig(
         out=str(tmp / "renderer"), checkpoint_dir=str(tmp / "ckpt"), log_dir=str(tmp / "live"), size=[64, 32],
-        width=4, downs=2, blocks=1, num_d=2, d_width=4, clusters=2, steps=steps, checkpoint_every=2, log_every=2,
-        device="cpu", part_net=PartNetConfig(size=16, widths=[4, 8], steps=20, batch_size=8)))
+        width=4, downs=2, blocks=1, num_d=2, d_width=4, clusters=2, crop=16, steps=steps, checkpoint_every=2,
+        log_every=2, device="cpu", part_net=PartNetConfig(size=16, widths=[4, 8], steps=20, batch_size=8)))
+
+
+def test_training_windows_lie_inside_the_frame_around_an_object(synthetic_root, tmp_path):
+    from pipeline.labels import INSTANCE_FACTOR, TARGET_CLASSES
+    from pipeline.renderer_training import RenderFrames
+
+    cfg = tiny_renderer(synthetic_root, tmp_path)
+    data = RenderFrames(cfg)
+    gen = torch.Generator().manual_seed(0)
+    index = torch.arange(len(data))
+    crop = cfg.renderer.crop
+    windows = data.windows(index, crop, gen)
+    assert windows == data.windows(index, crop, torch.Generator().manual_seed(0))  # seeded: resumable
+    cond, real, ids = data.inputs(index, torch.ones(len(data), dtype=torch.bool), windows, crop)
+    assert cond.shape[-2:] == real.shape[-2:] == ids.shape[-2:] == (crop, crop)
+    h, w = data.labels.shape[1:]
+    with_objects = 0
+    for i, (y, x) in enumerate(windows):
+        assert 0 <= y <= h - crop and 0 <= x <= w - crop
+        assert torch.equal(ids[i], data.ids[i, y : y + crop, x : x + crop])
+        if len(data.centres[i]):
+            with_objects += 1
+            labels = ids[i][ids[i] >= INSTANCE_FACTOR] // INSTANCE_FACTOR
+            assert any(int(v) in TARGET_CLASSES for v in labels.unique())  # the chosen object is in view
+    assert with_objects > 0
 
 
 def test_renderer_trains_resumes_and_loads(synthetic_root, tmp_path):

@@ -4,7 +4,8 @@ Input: the one-hot label map + the instance boundary map (+ optionally a per-ins
 style code). Networks:
 
 - ``GlobalGenerator``: 7x7 conv, ``downs`` stride-2 convs (width doubling), ``blocks`` residual blocks
-  with InstanceNorm, as many transposed-conv upsamplings, 7x7 conv, tanh.
+  with InstanceNorm, as many 2x upsamplings (transposed convs as in the reference, or resize + conv),
+  7x7 conv, tanh.
 - ``LocalEnhancer``: a narrower full-resolution branch around a global generator that runs at half
   resolution; their features are summed (2x the global generator's resolution).
 - ``MultiscaleDiscriminator``: ``num_d`` PatchGANs (4x4 convs, 3 stride-2 + 2 stride-1, LeakyReLU 0.2,
@@ -51,8 +52,19 @@ def _down(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), _norm(cout), nn.ReLU(True))
 
 
-def _up(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1), _norm(cout), nn.ReLU(True))
+UPSAMPLE = ("transpose", "resize")
+
+
+def _up(cin: int, cout: int, upsample: str = "transpose") -> nn.Sequential:
+    """2x upsampling: a stride-2 transposed conv (the reference), or nearest resize + 3x3 conv, which
+    cannot leave the transposed conv's checkerboard pattern (uneven kernel overlap) in a short run."""
+    if upsample == "transpose":
+        conv: list[nn.Module] = [nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1)]
+    elif upsample == "resize":
+        conv = [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+    else:
+        raise ValueError(f"upsample must be one of {UPSAMPLE}, got {upsample!r}")
+    return nn.Sequential(*conv, _norm(cout), nn.ReLU(True))
 
 
 def _to_rgb(cin: int) -> nn.Sequential:
@@ -62,7 +74,8 @@ def _to_rgb(cin: int) -> nn.Sequential:
 class GlobalGenerator(nn.Module):
     """[B, in_ch, H, W] -> [B, 3, H, W] in [-1, 1]; H and W divisible by 2**downs."""
 
-    def __init__(self, in_ch: int, width: int = 16, downs: int = 3, blocks: int = 4, max_width: int = 1024):
+    def __init__(self, in_ch: int, width: int = 16, downs: int = 3, blocks: int = 4, max_width: int = 1024,
+                 upsample: str = "transpose"):
         super().__init__()
         layers: list[nn.Module] = [_head(in_ch, width)]
         c = width
@@ -71,10 +84,10 @@ class GlobalGenerator(nn.Module):
             c = min(2 * c, max_width)
         layers += [ResBlock(c) for _ in range(blocks)]
         for _ in range(downs):
-            layers.append(_up(c, max(c // 2, width)))
+            layers.append(_up(c, max(c // 2, width), upsample))
             c = max(c // 2, width)
         self.body = nn.Sequential(*layers)
-        self.out_channels = c
+        self.out_channels, self.upsample = c, upsample
         self.to_rgb = _to_rgb(c)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +107,7 @@ class LocalEnhancer(nn.Module):
         c = global_gen.out_channels
         self.down = nn.Sequential(_head(in_ch, width), _down(width, c))
         self.blocks = nn.Sequential(*[ResBlock(c) for _ in range(blocks)])
-        self.up = _up(c, width)
+        self.up = _up(c, width, global_gen.upsample)
         self.to_rgb = _to_rgb(width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -176,7 +189,7 @@ def instance_average(features: torch.Tensor, instance_ids: torch.Tensor) -> torc
 class FeatureEncoder(nn.Module):
     """Image [B, 3, H, W] + instance ids [B, H, W] -> [B, out_ch, H, W], constant within each instance."""
 
-    def __init__(self, out_ch: int = 3, width: int = 16, downs: int = 3):
+    def __init__(self, out_ch: int = 3, width: int = 16, downs: int = 3, upsample: str = "transpose"):
         super().__init__()
         layers: list[nn.Module] = [_head(3, width)]
         c = width
@@ -184,7 +197,7 @@ class FeatureEncoder(nn.Module):
             layers.append(_down(c, 2 * c))
             c *= 2
         for _ in range(downs):
-            layers.append(_up(c, c // 2))
+            layers.append(_up(c, c // 2, upsample))
             c //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, out_ch, 7), nn.Tanh()]
         self.body = nn.Sequential(*layers)
