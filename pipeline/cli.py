@@ -201,6 +201,56 @@ def augment(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str
 
 @cli.command()
 @click.option("--params", default="params.yaml", show_default=True, help="Parameters file.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: prepare.out).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def prepare(params: str, out: str | None, quiet: bool) -> None:
+    """Write the insertion GAN's training examples and the crop bank of real person/car crops.
+
+    Reads the dataset of the 'data' section; 'prepare' says the resolutions and instance filters. Same as
+    `dvc repro prepare`.
+    """
+    from pipeline.prepare import prepare as run_prepare
+
+    summary = run_prepare(_config(params), out, progress=not quiet)
+    for split, info in summary["splits"].items():
+        click.echo(f"{split}: {info['frames']} frames, instances {info['instances']}, rejected {info['rejected']}")
+
+
+@cli.command()
+@click.option("--params", default="params.yaml", show_default=True, help="Parameters file.")
+@click.option("--metrics", default="metrics/train.json", show_default=True, help="Where the figures go.")
+def train(params: str, metrics: str) -> None:
+    """Train the insertion GAN (where + what modules), then score its raw placements on the val frames.
+
+    Sections 'model' and 'train'; resumes from train.checkpoint_dir. Several processes: `torchrun
+    --nproc_per_node N -m stages.train`. Same as `dvc repro train`.
+    """
+    from pipeline.training import train_stage
+
+    result = train_stage(_config(params), metrics)
+    for name, scores in result.get("where_raw", {}).items():
+        click.echo(f"{name}: raw where samples plausible {scores.get('plausible')}")
+    click.echo(f"figures in {metrics}")
+
+
+@cli.command("train-renderer")
+@click.option("--params", default="params.yaml", show_default=True, help="Parameters file.")
+@click.option("--metrics", default="metrics/renderer.json", show_default=True, help="Where the figures go.")
+def train_renderer(params: str, metrics: str) -> None:
+    """Train the learned appearance path: the pix2pixHD-style renderer and the part network.
+
+    Section 'renderer'; resumes from renderer.checkpoint_dir; writes renderer.out, which
+    `render.mode: gan | gan+parts` uses. Same as `dvc repro train_renderer`.
+    """
+    from pipeline.renderer_training import train_renderer_stage
+
+    result = train_renderer_stage(_config(params), metrics)
+    click.echo(f"renderer: {result['renderer']['steps']} steps in {result['renderer']['seconds']} s; "
+               f"part accuracy {result['part_net'].get('accuracy')}; figures in {metrics}")
+
+
+@cli.command()
+@click.option("--params", default="params.yaml", show_default=True, help="Parameters file.")
 @click.option("--metrics", default="metrics/evaluate.json", show_default=True, help="Where the figures go.")
 @click.option("--plots", default="plots/evaluate", show_default=True, help="Folder of the plots' data.")
 @click.option("--reports", default="reports", show_default=True, help="Folder of the gallery.")

@@ -174,3 +174,22 @@ def test_bad_params(tmp_path):
     params.write_text("synthetic:\n  width: wide\n")
     result = run_cli("synthesize", "--params", params, "--out", tmp_path / "s")
     assert_clean_failure(result, params, "synthetic.width: expected int")
+
+
+def test_every_stage_is_a_command():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for name in ("synthesize", "prepare", "train", "train-renderer", "augment", "evaluate"):
+        assert f"  {name} " in result.stdout, name
+
+
+@pytest.mark.parametrize("command", ["prepare", "train-renderer"])
+def test_a_stage_command_on_a_missing_dataset_names_it(command, tmp_path):
+    missing = tmp_path / "nowhere"
+    params = tmp_path / "params.yaml"
+    params.write_text(f"data:\n  root: {missing}\nprepare:\n  out: {tmp_path / 'prepared'}\n"
+                      f"renderer:\n  out: {tmp_path / 'renderer'}\n  checkpoint_dir: {tmp_path / 'ckpt'}\n"
+                      f"  log_dir: {tmp_path / 'live'}\n")
+    result = run_cli(command, "--params", params, *(["--quiet"] if command == "prepare" else []), cwd=tmp_path)
+    assert_clean_failure(result, missing, "")
+    assert not (tmp_path / "prepared").exists() and not (tmp_path / "renderer").exists()
