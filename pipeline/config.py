@@ -267,7 +267,7 @@ class RendererConfig:
     upsample: str = "resize"  # resize (nearest + conv) | transpose (the reference's transposed convs)
     num_d: int = 2
     d_width: int = 32
-    feature_channels: int = 3  # per-instance style code (0 = no feature encoder)
+    feature_channels: int = 0  # per-instance style code from the feature encoder (0 = none: measured better)
     clusters: int = 10  # k-means styles per class
     part_dropout: float = 0.5  # share of steps without part channels: one renderer serves gan and gan+parts
     crop: int = 64  # train on crop x crop windows around persons/cars (0 = whole frames): the pixels it draws

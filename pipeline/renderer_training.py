@@ -101,7 +101,8 @@ class RenderFrames:
         self.labels = torch.from_numpy(np.stack(labels)).to(self.device)
         self.ids = torch.from_numpy(np.stack(ids)).to(self.device)
         self.parts = torch.from_numpy(np.stack(parts)).to(self.device)
-        self.centres = [object_centres(i) for i in ids]
+        self.objects = [frame_objects(i) for i in ids]  # per frame: [K, 3] (instance id, row, column)
+        self.centres = [o[:, 1:] for o in self.objects]
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -120,8 +121,7 @@ class RenderFrames:
                 cy, cx = cy + (u[1] - 0.5) * crop / 2, cx + (u[2] - 0.5) * crop / 2
             else:
                 cy, cx = u[1] * h, u[2] * w
-            y, x = round(cy - crop / 2), round(cx - crop / 2)
-            out.append((int(np.clip(y, 0, h - crop)), int(np.clip(x, 0, w - crop))))
+            out.append(centred_window(cy, cx, crop, h, w))
         return out
 
     def inputs(self, index: torch.Tensor, with_parts: torch.Tensor,
@@ -136,14 +136,20 @@ class RenderFrames:
         return label_input(labels, ids, parts, with_parts), images.float() / 127.5 - 1, ids
 
 
-def object_centres(ids: np.ndarray) -> np.ndarray:
-    """[K, 2] (row, column) box centres of the person/car instances in an instance-id map."""
-    centres = []
+def frame_objects(ids: np.ndarray) -> np.ndarray:
+    """[K, 3] (instance id, row, column of its box centre) of the person/car instances in an id map."""
+    objects = []
     for value in np.unique(ids):
         if value >= INSTANCE_FACTOR and value // INSTANCE_FACTOR in TARGET_CLASSES:
             ys, xs = np.nonzero(ids == value)
-            centres.append(((ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2))
-    return np.array(centres, np.float64).reshape(-1, 2)
+            objects.append((value, (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2))
+    return np.array(objects, np.float64).reshape(-1, 3)
+
+
+def centred_window(cy: float, cx: float, crop: int, height: int, width: int) -> tuple[int, int]:
+    """Top-left corner of the ``crop`` x ``crop`` window centred on (cy, cx), kept inside the frame."""
+    y, x = round(cy - crop / 2), round(cx - crop / 2)
+    return int(np.clip(y, 0, height - crop)), int(np.clip(x, 0, width - crop))
 
 
 def label_input(labels: torch.Tensor, ids: torch.Tensor, parts: torch.Tensor, with_parts: torch.Tensor) -> torch.Tensor:
@@ -264,16 +270,23 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
 
 @torch.no_grad()
 def fit_styles(e: FeatureEncoder, data: RenderFrames, rc: RendererConfig, seed: int) -> dict[int, np.ndarray]:
-    """k-means (``rc.clusters`` per class) over the style codes of the training frames' persons and cars."""
+    """k-means (``rc.clusters`` per class) over the style codes of the training frames' persons and cars,
+    each read as in training: in its ``crop`` window (the encoder's InstanceNorm sees the same extent)."""
     codes: dict[int, list[np.ndarray]] = {c: [] for c in TARGET_CLASSES}
+    h, w = data.labels.shape[1:]
     for i in range(len(data)):
-        index = torch.tensor([i], device=data.device)
-        _, real, ids = data.inputs(index, torch.zeros(1, dtype=torch.bool, device=data.device))
-        feats = e(real, ids)[0]
-        for value in ids[0].unique().tolist():
-            label = value // INSTANCE_FACTOR
-            if value >= INSTANCE_FACTOR and label in codes:
-                codes[label].append(feats[:, ids[0] == value][:, 0].cpu().numpy())
+        objects = data.objects[i]
+        if not len(objects):
+            continue
+        index = torch.full((len(objects),), i, device=data.device)
+        windows = [centred_window(cy, cx, rc.crop, h, w) for _, cy, cx in objects] if rc.crop else None
+        _, real, ids = data.inputs(index, torch.zeros(len(objects), dtype=torch.bool, device=data.device),
+                                   windows, rc.crop)
+        feats = e(real, ids)
+        for b, value in enumerate(objects[:, 0].astype(np.int64).tolist()):
+            region = ids[b] == value
+            if region.any():
+                codes[value // INSTANCE_FACTOR].append(feats[b][:, region][:, 0].cpu().numpy())
     styles = {}
     for label, vectors in codes.items():
         if not vectors:

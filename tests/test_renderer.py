@@ -106,8 +106,9 @@ def tiny_renderer(root, tmp, steps=4):
 
     return Config(data=DataConfig(root=str(root)), renderer=RendererConfig(
         out=str(tmp / "renderer"), checkpoint_dir=str(tmp / "ckpt"), log_dir=str(tmp / "live"), size=[64, 32],
-        width=4, downs=2, blocks=1, num_d=2, d_width=4, clusters=2, crop=16, steps=steps, checkpoint_every=2,
-        log_every=2, device="cpu", part_net=PartNetConfig(size=16, widths=[4, 8], steps=20, batch_size=8)))
+        width=4, downs=2, blocks=1, num_d=2, d_width=4, feature_channels=3, clusters=2, crop=16, steps=steps,
+        checkpoint_every=2, log_every=2, device="cpu",
+        part_net=PartNetConfig(size=16, widths=[4, 8], steps=20, batch_size=8)))
 
 
 def test_training_windows_lie_inside_the_frame_around_an_object(synthetic_root, tmp_path):
