@@ -1,7 +1,7 @@
 """Renderer training speed: seconds per step and frames (or windows) per second of the renderer's training
-step (`renderer_training.renderer_step`: generator + feature encoder + discriminators, one G and one D
-update) on random inputs of the training shape - `renderer.crop` windows, or whole frames of
-`renderer.size` with `--crop 0`.
+step (`renderer_training.renderer_step`: generator, discriminators and, when `renderer.feature_channels`
+> 0, the feature encoder; one G and one D update) on random inputs of the training shape -
+`renderer.crop` windows, or whole frames of `renderer.size` with `--crop 0`.
 
     python benchmarks/bench_renderer.py [--steps 10] [--size 512 256] [--crop 0] [--batch 1] [--reference]
 """
@@ -13,7 +13,7 @@ import time
 import torch
 
 from pipeline.config import load_config
-from pipeline.renderer_training import build_networks, generator_channels, renderer_step
+from pipeline.renderer_training import LABEL_INPUT, build_networks, renderer_step
 from pipeline.training import runtime
 
 
@@ -23,7 +23,7 @@ def seconds_per_step(rc, steps: int, device: torch.device) -> float:
     opt_g = torch.optim.Adam(params, lr=rc.lr, betas=tuple(rc.betas))
     opt_d = torch.optim.Adam(d.parameters(), lr=rc.lr, betas=tuple(rc.betas))
     w, h = (rc.crop, rc.crop) if rc.crop else rc.size
-    cond = torch.rand(rc.batch_size, generator_channels(rc) - rc.feature_channels, h, w, device=device)
+    cond = torch.rand(rc.batch_size, LABEL_INPUT, h, w, device=device)
     real = torch.rand(rc.batch_size, 3, h, w, device=device) * 2 - 1
     ids = torch.randint(3, (rc.batch_size, h, w), device=device)
     for i in range(steps + 2):
@@ -55,6 +55,7 @@ def main() -> None:
     rc = load_config("params.yaml").renderer
     rc = dataclasses.replace(rc, size=args.size or rc.size, crop=rc.crop if args.crop is None else args.crop,
                              batch_size=args.batch or rc.batch_size)
+    rc.validate("renderer")
     device = runtime("auto").device
     print(f"device {device}, threads {torch.get_num_threads()}")
     report("default renderer", rc, args.steps, device)

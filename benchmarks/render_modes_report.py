@@ -4,7 +4,7 @@ Trains the downstream experiment's `subset` segmenter (real training frames only
 params), then renders `--frames` val frames in each mode and prints the segmenter's mIoU and its accuracy on
 the inserted objects' pixels, and the part network's accuracy; `--gallery` writes the frames side by side.
 
-    python benchmarks/render_modes_report.py [--frames 30] [--gallery reports/render_modes.png]
+    python benchmarks/render_modes_report.py [--frames 30] [--gallery reports/render_modes]
 """
 
 import argparse

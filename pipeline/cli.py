@@ -222,7 +222,8 @@ def prepare(params: str, out: str | None, quiet: bool) -> None:
 def train(params: str, metrics: str) -> None:
     """Train the insertion GAN (where + what modules), then score its raw placements on the val frames.
 
-    Sections 'model' and 'train'; resumes from train.checkpoint_dir. Several processes: `torchrun
+    Reads the prepared examples (prepare.out); sections 'seed', 'prepare', 'model' and 'train'; resumes
+    from train.checkpoint_dir. Several processes: `torchrun
     --nproc_per_node N -m stages.train`. Same as `dvc repro train`.
     """
     from pipeline.training import train_stage
@@ -239,8 +240,9 @@ def train(params: str, metrics: str) -> None:
 def train_renderer(params: str, metrics: str) -> None:
     """Train the learned appearance path: the pix2pixHD-style renderer and the part network.
 
-    Section 'renderer'; resumes from renderer.checkpoint_dir; writes renderer.out, which
-    `render.mode: gan | gan+parts` uses. Same as `dvc repro train_renderer`.
+    Reads the dataset of the 'data' section; section 'renderer'; resumes from renderer.checkpoint_dir;
+    writes renderer.out (`render.mode: gan | gan+parts` loads render.model: the same folder by default).
+    Same as `dvc repro train_renderer`.
     """
     from pipeline.renderer_training import train_renderer_stage
 
@@ -256,10 +258,11 @@ def train_renderer(params: str, metrics: str) -> None:
 @click.option("--reports", default="reports", show_default=True, help="Folder of the gallery.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(params: str, metrics: str, plots: str, reports: str, quiet: bool) -> None:
-    """Measure the augmentation: placement, shape, diversity, downstream gain, real frames; the gallery.
+    """Measure the augmentation: placement, shape, diversity, downstream gain, render modes, real frames.
 
-    Reads the trained model (augment.model), the augment output (augment.out) and the prepared data, as
-    the 'evaluate' section of --params says; prints the headline figures. Same as `dvc repro evaluate`.
+    Reads the trained model (augment.model), the augment output (augment.out), the prepared data and,
+    with evaluate.render_frames > 0, the trained renderer (render.model), as the 'evaluate' section of
+    --params says; prints the headline figures; writes the gallery. Same as `dvc repro evaluate`.
     """
     from pipeline.evaluate import evaluate_stage
 

@@ -287,10 +287,12 @@ class RendererConfig:
         w, h = self.size
         if w % 2**self.downs or h % 2**self.downs:
             raise ConfigError(f"{where}.size: {w}x{h} must be divisible by {2**self.downs} (2 ** downs)")
-        if self.crop and (self.crop % 2**self.downs or self.crop > min(w, h)):
+        if self.crop < 0 or self.crop % 2**self.downs or self.crop > min(w, h):
             raise ConfigError(f"{where}.crop: {self.crop} must be divisible by {2**self.downs} and fit in {w}x{h}")
         if self.upsample not in ("transpose", "resize"):
             raise ConfigError(f"{where}.upsample: expected transpose or resize, got {self.upsample!r}")
+        if min(self.feature_matching, self.reconstruction, self.feature_channels) < 0:
+            raise ConfigError(f"{where}: feature_matching, reconstruction and feature_channels must be >= 0")
         if not 0 <= self.part_dropout <= 1:
             raise ConfigError(f"{where}.part_dropout: expected a value in [0, 1], got {self.part_dropout}")
         if self.steps < 1 or self.batch_size < 1:

@@ -82,6 +82,11 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     t = time.perf_counter()
     gan = load_trained(cfg.augment.model, cfg, device)
     out = cfg.augment.out
+    if e.render_frames:  # refuse a missing or mismatched renderer now, not after the downstream experiment
+        from pipeline.renderer_training import load_part_net, load_renderer
+
+        load_renderer(cfg.render.model, cfg, device)
+        load_part_net(cfg.render.model, cfg, device)
 
     placement = evaluate_inserted(cfg, out, e.random_per_object, cfg.seed)
     raw = evaluate_where(gan, cfg, e.split, e.samples_per_frame, cfg.seed)
@@ -104,7 +109,7 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
 
     t = time.perf_counter()
     render, render_rows = None, []
-    if e.render_frames:  # a missing renderer is refused with a message by load_renderer
+    if e.render_frames:
         render, render_rows = evaluate_render_modes(cfg, gan, segmenters["subset"], device, e.render_frames)
     seconds["render_modes"] = round(time.perf_counter() - t, 1)
 

@@ -1,16 +1,19 @@
 """Training of the learned appearance path: the pix2pixHD-style renderer and the part network.
 
 The renderer (``pipeline/models/renderer.py``) learns label map -> image on the training frames at
-``renderer.size``. Its input is the one-hot label map with the instance boundary channel
-(``encoding.encode``), the part map one-hot (person head/torso/arm/leg, car body/window/wheel/light) and
-the per-instance style code from the feature encoder. On ``part_dropout`` of the steps the part channels
-are zero: the same renderer then serves ``render.mode: gan`` (no parts) and ``gan+parts``.
+``renderer.size``, on ``crop`` x ``crop`` windows around their persons and cars (the pixels it draws in
+augmented frames; ``crop: 0`` = whole frames). Its input is the one-hot label map with the instance
+boundary channel (``encoding.encode``), the part map one-hot (person head/torso/arm/leg, car
+body/window/wheel/light) and, with ``feature_channels`` > 0, the per-instance style code from the feature
+encoder. On ``part_dropout`` of the steps the part channels are zero: the same renderer then serves
+``render.mode: gan`` (no parts) and ``gan+parts``.
 
-Each step: one generator update (LSGAN + ``feature_matching`` x discriminator feature matching; the
-feature encoder trains with the generator) and one discriminator update; Adam, constant lr, then linear
-decay to 0 from ``decay_from`` of the run. Batches are seeded from (seed, step): a resumed run continues
-as if never stopped. After training, k-means over the training instances' style codes gives
-``clusters`` styles per class (``styles.json``).
+Each step (``renderer_step``): one generator update (LSGAN + ``feature_matching`` x discriminator feature
+matching + ``reconstruction`` x L1 to the real frame; the feature encoder trains with the generator) and
+one discriminator update; Adam, constant lr, then linear decay to 0 from ``decay_from`` of the run.
+Batches and windows are seeded from (seed, step): a resumed run continues as if never stopped. After
+training, with the feature encoder, k-means over the training instances' style codes gives ``clusters``
+styles per class (``styles.json``).
 
 The part network (``pipeline/models/part_net.py``) learns part maps from object shapes on the same
 frames' person/car instances.
@@ -155,7 +158,7 @@ def centred_window(cy: float, cx: float, crop: int, height: int, width: int) -> 
 def label_input(labels: torch.Tensor, ids: torch.Tensor, parts: torch.Tensor, with_parts: torch.Tensor) -> torch.Tensor:
     """[B, H, W] label ids, instance ids, part ids -> the renderer's label input [B, LABEL_INPUT, H, W]."""
     onehot = encode(labels, edges(ids))
-    part = torch.nn.functional.one_hot(parts.long(), N_PARTS + 1)[..., 1:].permute(0, 3, 1, 2).float()
+    part = F.one_hot(parts.long(), N_PARTS + 1)[..., 1:].permute(0, 3, 1, 2).float()
     return torch.cat([onehot, part * with_parts[:, None, None, None].float()], 1)
 
 
@@ -271,19 +274,22 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
 @torch.no_grad()
 def fit_styles(e: FeatureEncoder, data: RenderFrames, rc: RendererConfig, seed: int) -> dict[int, np.ndarray]:
     """k-means (``rc.clusters`` per class) over the style codes of the training frames' persons and cars,
-    each read as in training: in its ``crop`` window (the encoder's InstanceNorm sees the same extent)."""
+    each read as the encoder saw it in training: in its ``crop`` window (InstanceNorm statistics of that
+    extent; measured: better styles than codes read over whole frames), or in the whole frame."""
     codes: dict[int, list[np.ndarray]] = {c: [] for c in TARGET_CLASSES}
     h, w = data.labels.shape[1:]
     for i in range(len(data)):
         objects = data.objects[i]
         if not len(objects):
             continue
-        index = torch.full((len(objects),), i, device=data.device)
+        # One window per object, or the whole frame once for all of them.
+        n = len(objects) if rc.crop else 1
+        index = torch.full((n,), i, device=data.device)
         windows = [centred_window(cy, cx, rc.crop, h, w) for _, cy, cx in objects] if rc.crop else None
-        _, real, ids = data.inputs(index, torch.zeros(len(objects), dtype=torch.bool, device=data.device),
-                                   windows, rc.crop)
+        _, real, ids = data.inputs(index, torch.zeros(n, dtype=torch.bool, device=data.device), windows, rc.crop)
         feats = e(real, ids)
         for b, value in enumerate(objects[:, 0].astype(np.int64).tolist()):
+            b = b if rc.crop else 0
             region = ids[b] == value
             if region.any():
                 codes[value // INSTANCE_FACTOR].append(feats[b][:, region][:, 0].cpu().numpy())

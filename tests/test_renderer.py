@@ -270,3 +270,25 @@ def test_render_modes_are_scored_side_by_side(trained_tiny, tmp_path):
         assert 0 <= result[mode]["inserted_accuracy"] <= 1 and 0 <= result[mode]["miou"] <= 1
     assert 0 <= result["part_net"]["accuracy"] <= 1
     assert len(rows) == 1 and len(rows[0][1]) == 3
+
+
+def test_styles_from_whole_frames_when_training_on_whole_frames(synthetic_root, tmp_path):
+    import dataclasses
+
+    from pipeline.renderer_training import load_renderer, train_renderer
+
+    cfg = tiny_renderer(synthetic_root, tmp_path, steps=2)
+    cfg = dataclasses.replace(cfg, renderer=dataclasses.replace(cfg.renderer, crop=0))
+    train_renderer(cfg, progress=False)
+    r = load_renderer(cfg.renderer.out, cfg)
+    assert set(r.styles) == {24, 26} and r.styles[24].shape == (2, 3)
+
+
+def test_renderer_params_are_checked():
+    from pipeline.config import RendererConfig
+    from pipeline.errors import ConfigError
+
+    for bad in ({"crop": -8}, {"crop": 60}, {"crop": 256}, {"reconstruction": -1.0}, {"upsample": "bicubic"}):
+        with pytest.raises(ConfigError):
+            RendererConfig(**bad).validate("renderer")
+    RendererConfig(crop=0).validate("renderer")

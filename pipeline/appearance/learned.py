@@ -2,9 +2,11 @@
 
 After label surgery, the whole new label map is rendered once per frame at the renderer's size; only
 the inserted objects' visible pixels are taken from it (feathered at their edge, upsampled to the frame),
-every other pixel keeps the original image. Styles: existing objects keep the code the feature encoder
-reads from the original image; each inserted object takes one of its class's k-means styles, chosen by
-the frame's random generator. With ``gan+parts`` the part network gives each inserted object a part map
+every other pixel keeps the original image. One render of the whole frame, although the renderer trains
+on windows: measured, it drew inserted objects better than a render of each object's own window.
+Styles (with the feature encoder, ``renderer.feature_channels`` > 0): existing objects keep the code the
+encoder reads from the original image; each inserted object takes one of its class's k-means styles,
+chosen by the frame's random generator. With ``gan+parts`` the part network gives each inserted object a part map
 from its shape; it conditions the renderer and is written into the frame's part map (partIds).
 """
 

@@ -16,7 +16,8 @@ style code). Networks:
   k-means over the training instances' features per class gives the styles to choose from at inference.
 
 Losses: LSGAN (``lsgan_loss``) and discriminator feature matching (``feature_matching_loss``). No VGG
-loss: no pretrained weights are available offline (the reference's ``no_vgg_loss`` mode).
+loss: no pretrained weights are available offline (the reference's ``no_vgg_loss`` mode); the training
+step (``renderer_training.renderer_step``) adds an L1 term to the real frame in its place.
 """
 
 from __future__ import annotations
