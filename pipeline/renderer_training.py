@@ -105,7 +105,6 @@ class RenderFrames:
         self.ids = torch.from_numpy(np.stack(ids)).to(self.device)
         self.parts = torch.from_numpy(np.stack(parts)).to(self.device)
         self.objects = [frame_objects(i) for i in ids]  # per frame: [K, 3] (instance id, row, column)
-        self.centres = [o[:, 1:] for o in self.objects]
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -118,7 +117,7 @@ class RenderFrames:
         out = []
         for i in index.tolist():
             u = torch.rand(3, generator=gen).tolist()
-            centres = self.centres[i]
+            centres = self.objects[i][:, 1:]
             if len(centres):
                 cy, cx = centres[min(int(u[0] * len(centres)), len(centres) - 1)]
                 cy, cx = cy + (u[1] - 0.5) * crop / 2, cx + (u[2] - 0.5) * crop / 2
@@ -144,8 +143,8 @@ def frame_objects(ids: np.ndarray) -> np.ndarray:
     objects = []
     for value in np.unique(ids):
         if value >= INSTANCE_FACTOR and value // INSTANCE_FACTOR in TARGET_CLASSES:
-            ys, xs = np.nonzero(ids == value)
-            objects.append((value, (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2))
+            x, y, w, h = mask_bbox(ids == value)
+            objects.append((value, y + (h - 1) / 2, x + (w - 1) / 2))
     return np.array(objects, np.float64).reshape(-1, 3)
 
 

@@ -129,7 +129,7 @@ def test_training_windows_lie_inside_the_frame_around_an_object(synthetic_root, 
     for i, (y, x) in enumerate(windows):
         assert 0 <= y <= h - crop and 0 <= x <= w - crop
         assert torch.equal(ids[i], data.ids[i, y : y + crop, x : x + crop])
-        if len(data.centres[i]):
+        if len(data.objects[i]):
             with_objects += 1
             labels = ids[i][ids[i] >= INSTANCE_FACTOR] // INSTANCE_FACTOR
             assert any(int(v) in TARGET_CLASSES for v in labels.unique())  # the chosen object is in view
