@@ -66,12 +66,21 @@ class DataConfig:
     root: str = "data/synthetic"  # a Cityscapes tree, or the image root of a COCO dataset
     format: str = "cityscapes"  # cityscapes | coco
     coco_annotations: dict[str, str] = field(default_factory=dict)  # split -> instances json (coco)
+    # split -> the folder its COCO ``file_name``s are relative to (coco); a split not listed reads from ``root``
+    coco_images: dict[str, str] = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
         if self.format not in ("cityscapes", "coco"):
             raise ConfigError(f"{where}.format: expected 'cityscapes' or 'coco', got {self.format!r}")
         if self.format == "coco" and not self.coco_annotations:
             raise ConfigError(f"{where}.coco_annotations: a COCO dataset needs split -> json paths")
+        extra = sorted(set(self.coco_images) - set(self.coco_annotations))
+        if extra:
+            raise ConfigError(f"{where}.coco_images: split {extra[0]!r} has no entry in coco_annotations")
+
+    def image_root(self, split: str) -> str:
+        """The folder the images of ``split`` are read from (COCO: per split; Cityscapes: the tree)."""
+        return self.coco_images.get(split, self.root) if self.format == "coco" else self.root
 
 
 @dataclass
@@ -250,6 +259,14 @@ class PartNetConfig:
     steps: int = 400
     batch_size: int = 32
     lr: float = 0.002
+    # Where the part maps it learns from come from: data (the dataset's own ``partIds``), builtin (the
+    # built-in dataset at ``synthetic.out``: parts inferred from shape, iPOSE's point), or auto (data when
+    # its train split has person/car part maps - Cityscapes and COCO have none - else builtin).
+    source: str = "auto"
+
+    def validate(self, where: str) -> None:
+        if self.source not in ("auto", "data", "builtin"):
+            raise ConfigError(f"{where}.source: expected auto, data or builtin, got {self.source!r}")
 
 
 @dataclass
@@ -316,7 +333,9 @@ class DownstreamConfig:
     steps: int = 600
     batch_size: int = 8
     lr: float = 0.002
-    test_split: str = "test"  # the frames every arm is scored on
+    # The frames every arm is scored on: a labelled split the segmenters never train on (Cityscapes' test
+    # labels are empty, so its val split is the usual test set; an unlabelled split is refused).
+    test_split: str = "val"
     test_frames: int = 0  # 0 = the whole test split
 
     def validate(self, where: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 
 class PipelineError(Exception):
     """An error with a message fit for a user: the CLI prints it on one line and exits non-zero."""
@@ -18,3 +21,15 @@ class DatasetError(PipelineError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+@contextlib.contextmanager
+def reported_as_one_line():
+    """Around a stage entry point (what ``dvc repro`` runs): a ``PipelineError`` - bad params or input -
+    ends the process with ``error: <file or key>: <problem>`` on stderr and exit status 1, no traceback.
+    Any other exception is a bug and keeps its traceback."""
+    try:
+        yield
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -29,8 +29,8 @@ from pipeline.augment import augment, resolve_device
 from pipeline.config import Config
 from pipeline.datasets.cityscapes import CityscapesDataset
 from pipeline.errors import DatasetError
-from pipeline.evaluation.downstream import ARMS, run_downstream
-from pipeline.evaluation.gallery import fit_width, gallery_pairs, write_gallery
+from pipeline.evaluation.downstream import ARMS, run_downstream, test_frames
+from pipeline.evaluation.gallery import cityscapes_reader, dataset_reader, fit_width, gallery_pairs, write_gallery
 from pipeline.evaluation.inserted import evaluate_inserted, read_manifest
 from pipeline.evaluation.render_quality import evaluate_render_modes
 from pipeline.evaluation.shapes import evaluate_diversity, evaluate_shapes, square_mask
@@ -67,7 +67,7 @@ def real_frames(cfg: Config, progress: bool) -> dict | None:
                                        augment=aug)
         run = augment(real_cfg, progress=progress)
         placement = evaluate_inserted(real_cfg, tmp, cfg.evaluate.random_per_object, cfg.seed)
-        pairs = gallery_pairs(root, tmp, len(dataset))
+        pairs = gallery_pairs(cityscapes_reader(root), tmp, len(dataset))
         return {"root": str(root), "frames": run["frames_done"], "placement": placement,
                 "acceptance": acceptance(tmp), "_gallery": pairs}
 
@@ -87,6 +87,7 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
 
         load_renderer(cfg.render.model, cfg, device)
         load_part_net(cfg.render.model, cfg, device)
+    test = test_frames(cfg)  # an unlabelled test split is refused now too
 
     placement = evaluate_inserted(cfg, out, e.random_per_object, cfg.seed)
     raw = evaluate_where(gan, cfg, e.split, e.samples_per_frame, cfg.seed)
@@ -104,7 +105,7 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     seconds["shape_diversity"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    downstream, curves, segmenters = run_downstream(cfg, gan, device, progress)
+    downstream, curves, segmenters = run_downstream(cfg, gan, device, progress, test)
     seconds["downstream"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
@@ -128,7 +129,8 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
                        for arm in ARMS for c in ("person", "car")],
         "segmenter_loss": [{"step": 10 * (i + 1), **{arm: round(curves[arm][i], 5) for arm in ARMS}}
                            for i in range(min(len(c) for c in curves.values()))],
-        "_gallery": gallery_pairs(cfg.data.root, out, e.gallery_frames) + (real["_gallery"] if real else [])
+        "_gallery": gallery_pairs(dataset_reader(cfg.data, cfg.coco), out, e.gallery_frames)
+                    + (real["_gallery"] if real else [])
                     + [(f"{stem} (paste | gan | gan+parts)", [fit_width(im) for im in images])
                        for stem, images in render_rows],
     }

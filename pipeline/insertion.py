@@ -6,7 +6,8 @@ rejected when it
 
 - leaves the image (``outside``), or its whole mask is under ``min_area`` pixels (``small``),
 - covers existing - or already inserted - persons and cars beyond ``max_overlap`` (``overlap``),
-- on a frame with a camera file, is off the ground-plane scale band (``scale``),
+- is off the ground-plane scale band (``scale``): the frame's camera file, else a ground plane fitted
+  to the frame's own persons and cars (``ground_plane.frame_camera``); no scale rule where neither exists,
 - has no crop to show it (``no_crop``), would be mostly hidden behind nearer objects, or would hide
   an object inserted before it below the visibility floors (``occluded``),
 
@@ -30,10 +31,11 @@ from pipeline.appearance.paste import harmonized
 from pipeline.config import Config
 from pipeline.encoding import edges, encode, resize_nearest
 from pipeline.evaluation.placement import expected_height, overlap_share
+from pipeline.ground_plane import frame_camera
 from pipeline.label_surgery import insert_object
 from pipeline.labels import BY_NAME
 from pipeline.models.insertion_gan import InsertionGAN
-from pipeline.scene import Scene
+from pipeline.scene import Camera, Scene
 from pipeline.writers.coco_writer import encode_rle
 
 REASONS = ("outside", "small", "overlap", "scale", "no_crop", "occluded")
@@ -128,6 +130,7 @@ class Inserter:
         manifest records; ``exclude_frame`` keeps crops of that frame out of retrieval."""
         a = self.cfg.augment
         report = FrameInsertions()
+        camera = frame_camera(scene)  # from the frame as it was: inserted objects do not bend its fit
         rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         for name, candidates in self.propose(scene, seed).items():
             wanted = a.per_frame[name]
@@ -136,7 +139,7 @@ class Inserter:
                 if kept == wanted:
                     break
                 report.drawn[name] += 1
-                reason = self._try(scene, cand, rng, exclude_frame, report)
+                reason = self._try(scene, cand, camera, rng, exclude_frame, report)
                 if reason is None:
                     kept += 1
                 else:
@@ -150,18 +153,18 @@ class Inserter:
         """Objects an insertion must not remove: those inserted before it (and all, if asked)."""
         return {i.value for i in scene.instances if self.protect_existing or "insert_id" in i.meta}
 
-    def _rule(self, scene: Scene, cand: Candidate, mask: np.ndarray) -> str | None:
+    def _rule(self, scene: Scene, cand: Candidate, mask: np.ndarray, camera: Camera | None) -> str | None:
         """The overlap and scale rules for ``mask`` (inside the candidate's box)."""
         a = self.cfg.augment
         x, y, w, h = cand.box
         if overlap_share(mask, scene.labels[y : y + h, x : x + w]) >= a.max_overlap:
             return "overlap"
-        if scene.camera is not None and not _in_scale_band(mask, cand, scene, a.scale_band):
+        if camera is not None and not _in_scale_band(mask, cand, camera, a.scale_band):
             return "scale"
         return None
 
-    def _try(self, scene: Scene, cand: Candidate, rng: np.random.Generator, exclude_frame: str | None,
-             report: FrameInsertions) -> str | None:
+    def _try(self, scene: Scene, cand: Candidate, camera: Camera | None, rng: np.random.Generator,
+             exclude_frame: str | None, report: FrameInsertions) -> str | None:
         """Insert ``cand`` if it passes the rules; the reason it was rejected otherwise."""
         a, app = self.cfg.augment, self.cfg.augment.appearance
         if not cand.inside:
@@ -170,7 +173,7 @@ class Inserter:
         if area < a.min_area:
             return "small"
         x, y, w, h = cand.box
-        reason = self._rule(scene, cand, cand.mask)
+        reason = self._rule(scene, cand, cand.mask, camera)
         if reason:
             return reason
         if self.look is not None:  # learned appearance: the label is the generated shape; drawn later
@@ -184,7 +187,7 @@ class Inserter:
         local = cand.mask & crop_mask if app.label_mask == "intersect" else crop_mask
         if int(local.sum()) < a.min_area:
             return "small"
-        reason = self._rule(scene, cand, local)  # the object is now the shape cut to the crop
+        reason = self._rule(scene, cand, local, camera)  # the object is now the shape cut to the crop
         if reason:
             return reason
         rgb = harmonized(rgba[..., :3], np.array(crop.context_rgb), target_context, app.harmonize)
@@ -236,13 +239,13 @@ def _candidate(name: str, draw: int, box: np.ndarray, shape: np.ndarray, width: 
     return Candidate(name, BY_NAME[name].id, draw, (xi, yi, max(w, 1), max(h, 1)), inside, mask, shape >= 0.5)
 
 
-def _in_scale_band(mask: np.ndarray, cand: Candidate, scene: Scene, band: list[float]) -> bool:
+def _in_scale_band(mask: np.ndarray, cand: Candidate, camera: Camera, band: list[float]) -> bool:
     """The ground-plane scale rule of ``evaluation.placement`` on a whole mask inside the candidate's box."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return False
     v_b = cand.box[1] + int(rows[-1])
-    if v_b <= scene.camera.horizon_row:
+    if v_b <= camera.horizon_row:
         return False
-    ratio = (rows[-1] - rows[0] + 1) / expected_height(scene.camera, cand.label_id, v_b)
+    ratio = (rows[-1] - rows[0] + 1) / expected_height(camera, cand.label_id, v_b)
     return band[0] <= ratio <= band[1]

@@ -15,8 +15,12 @@ Batches and windows are seeded from (seed, step): a resumed run continues as if 
 training, with the feature encoder, k-means over the training instances' style codes gives ``clusters``
 styles per class (``styles.json``).
 
-The part network (``pipeline/models/part_net.py``) learns part maps from object shapes on the same
-frames' person/car instances.
+The part network (``pipeline/models/part_net.py``) learns part maps from object shapes, on the person/car
+instances of the dataset's own part maps or - when the dataset has none (Cityscapes and COCO ship no
+``partIds``) - of the built-in dataset's (``renderer.part_net.source``): parts inferred from shape are
+iPOSE's point, and the network works on normalised squares, so it carries over to real shapes. It trains
+first; on a dataset without part maps it then gives the renderer's training objects their parts, so the
+renderer learns the part channels it is given in ``gan+parts`` mode.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ from safetensors.torch import load_file
 from scipy.cluster.vq import kmeans2
 from tqdm import tqdm
 
-from pipeline.config import Config, RendererConfig
+from pipeline.config import CocoConfig, Config, DataConfig, RendererConfig
 from pipeline.datasets import open_dataset
+from pipeline.datasets.cityscapes import CityscapesDataset
 from pipeline.encoding import IN_CHANNELS, edges, encode, resize_nearest
 from pipeline.errors import ConfigError
 from pipeline.io import atomic_write_bytes, atomic_write_json
-from pipeline.labels import INSTANCE_FACTOR, TARGET_CLASSES
+from pipeline.labels import BY_ID, INSTANCE_FACTOR, TARGET_CLASSES
 from pipeline.masks import mask_bbox
 from pipeline.models.part_net import N_PARTS, PartNet, part_loss
 from pipeline.models.renderer import (
@@ -86,9 +91,13 @@ def build_networks(rc: RendererConfig) -> tuple[GlobalGenerator, FeatureEncoder 
 
 
 class RenderFrames:
-    """Training frames at the renderer's size, in memory: RGB, labels, instance ids, part ids."""
+    """Training frames at the renderer's size, in memory: RGB, labels, instance ids, part ids.
 
-    def __init__(self, cfg: Config, split: str = "train", device: torch.device | str = "cpu"):
+    A frame without a part map gets its persons' and cars' parts from ``part_net`` when one is given
+    (at the renderer's size), else none."""
+
+    def __init__(self, cfg: Config, split: str = "train", device: torch.device | str = "cpu",
+                 part_net: PartNet | None = None):
         size = tuple(cfg.renderer.size)
         dataset = open_dataset(cfg.data, split, cfg.coco)
         images, labels, ids, parts = [], [], [], []
@@ -97,8 +106,12 @@ class RenderFrames:
             images.append(cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA))
             labels.append(resize_nearest(scene.labels, size))
             ids.append(resize_nearest(scene.instance_ids, size).astype(np.int32))
-            p = scene.parts if scene.parts is not None else np.zeros_like(scene.labels)
-            parts.append(resize_nearest(p, size))
+            if scene.parts is not None:
+                parts.append(resize_nearest(scene.parts, size))
+            elif part_net is not None:
+                parts.append(inferred_parts(part_net, ids[-1], cfg.renderer.part_net.size))
+            else:
+                parts.append(np.zeros(labels[-1].shape, np.uint8))
         self.device = torch.device(device)
         self.images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous().to(self.device)
         self.labels = torch.from_numpy(np.stack(labels)).to(self.device)
@@ -172,11 +185,18 @@ def lr_factor(step: int, rc: RendererConfig) -> float:
     return max(0.0, 1.0 - (step - start) / max(1, rc.steps - start))
 
 
-def _signature(cfg: Config) -> dict:
+def _signature(cfg: Config, inferred_parts: bool = False) -> dict:
+    """What a renderer run depends on; with ``inferred_parts`` (the part network draws the training frames'
+    parts) the part network's params and source too."""
     rc = dataclasses.asdict(cfg.renderer)
     for key in ("out", "checkpoint_dir", "log_dir", "steps", "checkpoint_every", "log_every", "device", "part_net"):
         rc.pop(key)
-    return {"seed": cfg.seed, "renderer": rc, "data": dataclasses.asdict(cfg.data)}
+    out = {"seed": cfg.seed, "renderer": rc, "data": dataclasses.asdict(cfg.data)}
+    if inferred_parts:
+        source, _ = part_source(cfg)
+        out["inferred_parts"] = {"part_net": dataclasses.asdict(cfg.renderer.part_net),
+                                 "source": dataclasses.asdict(source)}
+    return out
 
 
 def renderer_step(g: GlobalGenerator, e: FeatureEncoder | None, d: MultiscaleDiscriminator,
@@ -209,13 +229,15 @@ def renderer_step(g: GlobalGenerator, e: FeatureEncoder | None, d: MultiscaleDis
             "fake": fake}
 
 
-def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = None) -> dict:
-    """Train (or resume) the renderer; returns a summary. ``stop_after`` ends the call after that many steps."""
+def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = None,
+                   part_net: PartNet | None = None) -> dict:
+    """Train (or resume) the renderer; returns a summary. ``stop_after`` ends the call after that many steps;
+    ``part_net`` draws the parts of training frames that have no part map."""
     rc = cfg.renderer
     rt = runtime(rc.device)
     keep_freed_memory()
     torch.manual_seed(cfg.seed)
-    data = RenderFrames(cfg, "train", rt.device)
+    data = RenderFrames(cfg, "train", rt.device, part_net)
     g, e, d = (m.to(rt.device) if m is not None else None for m in build_networks(rc))
     g_params = list(g.parameters()) + (list(e.parameters()) if e is not None else [])
     opt_g = torch.optim.Adam(g_params, lr=rc.lr, betas=tuple(rc.betas))
@@ -223,7 +245,7 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
     # One module for the GAN's checkpoint helpers: weights, optimiser state and state.json in one folder.
     modules = torch.nn.ModuleDict({"generator": g, "discriminator": d, **({"encoder": e} if e is not None else {})})
     ckpt = Path(rc.checkpoint_dir)
-    signature = _signature(cfg)
+    signature = _signature(cfg, inferred_parts=part_net is not None)
     start = load_checkpoint(ckpt, modules, opt_g, opt_d, signature, rt.device)
     live = _live(rc.log_dir, resume=start > 0)
     end = rc.steps if stop_after is None else min(rc.steps, start + stop_after)
@@ -265,7 +287,7 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
                "device": str(rt.device)}
     if end == rc.steps:
         styles = fit_styles(e, data, rc, cfg.seed) if e is not None else {}
-        save_renderer(Path(rc.out), cfg, g, e, styles, summary)
+        save_renderer(Path(rc.out), signature, g, e, styles, summary)
     live.end()
     return summary
 
@@ -311,14 +333,14 @@ def _sample_strip(real: torch.Tensor, fake: torch.Tensor) -> np.ndarray:
 # ------------------------------------------------------------------------------ weights and checkpoints
 
 
-def save_renderer(directory: Path, cfg: Config, g, e, styles: dict[int, np.ndarray], summary: dict) -> None:
+def save_renderer(directory: Path, signature: dict, g, e, styles: dict[int, np.ndarray], summary: dict) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"signature": json.dumps(_signature(cfg))}
+    meta = {"signature": json.dumps(signature)}
     atomic_write_bytes(directory / "generator.safetensors", _weights(g, meta))
     if e is not None:
         atomic_write_bytes(directory / "encoder.safetensors", _weights(e, meta))
     atomic_write_json(directory / "styles.json", {str(k): v.tolist() for k, v in styles.items()}, indent=1)
-    atomic_write_json(directory / "config.json", {"signature": _signature(cfg), "summary": summary}, indent=2)
+    atomic_write_json(directory / "config.json", {"signature": signature, "summary": summary}, indent=2)
 
 
 def load_renderer(directory: str | Path, cfg: Config, device: torch.device | str = "cpu") -> Renderer:
@@ -353,11 +375,33 @@ def load_part_net(directory: str | Path, cfg: Config, device: torch.device | str
 # ------------------------------------------------------------------------------------ part network
 
 
-def part_examples(cfg: Config, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def has_part_maps(data: DataConfig) -> bool:
+    """Whether the dataset's train split has part maps (``_gtFine_partIds.png``; COCO has none). Only the
+    file names are looked at: no frame is read."""
+    if data.format != "cityscapes":
+        return False
+    dataset = CityscapesDataset(data.root, ["train"])
+    return any(dataset.paths(i).parts.is_file() for i in range(len(dataset)))
+
+
+def part_source(cfg: Config) -> tuple[DataConfig, str]:
+    """The dataset the part network learns from (``renderer.part_net.source``), and why that one."""
+    source = cfg.renderer.part_net.source
+    builtin = DataConfig(root=cfg.synthetic.out, format="cityscapes")
+    if source == "builtin":
+        return builtin, "renderer.part_net.source: builtin"
+    if source == "data":
+        return cfg.data, "renderer.part_net.source: data"
+    if has_part_maps(cfg.data):
+        return cfg.data, "the dataset has part maps"
+    return builtin, f"{cfg.data.root} has no part maps: the built-in dataset's ({cfg.synthetic.out})"
+
+
+def part_examples(data: DataConfig, coco: CocoConfig, split: str,
+                  size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every person/car instance of ``split`` with part ids: masks [N, 1, S, S], parts [N, S, S], class [N]
     (0 person, 1 car). Each object's box is padded to a square around its centre, then resized (nearest)."""
-    size = cfg.renderer.part_net.size
-    dataset = open_dataset(cfg.data, split, cfg.coco)
+    dataset = open_dataset(data, split, coco)
     masks, parts, classes = [], [], []
     for i in range(len(dataset)):
         scene = dataset[i]
@@ -374,7 +418,8 @@ def part_examples(cfg: Config, split: str) -> tuple[torch.Tensor, torch.Tensor, 
             parts.append(p)
             classes.append(TARGET_CLASSES.index(inst.label_id))
     if not masks:
-        raise ConfigError(f"{cfg.data.root}: no person/car instances with part maps in split {split!r}")
+        raise ConfigError(f"{data.root}: no person/car instances with part maps in split {split!r} "
+                          "(renderer.part_net.source)")
     return (torch.from_numpy(np.stack(masks))[:, None].float(), torch.from_numpy(np.stack(parts)),
             torch.tensor(classes))
 
@@ -412,11 +457,36 @@ def place_parts(square: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask, out, 0).astype(np.uint8)
 
 
+def infer_parts(net: PartNet, mask: np.ndarray, label_id: int, size: int) -> np.ndarray:
+    """Part ids on the pixels of ``mask`` (an object of class ``label_id``) from the part network, which
+    sees the object as a ``size`` x ``size`` square (``renderer.part_net.size``)."""
+    device = next(net.parameters()).device
+    square, _ = object_square(mask, np.zeros(mask.shape, np.uint8), size)
+    cls = torch.tensor([net.class_names.index(BY_ID[label_id].name)], device=device)
+    # Every pixel of the square gets a part: ``mask``, not the square's coarser copy, decides which pixels
+    # are the object.
+    with torch.no_grad():
+        pred = net.part_map(torch.from_numpy(square)[None, None].float().to(device), cls, everywhere=True)[0]
+    return place_parts(pred.cpu().numpy(), mask)
+
+
+def inferred_parts(net: PartNet, ids: np.ndarray, size: int) -> np.ndarray:
+    """A part map for an instance-id map: each person/car instance's parts from the part network."""
+    parts = np.zeros(ids.shape, np.uint8)
+    for value in np.unique(ids).tolist():
+        if value >= INSTANCE_FACTOR and value // INSTANCE_FACTOR in TARGET_CLASSES:
+            mask = ids == value
+            parts[mask] = infer_parts(net, mask, value // INSTANCE_FACTOR, size)[mask]
+    return parts
+
+
 def train_part_net(cfg: Config, progress: bool = True) -> tuple[PartNet, dict]:
-    """Train the part network on the train split's objects; part accuracy on the val split's."""
+    """Train the part network on the train split's objects of its source dataset (``part_source``); part
+    accuracy on that dataset's val split."""
     pc = cfg.renderer.part_net
+    source, reason = part_source(cfg)
     torch.manual_seed(cfg.seed)
-    masks, parts, classes = part_examples(cfg, "train")
+    masks, parts, classes = part_examples(source, cfg.coco, "train", pc.size)
     net = PartNet(["person", "car"], tuple(pc.widths))
     opt = torch.optim.Adam(net.parameters(), lr=pc.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -429,8 +499,10 @@ def train_part_net(cfg: Config, progress: bool = True) -> tuple[PartNet, dict]:
         opt.step()
     net.eval()
     metrics = {"seconds": round(time.perf_counter() - t0, 1), "train_objects": len(masks)}
+    if source != cfg.data:
+        metrics["source"] = {"root": source.root, "why": reason}
     try:
-        metrics |= part_accuracy(net, *part_examples(cfg, "val"))
+        metrics |= part_accuracy(net, *part_examples(source, cfg.coco, "val", pc.size))
     except ConfigError:
         metrics["accuracy"] = None
     return net, metrics
@@ -452,9 +524,10 @@ def part_accuracy(net: PartNet, masks: torch.Tensor, parts: torch.Tensor, classe
 
 
 def train_renderer_stage(cfg: Config, metrics_path: str | Path = "metrics/renderer.json") -> dict:
-    """The stage: train the renderer (resumable) and the part network; write their figures."""
-    summary = train_renderer(cfg)
+    """The stage: train the part network, then the renderer (resumable; on a dataset without part maps the
+    part network gives its training objects their parts); write their figures."""
     net, parts = train_part_net(cfg)
+    summary = train_renderer(cfg, part_net=None if has_part_maps(cfg.data) else net)
     out = Path(cfg.renderer.out)
     atomic_write_bytes(out / "part_net.safetensors", _weights(net, {"signature": json.dumps(_signature(cfg))}))
     metrics = {"renderer": summary, "part_net": parts}

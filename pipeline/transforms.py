@@ -14,8 +14,9 @@ Contract (targets of an ``A.Compose``):
 
 An insertion that would hide an existing object entirely, or leave it under the visibility floors, is
 not made, so existing masks and boxes keep their count and order. Randomness comes from the transform's
-generator (``Compose(seed=...)`` makes it reproducible). Frames have no camera here: the scale rule is
-skipped; the overlap, size and visibility rules apply (``augment`` params).
+generator (``Compose(seed=...)`` makes it reproducible). Frames have no camera file here: the scale rule
+uses a ground plane fitted to the frame's own persons and cars (skipped with fewer than three usable
+ones); the overlap, size and visibility rules apply (``augment`` params).
 
     transform = A.Compose([
         InsertInstances.from_trained("models/insertion", params="params.yaml", p=0.5),

@@ -6,6 +6,8 @@ Single process: `python -m stages.augment`; several: `torchrun --nproc_per_node 
 
 from pipeline.augment import augment_stage
 from pipeline.config import load_config
+from pipeline.errors import reported_as_one_line
 
 if __name__ == "__main__":
-    augment_stage(load_config("params.yaml"))
+    with reported_as_one_line():
+        augment_stage(load_config("params.yaml"))

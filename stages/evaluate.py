@@ -4,7 +4,9 @@
 """
 
 from pipeline.config import load_config
+from pipeline.errors import reported_as_one_line
 from pipeline.evaluate import evaluate_stage
 
 if __name__ == "__main__":
-    evaluate_stage(load_config("params.yaml"))
+    with reported_as_one_line():
+        evaluate_stage(load_config("params.yaml"))

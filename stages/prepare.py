@@ -1,9 +1,12 @@
 """DVC stage `prepare`: training examples and the crop bank from the configured dataset."""
 
 from pipeline.config import load_config
+from pipeline.errors import reported_as_one_line
 from pipeline.prepare import prepare
 
 if __name__ == "__main__":
-    summary = prepare(load_config("params.yaml"))
-    for split, info in summary["splits"].items():
-        print(f"prepare {split}: {info['frames']} frames, instances {info['instances']}, rejected {info['rejected']}")
+    with reported_as_one_line():
+        summary = prepare(load_config("params.yaml"))
+        for split, info in summary["splits"].items():
+            print(f"prepare {split}: {info['frames']} frames, instances {info['instances']}, "
+                  f"rejected {info['rejected']}")

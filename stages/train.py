@@ -4,7 +4,9 @@ Single process: `python -m stages.train`; several: `torchrun --nproc_per_node N 
 """
 
 from pipeline.config import load_config
+from pipeline.errors import reported_as_one_line
 from pipeline.training import train_stage
 
 if __name__ == "__main__":
-    train_stage(load_config("params.yaml"))
+    with reported_as_one_line():
+        train_stage(load_config("params.yaml"))

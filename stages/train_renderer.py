@@ -5,7 +5,9 @@ Killed and re-run, it continues from its last checkpoint.
 """
 
 from pipeline.config import load_config
+from pipeline.errors import reported_as_one_line
 from pipeline.renderer_training import train_renderer_stage
 
 if __name__ == "__main__":
-    train_renderer_stage(load_config("params.yaml"))
+    with reported_as_one_line():
+        train_renderer_stage(load_config("params.yaml"))

@@ -19,14 +19,8 @@ def project_files():
     return [f for f in out if (REPO / f).is_file()]
 
 
-def test_dvc_repro_in_a_fresh_copy(tmp_path):
-    if shutil.which("git") is None:
-        pytest.skip("git not installed")
-    clone = tmp_path / "clone"
-    for name in project_files():
-        (clone / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, clone / name)
-    params = yaml.safe_load((clone / "params.yaml").read_text())
+def tiny_params(params: dict) -> dict:
+    """``params`` with every stage sized for seconds: tiny networks, a few steps, a small built-in dataset."""
     params["synthetic"]["splits"] = {"train": 6, "val": 2, "test": 1}
     params["synthetic"]["width"], params["synthetic"]["height"] = 256, 128
     params["prepare"].update(where_size=[32, 16], what_size=[64, 32], mask_size=16, min_area=40, min_height=6)
@@ -41,13 +35,35 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
                               gallery_frames=2, render_frames=2, real_root="")
     params["evaluate"]["downstream"].update(frames=3, copies=1, size=[64, 32], widths=[8, 16], crop=32, steps=4,
                                             batch_size=2)
+    return params
+
+
+def project_copy(clone, edit_params) -> dict:
+    """The project's files copied into ``clone`` as a fresh git repository, ``edit_params`` applied to its
+    params.yaml; returns the environment to run DVC there."""
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    for name in project_files():
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, clone / name)
+    params = edit_params(yaml.safe_load((clone / "params.yaml").read_text()))
     (clone / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(clone)}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy"]):
         subprocess.run(cmd, cwd=clone, check=True, env=env)
-    result = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=clone, env=env, capture_output=True,
-                            text=True, timeout=600)
+    return env
+
+
+def dvc(clone, env, *args, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=clone, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_dvc_repro_in_a_fresh_copy(tmp_path):
+    clone = tmp_path / "clone"
+    env = project_copy(clone, tiny_params)
+    result = dvc(clone, env, "repro")
     assert result.returncode == 0, result.stdout + result.stderr
     images = sorted((clone / "data" / "synthetic" / "leftImg8bit").rglob("*.png"))
     assert len(images) == 9
@@ -72,14 +88,11 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
     modes = evaluation["render_modes"]
     assert all(0 <= modes[m]["miou"] <= 1 for m in ("paste", "gan", "gan+parts")) and modes["part_net"]["accuracy"]
     assert (clone / "reports" / "gallery.png").is_file() and (clone / "reports" / "gallery.html").is_file()
-    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=clone, env=env, capture_output=True,
-                            text=True, timeout=120)
+    status = dvc(clone, env, "status", timeout=120)
     assert "up to date" in status.stdout, status.stdout
-    shown = subprocess.run([sys.executable, "-m", "dvc", "metrics", "show"], cwd=clone, env=env,
-                           capture_output=True, text=True, timeout=120)
+    shown = dvc(clone, env, "metrics", "show", timeout=120)
     assert shown.returncode == 0 and "metrics/evaluate.json" in shown.stdout, shown.stdout + shown.stderr
-    plots = subprocess.run([sys.executable, "-m", "dvc", "plots", "show", "-o", str(tmp_path / "plots")], cwd=clone,
-                           env=env, capture_output=True, text=True, timeout=120)
+    plots = dvc(clone, env, "plots", "show", "-o", str(tmp_path / "plots"), timeout=120)
     assert plots.returncode == 0, plots.stdout + plots.stderr
     page = (tmp_path / "plots" / "index.html").read_text()
     assert "segmenter_loss" in page and "placement" in page

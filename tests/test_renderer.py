@@ -167,7 +167,7 @@ def test_part_net_trains_on_the_synthetic_parts(synthetic_root, tmp_path):
     from pipeline.renderer_training import object_square, part_examples, train_part_net
 
     cfg = tiny_renderer(synthetic_root, tmp_path)
-    masks, parts, classes = part_examples(cfg, "train")
+    masks, parts, classes = part_examples(cfg.data, cfg.coco, "train", cfg.renderer.part_net.size)
     assert masks.shape[1:] == (1, 16, 16) and ((parts > 0) <= (masks[:, 0] > 0)).all()
     assert set(classes.tolist()) == {0, 1}
     net, metrics = train_part_net(cfg, progress=False)

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from pipeline.encoding import resize_nearest
-from pipeline.labels import BY_ID, INSTANCE_FACTOR
+from pipeline.labels import INSTANCE_FACTOR
 from pipeline.models.part_net import PartNet
-from pipeline.renderer_training import Renderer, label_input, object_square, place_parts
+from pipeline.renderer_training import Renderer, infer_parts, label_input
 from pipeline.scene import Scene
 
 MODES = ("paste", "gan", "gan+parts")
@@ -36,15 +36,9 @@ class LearnedAppearance:
         self.part_size, self.feather = part_size, feather
         self.device = torch.device(device)
 
-    @torch.no_grad()
     def parts_for(self, mask: np.ndarray, label_id: int) -> np.ndarray:
         """Part ids for an object of class ``label_id`` with full-resolution ``mask``."""
-        sq, _ = object_square(mask, np.zeros(mask.shape, np.uint8), self.part_size)
-        cls = torch.tensor([self.part_net.class_names.index(BY_ID[label_id].name)], device=self.device)
-        # Every pixel of the square gets a part: the full-resolution mask, not the square's, decides
-        # which pixels are the object.
-        pred = self.part_net.part_map(torch.from_numpy(sq)[None, None].float().to(self.device), cls, everywhere=True)[0]
-        return place_parts(pred.cpu().numpy(), mask)
+        return infer_parts(self.part_net, mask, label_id, self.part_size)
 
     @torch.no_grad()
     def apply(self, scene: Scene, inserted: list[int], rng: np.random.Generator) -> None:

@@ -13,7 +13,7 @@ def open_dataset(data: DataConfig, split: str, coco: CocoConfig | None = None):
 
         if split not in data.coco_annotations:
             raise ConfigError(f"params data.coco_annotations has no entry for split {split!r}")
-        return CocoDataset(data.root, data.coco_annotations[split], split, coco)
+        return CocoDataset(data.image_root(split), data.coco_annotations[split], split, coco)
     from pipeline.datasets.cityscapes import CityscapesDataset
 
     return CityscapesDataset(data.root, [split])

@@ -37,6 +37,7 @@ from pipeline.augment import copy_scene, frame_seed
 from pipeline.config import Config, DownstreamConfig
 from pipeline.datasets import open_dataset
 from pipeline.encoding import resize_nearest
+from pipeline.errors import ConfigError
 from pipeline.evaluation.copy_paste import CopyPaste
 from pipeline.insertion import Inserter
 from pipeline.labels import BY_ID, BY_NAME, INSTANCE_FACTOR, train_id_lut
@@ -221,17 +222,30 @@ def instance_ap(pred: np.ndarray, probs: np.ndarray, frames: list[Frame]) -> dic
     return out
 
 
-def run_downstream(cfg: Config, gan, device: torch.device, progress: bool = True) -> tuple[dict, dict, dict]:
-    """Train and score every arm. Returns the metrics, the loss curves {arm: [loss every 10 steps]} and
-    the trained segmenters {arm: model}."""
+def test_frames(cfg: Config) -> list[Frame]:
+    """The frames every arm is scored on (``evaluate.downstream.test_split``) at the segmenter's size.
+    A split without a single labelled pixel - Cityscapes' test split, whose label maps are empty - is
+    refused: scores on it would mean nothing."""
     dc = cfg.evaluate.downstream
-    sets, inserted = build_training_sets(cfg, gan, device, progress)
     test_set = open_dataset(cfg.data, dc.test_split, cfg.coco)
     n_test = len(test_set) if dc.test_frames == 0 else min(dc.test_frames, len(test_set))
     test = [shrink(test_set[i], tuple(dc.size)) for i in range(n_test)]
+    if all((f.target == 255).all() for f in test):
+        raise ConfigError(f"evaluate.downstream.test_split: split {dc.test_split!r} of {cfg.data.root} has no "
+                          "labelled pixels (Cityscapes' test labels are empty); name a labelled split, e.g. val")
+    return test
+
+
+def run_downstream(cfg: Config, gan, device: torch.device, progress: bool = True,
+                   test: list[Frame] | None = None) -> tuple[dict, dict, dict]:
+    """Train and score every arm on ``test`` (default: ``test_frames(cfg)``). Returns the metrics, the loss
+    curves {arm: [loss every 10 steps]} and the trained segmenters {arm: model}."""
+    dc = cfg.evaluate.downstream
+    test = test_frames(cfg) if test is None else test
+    sets, inserted = build_training_sets(cfg, gan, device, progress)
     target = np.stack([f.target for f in test])
-    metrics: dict = {"test_frames": n_test, "train_frames": {arm: len(sets[arm]) for arm in ARMS},
-                     "inserted": inserted}
+    metrics: dict = {"test_frames": len(test), "split": dc.test_split,
+                     "train_frames": {arm: len(sets[arm]) for arm in ARMS}, "inserted": inserted}
     curves, models = {}, {}
     for arm in ARMS:
         start = time.perf_counter()

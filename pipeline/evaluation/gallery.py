@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -17,6 +18,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from pipeline.augment import augmented_frame
+from pipeline.config import CocoConfig, DataConfig
+from pipeline.datasets import open_dataset
 from pipeline.datasets.cityscapes import read_scene
 from pipeline.io import atomic_write_bytes, encode_png
 from pipeline.scene import FrameId, Scene
@@ -49,8 +52,10 @@ def fit_width(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, (WIDTH, round(h * WIDTH / w)), interpolation=cv2.INTER_AREA)
 
 
-def gallery_pairs(source_root: str | Path, out: str | Path, frames: int) -> list[tuple[str, list[np.ndarray]]]:
-    """(frame stem, [before, after]) for ``frames`` source frames spread over an augment run's manifest."""
+def gallery_pairs(read_source: Callable[[FrameId], Scene], out: str | Path,
+                  frames: int) -> list[tuple[str, list[np.ndarray]]]:
+    """(frame stem, [before, after]) for ``frames`` source frames spread over an augment run's manifest;
+    ``read_source`` reads a source frame (``cityscapes_reader``, or ``dataset_reader`` for any format)."""
     out = Path(out)
     by_frame: dict = defaultdict(list)
     for line in (out / "manifest.jsonl").read_text().splitlines():
@@ -65,10 +70,29 @@ def gallery_pairs(source_root: str | Path, out: str | Path, frames: int) -> list
     for k in picks:
         split, stem = keys[k]
         frame = FrameId.parse(split, stem)
-        before = read_scene(Path(source_root), frame)
+        before = read_source(frame)
         after = read_scene(out / "cityscapes", augmented_frame(frame))
         pairs.append((stem, [fit_width(before.image), fit_width(outlined(after, by_frame[keys[k]]))]))
     return pairs
+
+
+def cityscapes_reader(root: str | Path) -> Callable[[FrameId], Scene]:
+    """Reads a frame of the Cityscapes tree at ``root``."""
+    return lambda frame: read_scene(Path(root), frame)
+
+
+def dataset_reader(data: DataConfig, coco: CocoConfig) -> Callable[[FrameId], Scene]:
+    """Reads a frame of the configured dataset, in either format (each split opened once, when first asked)."""
+    opened: dict[str, tuple] = {}
+
+    def read(frame: FrameId) -> Scene:
+        if frame.split not in opened:
+            dataset = open_dataset(data, frame.split, coco)
+            opened[frame.split] = dataset, {dataset.frame_id(i).stem: i for i in range(len(dataset))}
+        dataset, index = opened[frame.split]
+        return dataset[index[frame.stem]]
+
+    return read
 
 
 def write_gallery(rows: list[tuple[str, list[np.ndarray]]], reports: str | Path, metrics: dict) -> None:

@@ -27,20 +27,13 @@ from pycocotools import mask as mask_utils
 
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
-from pipeline.evaluation.ground_plane import fit_ground_plane, scene_objects
 from pipeline.evaluation.placement import rule_verdicts
+from pipeline.ground_plane import frame_camera
 from pipeline.label_surgery import remove_object
 from pipeline.labels import BY_NAME, TARGET_CLASSES
-from pipeline.scene import Camera, Scene
+from pipeline.scene import Scene
 
 RULES = ("support", "scale", "overlap", "plausible")
-
-
-def frame_camera(scene: Scene, exclude: int | None = None) -> Camera | None:
-    """The frame's camera file, else a ground plane fitted to its objects (``exclude`` left out)."""
-    if scene.camera is not None:
-        return scene.camera
-    return fit_ground_plane(scene_objects(scene.instance_ids, exclude))
 
 
 def shifted(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -23,7 +23,7 @@ from pipeline.errors import ConfigError
 from pipeline.evaluation.downstream import iou_scores, predict, shrink
 from pipeline.insertion import Inserter
 from pipeline.labels import train_id_lut
-from pipeline.renderer_training import load_part_net, part_accuracy, part_examples
+from pipeline.renderer_training import load_part_net, part_accuracy, part_examples, part_source
 
 MODES = ("paste", "gan", "gan+parts")
 _TRAIN_ID = train_id_lut()
@@ -74,7 +74,10 @@ def evaluate_render_modes(cfg: Config, gan, segmenter, device: torch.device, fra
                         "inserted_pixels": int(mask.sum())}
     try:
         net = load_part_net(cfg.render.model, cfg, device)
-        result["part_net"] = part_accuracy(net, *part_examples(cfg, split))
+        source, why = part_source(cfg)  # the dataset it learned from: the only one with part maps to score
+        result["part_net"] = part_accuracy(net, *part_examples(source, cfg.coco, split, cfg.renderer.part_net.size))
+        if source != cfg.data:
+            result["part_net"]["source"] = {"root": source.root, "why": why}
     except ConfigError as exc:  # no part network, or no part maps in the data: say so
         result["part_net"] = {"accuracy": None, "why": str(exc)}
     return result, gallery

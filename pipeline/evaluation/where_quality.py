@@ -3,8 +3,9 @@
 For every frame of a split and every class, the model draws ``per_frame`` boxes from random
 ``z_where`` - raw samples, nothing filtered - and each box is judged at the dataset's own resolution
 by the rules of ``pipeline.evaluation.placement`` (the box as the object's mask: its bottom edge is the
-contact row): support under the bottom edge, height against the camera's ground-plane prediction
-(frames with a camera file only), overlap with existing persons and cars. The baseline draws boxes of
+contact row): support under the bottom edge, height against the ground-plane prediction (the frame's
+camera file, else a ground plane fitted to its own objects; no scale verdict where neither exists),
+overlap with existing persons and cars. The baseline draws boxes of
 the sizes real instances of the class have (from the prepared training instances) at uniformly random
 positions inside the image.
 """
@@ -17,7 +18,9 @@ import torch
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
 from pipeline.evaluation.placement import rule_verdicts
+from pipeline.ground_plane import frame_camera
 from pipeline.labels import BY_NAME
+from pipeline.scene import Camera
 from pipeline.training_data import PreparedData
 
 
@@ -32,14 +35,15 @@ def box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask
 
 
-def judge(scene, box: np.ndarray, label_id: int) -> dict:
-    """The rules' verdicts for a box (its filled rectangle as the object's mask) in ``scene``."""
+def judge(scene, box: np.ndarray, label_id: int, camera: Camera | None) -> dict:
+    """The rules' verdicts for a box (its filled rectangle as the object's mask) in ``scene``, whose
+    ground plane is ``camera`` (None: no scale rule)."""
     height, width = scene.size
     mask = box_mask(box, height, width)
     if not mask.any():  # the box lies wholly outside the image: no rule can pass
-        rules = ("support", "overlap", "scale") if scene.camera is not None else ("support", "overlap")
+        rules = ("support", "overlap", "scale") if camera is not None else ("support", "overlap")
         return dict.fromkeys((*rules, "plausible"), False)
-    return rule_verdicts(scene.labels, mask, label_id, scene.camera)
+    return rule_verdicts(scene.labels, mask, label_id, camera)
 
 
 def random_boxes(real_boxes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -64,6 +68,7 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
     gan.eval()
     for i in range(n_frames):
         scene = dataset[i]
+        camera = frame_camera(scene)
         frame = torch.full((per_frame,), i, dtype=torch.long, device=device)
         for c, name in enumerate(cfg.prepare.classes):
             label_id = BY_NAME[name].id
@@ -74,7 +79,7 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
             real = train.inst_box[train.inst_class == c].numpy()
             for arm, arm_boxes in (("model", boxes), ("random", random_boxes(real, per_frame, rng))):
                 for box in arm_boxes:
-                    for rule, ok in judge(scene, box, label_id).items():
+                    for rule, ok in judge(scene, box, label_id, camera).items():
                         t = tallies[(arm, c)].setdefault(rule, [0, 0])
                         t[0] += int(ok)
                         t[1] += 1

@@ -2,7 +2,9 @@
 
 The scale rule of ``pipeline.evaluation.placement`` reads two numbers of a camera: the horizon row and
 the camera height. Real Cityscapes frames come with camera files, but a COCO image or a sample without
-them does not; there the same two numbers are fitted from the objects the frame already shows.
+them does not; there the same two numbers are fitted from the objects the frame already shows. Inference
+(the augment stage's scale rule) and evaluation (the placement figures) both take a frame's camera from
+``frame_camera``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.labels import INSTANCE_FACTOR, MEAN_HEIGHT_M, TARGET_CLASSES
-from pipeline.scene import Camera
+from pipeline.scene import Camera, Scene
 
 MIN_FIT_OBJECTS = 3
 
@@ -58,3 +60,11 @@ def scene_objects(instance_ids: np.ndarray, exclude: int | None = None) -> list[
             continue
         out.append((instance_ids == value, value // INSTANCE_FACTOR))
     return out
+
+
+def frame_camera(scene: Scene, exclude: int | None = None) -> Camera | None:
+    """The frame's camera file, else a ground plane fitted to its objects (``exclude`` left out); None when
+    neither exists (too few objects to fit)."""
+    if scene.camera is not None:
+        return scene.camera
+    return fit_ground_plane(scene_objects(scene.instance_ids, exclude))
