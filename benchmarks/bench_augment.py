@@ -41,8 +41,9 @@ def _child(args: argparse.Namespace) -> None:
     cfg = load_config(REPO / "params.yaml")
     cfg.data = DataConfig(root=args.root)
     cfg.augment = dataclasses.replace(
-        cfg.augment, out=args.out, device=args.device, model=str(REPO / cfg.augment.model), workers=args.workers,
-        appearance=dataclasses.replace(cfg.augment.appearance, crops=str(REPO / cfg.augment.appearance.crops)))
+        cfg.augment, out=args.out, device=args.device, model=args.model or str(REPO / cfg.augment.model),
+        workers=args.workers, appearance=dataclasses.replace(
+            cfg.augment.appearance, crops=args.crops or str(REPO / cfg.augment.appearance.crops)))
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     if args.mode == "floor":
@@ -68,13 +69,42 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps({"frames": frames, "seconds": seconds, "peak_mib": peak}))
 
 
-def _run(mode: str, root: Path, out: Path, device: str, threads: int, workers: int = 1) -> dict:
+def _run(mode: str, root: Path, out: Path, device: str, threads: int, workers: int = 1,
+         model: str | None = None, crops: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", mode, "--root", str(root), "--out", str(out), "--device", device,
            "--threads", str(threads), "--workers", str(workers)]
+    cmd += ["--model", model] if model else []
+    cmd += ["--crops", crops] if crops else []
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(size: str, n: int, device: str, threads: int, memory: bool = True, synth_workers: int = 2,
+            model: str | None = None, crops: str | None = None) -> dict:
+    """Frames/s of the I/O floor and of augment (one process; and one process per core) on ``n`` fresh
+    built-in frames of ``size`` ("WxH"); with ``memory``, also the peak RSS over ``n`` and ``2n`` frames.
+    ``model`` and ``crops`` default to the pipeline's (``models/insertion``, ``data/prepared/crops/train``)."""
+    from pipeline.config import SyntheticConfig
+    from pipeline.synthesize import generate_dataset
+
+    width, height = (int(v) for v in size.split("x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        roots = {}
+        for count in (n, 2 * n) if memory else (n,):
+            roots[count] = tmp / f"data{count}"
+            generate_dataset(SyntheticConfig(splits={"train": count}, width=width, height=height), 0,
+                             roots[count], workers=synth_workers, progress=False)
+        floor = _run("floor", roots[n], tmp / "floor", device, threads, 1, model, crops)
+        aug = _run("augment", roots[n], tmp / "aug", device, threads, 1, model, crops)
+        aug2 = _run("augment", roots[2 * n], tmp / "aug2", device, threads, 1, model, crops) if memory else None
+        par = _run("augment", roots[n], tmp / "par", device, threads, 0, model, crops)
+    floor_fps, aug_fps = floor["frames"] / floor["seconds"], aug["frames"] / aug["seconds"]
+    return {"size": size, "frames": n, "floor_fps": floor_fps, "augment_fps": aug_fps, "ratio": aug_fps / floor_fps,
+            "workers_fps": par["frames"] / par["seconds"], "peak_mib": aug["peak_mib"],
+            "peak_mib_2n": aug2["peak_mib"] if aug2 else None}
 
 
 def main() -> None:
@@ -87,37 +117,21 @@ def main() -> None:
     parser.add_argument("--child", choices=["floor", "augment"])
     parser.add_argument("--root")
     parser.add_argument("--out")
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--crops", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         args.mode = args.child
         _child(args)
         return
-
-    from pipeline.config import SyntheticConfig
-    from pipeline.synthesize import generate_dataset
-
     print(f"device {args.device}, {args.threads} threads; frames/s over N frames; peak RSS of the augment process")
     for size, n in zip(args.sizes, args.frames, strict=True):
-        width, height = (int(v) for v in size.split("x"))
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            roots = {}
-            for count in (n, 2 * n):
-                roots[count] = tmp / f"data{count}"
-                generate_dataset(SyntheticConfig(splits={"train": count}, width=width, height=height), 0,
-                                 roots[count], workers=2, progress=False)
-            floor = _run("floor", roots[n], tmp / "floor", args.device, args.threads)
-            aug = _run("augment", roots[n], tmp / "aug", args.device, args.threads)
-            aug2 = _run("augment", roots[2 * n], tmp / "aug2", args.device, args.threads)
-            par = _run("augment", roots[n], tmp / "par", args.device, args.threads, workers=0)
-        floor_fps = floor["frames"] / floor["seconds"]
-        aug_fps = aug["frames"] / aug["seconds"]
-        par_fps = par["frames"] / par["seconds"]
-        print(f"{size:>10}  one process: I/O floor {floor_fps:6.2f} frames/s | augment {aug_fps:6.2f} frames/s "
-              f"= {aug_fps / floor_fps:4.2f}x the floor | augment.workers 0 (one per core): {par_fps:6.2f} frames/s")
-        print(f"{'':>10}  peak memory of augment (one process): {aug['peak_mib']:.0f} MiB over {n} frames, "
-              f"{aug2['peak_mib']:.0f} MiB over {2 * n}")
-
+        m = measure(size, n, args.device, args.threads)
+        print(f"{size:>10}  one process: I/O floor {m['floor_fps']:6.2f} frames/s | augment {m['augment_fps']:6.2f} "
+              f"frames/s = {m['ratio']:4.2f}x the floor | augment.workers 0 (one per core): "
+              f"{m['workers_fps']:6.2f} frames/s")
+        print(f"{'':>10}  peak memory of augment (one process): {m['peak_mib']:.0f} MiB over {n} frames, "
+              f"{m['peak_mib_2n']:.0f} MiB over {2 * n}")
 
 if __name__ == "__main__":
     main()

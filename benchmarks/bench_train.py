@@ -51,13 +51,15 @@ def fake_batch(prepare: PrepareConfig, size: int, device: torch.device) -> dict:
                                                   ).float()}
 
 
-def bench(profile: str, batch: int, iters: int, device: torch.device) -> tuple[float, float]:
+def bench(profile: str, batch: int, iters: int, device: torch.device, bf16: bool = True) -> tuple[float, float]:
+    """Training and inference samples/s of ``profile`` at ``batch`` (on CUDA: bf16 autocast unless ``bf16``
+    is False, which measures plain fp32)."""
     prepare, model_cfg = PROFILES[profile]
     cfg = Config(prepare=prepare, model=model_cfg)
     gan = build_model(cfg).to(device)
     cuda = device.type == "cuda"
     gan = gan.to(memory_format=torch.channels_last)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and bf16 else contextlib.nullcontext()
     opt_g = torch.optim.Adam(gan.generator_parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(gan.discriminator_parameters(), lr=2e-4, betas=(0.5, 0.999))
     data = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
