@@ -248,14 +248,16 @@ def _job(args: tuple[str, int]) -> tuple[str, int, dict]:
 
 
 def _guarded(ctx: Context, split: str, index: int) -> dict:
-    """``augment_frame`` with bad frames reported as a record (``on_error: skip``) or raised (``stop``)."""
+    """``augment_frame`` with bad frames reported as a record (``on_error: skip``) or raised (``stop``).
+    Only a bad input (``PipelineError``: an unreadable or inconsistent file) is a bad frame; any other
+    exception is a bug and stops the run with its traceback, whatever ``on_error`` says."""
     try:
         record = augment_frame(ctx, split, index)
-    except Exception as exc:  # one bad frame must not end a long run unless asked to
+    except PipelineError as exc:  # one bad frame must not end a long run unless asked to
         if ctx.cfg.augment.on_error == "stop":
             raise
         frame = frame_name(ctx.dataset(split), index)
-        message = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
+        message = str(exc)
         record = {"signature": ctx.signature, "split": split, "frame": frame.stem, "error": message,
                   "images": [], "manifest": [], "stats": {}}
     record_file = record_path(ctx.out, frame_name(ctx.dataset(split), index))

@@ -1,8 +1,11 @@
 """Typed configuration, loaded from ``params.yaml``: one place for every default.
 
-Each section is a dataclass; ``load_config`` fills them from the YAML file and refuses unknown keys and
-wrongly typed values with a message that names the file and the key (``params.yaml: synthetic.width:
-expected int, got 'wide'``). Stages read only their sections, so DVC tracks exactly those params.
+Each section is a dataclass; ``load_config`` fills them from the YAML file and refuses unknown keys,
+wrongly typed values and values outside their range, choices or length with a message that names the
+file and the key (``params.yaml: synthetic.width: expected int, got 'wide'``, ``params.yaml: train.steps:
+expected >= 1, got -5``). Ranges, choices and lengths are part of a field's type (``Positive``,
+``Share``, ``Device``, ``Size``, ... below); what ties several fields together is in a section's
+``validate``. Stages read only their sections, so DVC tracks exactly those params.
 """
 
 from __future__ import annotations
@@ -12,10 +15,64 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import yaml
 
 from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Range:
+    """A number (or every number of a list or mapping) in [lo, hi]; ``above``: strictly greater."""
+
+    lo: float | None = None
+    hi: float | None = None
+    above: float | None = None
+
+    def check(self, value, where: str) -> None:
+        for v in value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]:
+            if self.above is not None and not v > self.above:
+                raise ConfigError(f"{where}: expected > {self.above}, got {v}")
+            if self.lo is not None and self.hi is not None and not self.lo <= v <= self.hi:
+                raise ConfigError(f"{where}: expected a value in [{self.lo}, {self.hi}], got {v}")
+            if self.lo is not None and not v >= self.lo:
+                raise ConfigError(f"{where}: expected >= {self.lo}, got {v}")
+            if self.hi is not None and not v <= self.hi:
+                raise ConfigError(f"{where}: expected <= {self.hi}, got {v}")
+
+
+@dataclass(frozen=True)
+class Length:
+    """A list of exactly ``n`` items."""
+
+    n: int
+
+    def check(self, value, where: str) -> None:
+        if len(value) != self.n:
+            raise ConfigError(f"{where}: expected {self.n} values, got {len(value)} ({value!r})")
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of ``options``."""
+
+    options: tuple
+
+    def check(self, value, where: str) -> None:
+        if value not in self.options:
+            raise ConfigError(f"{where}: expected one of {', '.join(map(str, self.options))}, got {value!r}")
+
+
+Count = typing.Annotated[int, Range(lo=0)]  # >= 0
+Positive = typing.Annotated[int, Range(lo=1)]  # >= 1
+Share = typing.Annotated[float, Range(0, 1)]  # in [0, 1]
+Weight = typing.Annotated[float, Range(lo=0)]  # >= 0
+Rate = typing.Annotated[float, Range(above=0)]  # > 0 (learning rates)
+Size = typing.Annotated[list[int], Length(2), Range(lo=1)]  # [W, H]
+Widths = typing.Annotated[list[int], Range(lo=1)]
+Betas = typing.Annotated[list[float], Length(2), Range(0, 1)]
+Device = typing.Annotated[str, OneOf(("auto", "cpu", "cuda"))]
 
 
 @dataclass
@@ -27,10 +84,10 @@ class SyntheticConfig:
     height: int = 256
     splits: dict[str, int] = field(default_factory=lambda: {"train": 600, "val": 100, "test": 100})
     cities: list[str] = field(default_factory=lambda: ["simtown", "simville", "simburg"])
-    persons_per_frame: list[int] = field(default_factory=lambda: [2, 9])  # inclusive range
-    cars_per_frame: list[int] = field(default_factory=lambda: [1, 6])
-    crosswalk_prob: float = 0.15  # share of frames where a few persons cross the road
-    workers: int = 0  # processes for generation; 0 = one per CPU core
+    persons_per_frame: Annotated[list[int], Length(2)] = field(default_factory=lambda: [2, 9])  # inclusive range
+    cars_per_frame: Annotated[list[int], Length(2)] = field(default_factory=lambda: [1, 6])
+    crosswalk_prob: Share = 0.15  # share of frames where a few persons cross the road
+    workers: Count = 0  # processes for generation; 0 = one per CPU core
 
     def validate(self, where: str) -> None:
         if self.width < 64 or self.height < 32:
@@ -64,7 +121,7 @@ class DataConfig:
     """The dataset the pipeline learns from and augments."""
 
     root: str = "data/synthetic"  # a Cityscapes tree, or the image root of a COCO dataset
-    format: str = "cityscapes"  # cityscapes | coco
+    format: str = "cityscapes"  # cityscapes | coco (checked in validate: its message names both)
     coco_annotations: dict[str, str] = field(default_factory=dict)  # split -> instances json (coco)
     # split -> the folder its COCO ``file_name``s are relative to (coco); a split not listed reads from ``root``
     coco_images: dict[str, str] = field(default_factory=dict)
@@ -90,15 +147,15 @@ class PrepareConfig:
     out: str = "data/prepared"
     classes: list[str] = field(default_factory=lambda: ["person", "car"])
     splits: list[str] = field(default_factory=lambda: ["train", "val"])
-    where_size: list[int] = field(default_factory=lambda: [64, 32])  # W, H (reference 256 x 128)
-    what_size: list[int] = field(default_factory=lambda: [128, 64])  # W, H (reference 1024 x 512)
+    where_size: Size = field(default_factory=lambda: [64, 32])  # W, H (reference 256 x 128)
+    what_size: Size = field(default_factory=lambda: [128, 64])  # W, H (reference 1024 x 512)
     mask_size: int = 32  # the object's tight box resized to a square (reference 128)
     # Instance filters (pixels at the dataset's own resolution).
-    min_area: int = 150
-    min_fill: float = 0.25  # mask area / box area
-    aspect: list[float] = field(default_factory=lambda: [0.25, 6.0])  # box height / width
-    min_width: int = 5
-    min_height: int = 12
+    min_area: Count = 150
+    min_fill: Share = 0.25  # mask area / box area
+    aspect: Annotated[list[float], Length(2), Range(above=0)] = field(default_factory=lambda: [0.25, 6.0])  # h / w
+    min_width: Count = 5
+    min_height: Count = 12
     remove_object: bool = True  # fill the real object from its surroundings in x+ (reference: False)
 
     def validate(self, where: str) -> None:
@@ -123,30 +180,30 @@ class ModelConfig:
     where_widths [32, 64, 128, 256, 256], what_widths [32, 64, 128, 256, 256, 256, 256], what_embed 512,
     shape_widths [256, 256, 128, 64, 32] with where_size 256x128, what_size 1024x512, mask_size 128."""
 
-    z_where: int = 4
-    z_what: int = 16
-    where_widths: list[int] = field(default_factory=lambda: [16, 32, 64])
-    where_embed: int = 128
-    what_widths: list[int] = field(default_factory=lambda: [16, 32, 64, 64])
-    what_embed: int = 128
-    shape_widths: list[int] = field(default_factory=lambda: [64, 32, 16])
-    d_widths: list[int] = field(default_factory=lambda: [16, 32, 64])
+    z_where: Positive = 4
+    z_what: Positive = 16
+    where_widths: Widths = field(default_factory=lambda: [16, 32, 64])
+    where_embed: Positive = 128
+    what_widths: Widths = field(default_factory=lambda: [16, 32, 64, 64])
+    what_embed: Positive = 128
+    shape_widths: Widths = field(default_factory=lambda: [64, 32, 16])
+    d_widths: Widths = field(default_factory=lambda: [16, 32, 64])
 
 
 @dataclass
 class LossConfig:
-    adversarial: float = 1.0
-    reconstruction: float = 10.0  # input and latent reconstructions
-    supervised: float = 10.0  # L1 of the VAE path's affine and mask
-    kl: float = 1.0
-    coord: float = 1.0
-    theta: float = 1.0
+    adversarial: Weight = 1.0
+    reconstruction: Weight = 10.0  # input and latent reconstructions
+    supervised: Weight = 10.0  # L1 of the VAE path's affine and mask
+    kl: Weight = 1.0
+    coord: Weight = 1.0
+    theta: Weight = 1.0
     # Not in the reference: a hinge on the share of a random-z box that covers existing persons/cars
     # (0 = the reference's losses only). Without it new cars land on the scene's parked cars.
-    occupancy: float = 1.0
+    occupancy: Weight = 1.0
     # Not in the reference: the distance (where pixels) from a random-z box's bottom edge to labels its
     # class is seen standing on in the training data (0 = off). Learned ground, not a hand-written table.
-    support: float = 2.0
+    support: Weight = 2.0
 
 
 @dataclass
@@ -154,18 +211,20 @@ class TrainConfig:
     out: str = "models/insertion"
     checkpoint_dir: str = "models/checkpoints/insertion"  # kept between runs (DVC persist) for resuming
     log_dir: str = "dvclive/train"  # dvclive: loss curves and sample grids
-    steps: int = 2400
-    batch_size: int = 16
-    lr: float = 2e-4
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    g_steps_per_d: int = 2  # generator updates per discriminator update
-    flip_prob: float = 0.5
-    min_scale: dict[str, float] = field(default_factory=lambda: {"person": 0.02, "car": 0.02})
-    checkpoint_every: int = 200
-    log_every: int = 50
-    sample_every: int = 400
-    device: str = "auto"  # auto | cpu | cuda
-    eval_samples_per_frame: int = 4  # raw where samples per val frame and class, scored after training
+    steps: Positive = 2400
+    batch_size: Positive = 16
+    lr: Rate = 2e-4
+    betas: Betas = field(default_factory=lambda: [0.5, 0.999])
+    g_steps_per_d: Positive = 2  # generator updates per discriminator update
+    flip_prob: Share = 0.5
+    # per class of prepare.classes, in (0, 1]: the smallest box side of a random-z sample, a share of the frame
+    min_scale: Annotated[dict[str, float], Range(above=0, hi=1)] = field(
+        default_factory=lambda: {"person": 0.02, "car": 0.02})
+    checkpoint_every: Positive = 200
+    log_every: Positive = 50
+    sample_every: Positive = 400
+    device: Device = "auto"  # auto | cpu | cuda
+    eval_samples_per_frame: Positive = 4  # raw where samples per val frame and class, scored after training
     losses: LossConfig = field(default_factory=LossConfig)
 
 
@@ -175,12 +234,12 @@ class AppearanceConfig:
 
     crops: str = "data/prepared/crops/train"  # the crop bank (``prepare`` stage); train crops only
     top_k: int = 4  # the frame's random generator picks among the k best-scoring crops
-    scale_weight: float = 0.3  # cost per unit |log(target height / crop height)|: little resampling
-    aspect_weight: float = 0.5  # cost per unit |log| of the box aspect-ratio change
-    colour_weight: float = 1.0  # cost of context colour distance (RGB / 255, Euclidean)
+    scale_weight: Weight = 0.3  # cost per unit |log(target height / crop height)|: little resampling
+    aspect_weight: Weight = 0.5  # cost per unit |log| of the box aspect-ratio change
+    colour_weight: Weight = 1.0  # cost of context colour distance (RGB / 255, Euclidean)
     label_mask: str = "intersect"  # intersect: generated shape AND crop mask | crop: the crop's own mask
     blend: str = "gaussian"  # none | gaussian | poisson
-    feather: float = 1.0  # gaussian blend: sigma in pixels of the feathered edge (inside the object)
+    feather: Weight = 1.0  # gaussian blend: sigma in pixels of the feathered edge (inside the object)
     harmonize: float = 0.5  # 0..1: how far the crop's colours move toward the target context's
 
     def validate(self, where: str) -> None:
@@ -204,16 +263,17 @@ class AugmentConfig:
     per_frame: dict[str, int] = field(default_factory=lambda: {"person": 2, "car": 1})  # kept per class
     candidates: int = 24  # (z_where, z_what) samples drawn per class and frame, in one batch
     # Candidate rules (a candidate failing one is rejected; the next one is tried).
-    max_overlap: float = 0.25  # share of the object on existing (or already inserted) persons/cars
-    min_area: int = 150  # pixels of the object's whole mask
-    scale_band: list[float] = field(default_factory=lambda: [0.75, 1.33])  # camera frames only
-    min_visible: float = 0.6  # share of the new object left after nearer objects cover it
+    max_overlap: Share = 0.25  # share of the object on existing (or already inserted) persons/cars
+    min_area: Count = 150  # pixels of the object's whole mask
+    # [low, high] of height / the ground plane's prediction (camera file, else a fitted ground plane)
+    scale_band: Annotated[list[float], Length(2)] = field(default_factory=lambda: [0.75, 1.33])
+    min_visible: Share = 0.6  # share of the new object left after nearer objects cover it
     # Existing instances an insertion covers: below either floor their remains become a crowd region.
-    keep_min_pixels: int = 100
-    keep_min_share: float = 0.25
+    keep_min_pixels: Count = 100
+    keep_min_share: Share = 0.25
     copy_originals: bool = True  # the original frames alongside the augmented ones (same tree, same COCO)
     on_error: str = "skip"  # skip: report a bad frame and go on | stop: abort the run
-    device: str = "auto"  # auto | cpu | cuda
+    device: Device = "auto"  # auto | cpu | cuda
     workers: int = 0  # processes, each loading the model once; 0 = one per CPU core
     appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
 
@@ -254,11 +314,11 @@ class RenderConfig:
 class PartNetConfig:
     """The part network (iPOSE spirit): an object's part map from its shape."""
 
-    size: int = 64  # objects are cropped to their box, padded square and resized to size x size
-    widths: list[int] = field(default_factory=lambda: [16, 32, 64])
-    steps: int = 400
-    batch_size: int = 32
-    lr: float = 0.002
+    size: Annotated[int, Range(lo=8)] = 64  # objects are cropped to their box, padded square, resized to size x size
+    widths: Widths = field(default_factory=lambda: [16, 32, 64])
+    steps: Positive = 400
+    batch_size: Positive = 32
+    lr: Rate = 0.002
     # Where the part maps it learns from come from: data (the dataset's own ``partIds``), builtin (the
     # built-in dataset at ``synthetic.out``: parts inferred from shape, iPOSE's point), or auto (data when
     # its train split has person/car part maps - Cityscapes and COCO have none - else builtin).
@@ -277,27 +337,27 @@ class RendererConfig:
     out: str = "models/renderer"
     checkpoint_dir: str = "models/checkpoints/renderer"
     log_dir: str = "dvclive/renderer"
-    size: list[int] = field(default_factory=lambda: [256, 128])  # W, H the renderer draws
-    width: int = 16
-    downs: int = 3
-    blocks: int = 4
+    size: Size = field(default_factory=lambda: [256, 128])  # W, H the renderer draws
+    width: Positive = 16
+    downs: Positive = 3
+    blocks: Count = 4
     upsample: str = "resize"  # resize (nearest + conv) | transpose (the reference's transposed convs)
-    num_d: int = 2
-    d_width: int = 32
+    num_d: Positive = 2
+    d_width: Positive = 32
     feature_channels: int = 0  # per-instance style code from the feature encoder (0 = none: measured better)
-    clusters: int = 10  # k-means styles per class
+    clusters: Positive = 10  # k-means styles per class
     part_dropout: float = 0.5  # share of steps without part channels: one renderer serves gan and gan+parts
     crop: int = 64  # train on crop x crop windows around persons/cars (0 = whole frames): the pixels it draws
     steps: int = 1000
     batch_size: int = 4
-    lr: float = 0.001
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    lr: Rate = 0.001
+    betas: Betas = field(default_factory=lambda: [0.5, 0.999])
     feature_matching: float = 10.0
     reconstruction: float = 10.0  # L1 to the real frame; not in the reference (0 = off), which uses a VGG loss
-    decay_from: float = 0.5  # constant lr, then linear decay to 0 over the last half
-    checkpoint_every: int = 250
-    log_every: int = 50
-    device: str = "auto"
+    decay_from: Share = 0.5  # constant lr, then linear decay to 0 over the last half
+    checkpoint_every: Positive = 250
+    log_every: Positive = 50
+    device: Device = "auto"
     part_net: PartNetConfig = field(default_factory=PartNetConfig)
 
     def validate(self, where: str) -> None:
@@ -327,16 +387,16 @@ class DownstreamConfig:
 
     frames: int = 40  # training frames of the subset, spread evenly over the train split
     copies: int = 2  # augmented versions of each subset frame (arms b and c)
-    size: list[int] = field(default_factory=lambda: [256, 128])  # W, H the segmenter sees
-    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # encoder widths of the segmenter
-    crop: int = 128  # training crops: crop x crop random windows of the frames (0 = whole frames)
+    size: Size = field(default_factory=lambda: [256, 128])  # W, H the segmenter sees
+    widths: Widths = field(default_factory=lambda: [16, 32, 64])  # encoder widths of the segmenter
+    crop: Count = 128  # training crops: crop x crop random windows of the frames (0 = whole frames)
     steps: int = 600
     batch_size: int = 8
-    lr: float = 0.002
+    lr: Rate = 0.002
     # The frames every arm is scored on: a labelled split the segmenters never train on (Cityscapes' test
     # labels are empty, so its val split is the usual test set; an unlabelled split is refused).
     test_split: str = "val"
-    test_frames: int = 0  # 0 = the whole test split
+    test_frames: Count = 0  # 0 = the whole test split
 
     def validate(self, where: str) -> None:
         if self.frames < 1 or self.steps < 1 or self.batch_size < 1 or self.copies < 1:
@@ -360,13 +420,13 @@ class EvaluateConfig:
     random_per_object: int = 4  # random placements of each inserted shape (the copy-paste baseline)
     diversity_frames: int = 20
     diversity_draws: int = 16  # latent draws per frame and class for the diversity figures
-    gallery_frames: int = 6
+    gallery_frames: Count = 6
     # Val frames drawn in each render mode (paste, gan, gan+parts) for their segmentation score; 0 = skip.
     # Needs the trained renderer (render.model, the train_renderer stage's out).
-    render_frames: int = 30
+    render_frames: Count = 30
     real_root: str = "../shared/data/cityscapes-sample"  # real frames to insert into ("" = none); skipped when absent
     downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
-    device: str = "auto"
+    device: Device = "auto"
 
     def validate(self, where: str) -> None:
         for key in ("samples_per_frame", "random_per_object", "diversity_frames", "diversity_draws"):
@@ -388,6 +448,13 @@ class Config:
     renderer: RendererConfig = field(default_factory=RendererConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
 
+    def validate(self, where: str) -> None:
+        """What ties sections together."""
+        sep = ": " if where.endswith((".yaml", ".yml")) else "."
+        missing = [c for c in self.prepare.classes if c not in self.train.min_scale]
+        if missing:
+            raise ConfigError(f"{where}{sep}train.min_scale: no value for class {missing[0]!r} of prepare.classes")
+
 
 def load_config(path: str | Path = "params.yaml") -> Config:
     """Read ``params.yaml`` into a ``Config``; missing keys take their defaults."""
@@ -405,7 +472,7 @@ def from_dict(cls: type, raw: object, where: str):
     """Build dataclass ``cls`` from a mapping, checking keys and types; ``where`` prefixes errors."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
@@ -420,6 +487,12 @@ def from_dict(cls: type, raw: object, where: str):
 
 def _convert(tp, value, where: str):
     origin = typing.get_origin(tp)
+    if origin is typing.Annotated:  # a type with its range, length or choices
+        inner, *rules = typing.get_args(tp)
+        value = _convert(inner, value, where)
+        for rule in rules:
+            rule.check(value, where)
+        return value
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
     if origin in (typing.Union, types.UnionType):

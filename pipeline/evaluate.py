@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -28,7 +29,7 @@ from pycocotools import mask as mask_utils
 from pipeline.augment import augment, resolve_device
 from pipeline.config import Config
 from pipeline.datasets.cityscapes import CityscapesDataset
-from pipeline.errors import DatasetError
+from pipeline.errors import ConfigError, DatasetError
 from pipeline.evaluation.downstream import ARMS, run_downstream, test_frames
 from pipeline.evaluation.gallery import cityscapes_reader, dataset_reader, fit_width, gallery_pairs, write_gallery
 from pipeline.evaluation.inserted import evaluate_inserted, read_manifest
@@ -52,15 +53,24 @@ def acceptance(out: str | Path) -> dict:
     return {name: c["acceptance_rate"] for name, c in summary["classes"].items()}
 
 
-def real_frames(cfg: Config, progress: bool) -> dict | None:
-    """Insert into the real frames of ``evaluate.real_root`` and judge the placements (None when absent)."""
-    root = Path(cfg.evaluate.real_root) if cfg.evaluate.real_root else None
-    if root is None or not root.is_dir():
-        return None
+def real_dataset(cfg: Config) -> tuple[CityscapesDataset | None, str | None]:
+    """The real frames of ``evaluate.real_root``, or None and why not: "" asks for none, and a folder that is
+    not there is skipped (the default names the sample beside the project, absent in most clones); a folder
+    that is there but is no readable Cityscapes tree is an error naming the key."""
+    if not cfg.evaluate.real_root:
+        return None, "evaluate.real_root is empty"
+    root = Path(cfg.evaluate.real_root)
+    if not root.is_dir():
+        return None, f"evaluate.real_root: {root} not found"
     try:
-        dataset = CityscapesDataset(root)
-    except DatasetError:
-        return None
+        return CityscapesDataset(root), None
+    except DatasetError as exc:
+        raise ConfigError(f"evaluate.real_root: {exc}") from None
+
+
+def real_frames(cfg: Config, dataset: CityscapesDataset, progress: bool) -> dict:
+    """Insert into the real frames of ``dataset`` (``evaluate.real_root``) and judge the placements."""
+    root = dataset.root
     with tempfile.TemporaryDirectory(prefix="ctxaug-real-") as tmp:
         aug = dataclasses.replace(cfg.augment, out=tmp, splits=dataset.splits, copy_originals=False, workers=1)
         real_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=str(root), format="cityscapes"),
@@ -88,6 +98,9 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
         load_renderer(cfg.render.model, cfg, device)
         load_part_net(cfg.render.model, cfg, device)
     test = test_frames(cfg)  # an unlabelled test split is refused now too
+    real_set, real_skipped = real_dataset(cfg)  # and a broken real_root
+    if real_skipped and cfg.evaluate.real_root:
+        print(f"evaluate: real frames skipped ({real_skipped})", file=sys.stderr)
 
     placement = evaluate_inserted(cfg, out, e.random_per_object, cfg.seed)
     raw = evaluate_where(gan, cfg, e.split, e.samples_per_frame, cfg.seed)
@@ -115,12 +128,13 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     seconds["render_modes"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    real = real_frames(cfg, progress)
+    real = real_frames(cfg, real_set, progress) if real_set is not None else None
     seconds["real_frames"] = round(time.perf_counter() - t, 1)
 
     metrics = {"placement": placement, "shape": shapes, "diversity": diversity, "downstream": downstream,
                "render_modes": render,
-               "real_frames": {k: v for k, v in real.items() if not k.startswith("_")} if real else None,
+               "real_frames": {k: v for k, v in real.items() if not k.startswith("_")} if real
+               else {"skipped": real_skipped},
                "seconds": seconds}
     plots = {
         "placement": [{"series": f"{name} {arm}", "plausible": arms[arm]["plausible"]}

@@ -182,6 +182,19 @@ def test_bad_frame_is_reported_and_skipped_or_stops(augmented, synthetic_root, t
         augment(stop, progress=False)
 
 
+def test_a_bug_in_the_per_frame_job_stops_the_run_even_under_on_error_skip(augmented, tmp_path, monkeypatch):
+    import pipeline.augment as augment_module
+
+    cfg, _ = augmented
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("an injected programming error")
+
+    monkeypatch.setattr(augment_module, "augment_frame", broken)
+    with pytest.raises(ZeroDivisionError, match="injected"):
+        augment(at(cfg, tmp_path / "aug", on_error="skip"), progress=False)
+
+
 def test_cli_augment_a_folder(trained_tiny, synthetic_root, tmp_path):
     params = tmp_path / "params.yaml"
     import yaml

@@ -161,3 +161,18 @@ def test_category_mapping(tmp_path):
     assert CocoDataset(tmp_path / "img", path, cfg=cfg)[0].labels.max() == 0
     path = _tiny_coco(tmp_path, [[3, 5, 9, 5, 9, 12, 3, 12]], name="bicycle")
     assert CocoDataset(tmp_path / "img", path)[0].labels.max() == 33  # Cityscapes names keep their class
+
+
+def test_repeated_image_or_annotation_ids_are_refused(tmp_path):
+    """COCOeval indexes by id: a file with a repeated id would be mis-scored, so the reader refuses it."""
+    from pipeline.errors import DatasetError
+
+    path = _tiny_coco(tmp_path, [[3, 5, 9, 5, 9, 12, 3, 12]],
+                      extra_images=[{"id": 1, "file_name": "a.png", "height": 20, "width": 30}])
+    with pytest.raises(DatasetError, match="image id 1 appears twice"):
+        CocoDataset(tmp_path / "img", path)
+    doc = json.loads(_tiny_coco(tmp_path, [[3, 5, 9, 5, 9, 12, 3, 12]]).read_text())
+    doc["annotations"].append({**doc["annotations"][0]})
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DatasetError, match="annotation id 1 appears twice"):
+        CocoDataset(tmp_path / "img", path)

@@ -20,6 +20,25 @@ def test_project_params_load_and_match_the_defaults():
     ({"seed": True}, "seed: expected int"),
     ({"prepare": {"where_size": [60, 30]}}, r"prepare.where_size: expected \[8 \* 2\*\*k, 4 \* 2\*\*k\]"),
     ({"prepare": {"classes": ["sky"]}}, "prepare.classes: 'sky' is not a Cityscapes class with instances"),
+    # ranges, choices and lengths: each refusal names the key
+    ({"train": {"steps": -5}}, "params.yaml: train.steps: expected >= 1, got -5"),
+    ({"train": {"batch_size": 0}}, "params.yaml: train.batch_size: expected >= 1, got 0"),
+    ({"train": {"device": "tpu"}}, "params.yaml: train.device: expected one of auto, cpu, cuda, got 'tpu'"),
+    ({"train": {"lr": 0}}, "params.yaml: train.lr: expected > 0, got 0"),
+    ({"train": {"betas": [0.5]}}, "params.yaml: train.betas: expected 2 values, got 1"),
+    ({"train": {"min_scale": {"person": 0.02, "car": 1.5}}}, "train.min_scale: expected <= 1, got 1.5"),
+    ({"train": {"min_scale": {"person": 0.02}}}, "params.yaml: train.min_scale: no value for class 'car'"),
+    ({"train": {"losses": {"kl": -1}}}, "params.yaml: train.losses.kl: expected >= 0, got -1"),
+    ({"augment": {"scale_band": [0.75]}}, "params.yaml: augment.scale_band: expected 2 values, got 1"),
+    ({"augment": {"max_overlap": 1.5}}, r"augment.max_overlap: expected a value in \[0, 1\], got 1.5"),
+    ({"augment": {"device": "gpu"}}, "augment.device: expected one of auto, cpu, cuda"),
+    ({"prepare": {"where_size": [64, 32, 16]}}, "params.yaml: prepare.where_size: expected 2 values, got 3"),
+    ({"evaluate": {"downstream": {"size": [256]}}}, "params.yaml: evaluate.downstream.size: expected 2 values"),
+    ({"evaluate": {"downstream": {"widths": [16, 0]}}}, "evaluate.downstream.widths: expected >= 1, got 0"),
+    ({"renderer": {"size": [256, 0]}}, "params.yaml: renderer.size: expected >= 1, got 0"),
+    ({"renderer": {"part_net": {"source": "web"}}}, "renderer.part_net.source: expected auto, data or builtin"),
+    ({"synthetic": {"cars_per_frame": [1]}}, "params.yaml: synthetic.cars_per_frame: expected 2 values, got 1"),
+    ({"model": {"z_what": 0}}, "params.yaml: model.z_what: expected >= 1, got 0"),
 ])
 def test_bad_values_are_refused_with_the_key_named(raw, message):
     with pytest.raises(ConfigError, match=message if "\\" in message else message.replace("[", r"\[")):

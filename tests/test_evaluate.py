@@ -206,7 +206,7 @@ def test_evaluate_stage_end_to_end(trained_tiny, tmp_path):
     assert down["inserted"]["ours"] == down["inserted"]["copy_paste"]  # the same counts in (b) and (c)
     for arm in ("subset", "ours", "copy_paste"):
         assert {"person_iou", "car_iou", "miou", "person_ap", "car_ap"} <= set(down[arm])
-    assert saved["real_frames"] is None
+    assert saved["real_frames"] == {"skipped": "evaluate.real_root is empty"}
     assert (tmp_path / "reports" / "gallery.png").stat().st_size > 0
     assert "gallery/" in (tmp_path / "reports" / "gallery.html").read_text()
     loss = json.loads((tmp_path / "plots" / "segmenter_loss.json").read_text())

@@ -229,3 +229,17 @@ def test_dvc_repro_on_the_same_frames_as_coco(sample_root, tmp_path):
                         "coco_annotations": {s: str(coco / f"annotations/instancesonly_filtered_gtFine_{s}.json")
                                              for s in ("train", "val")},
                         "coco_images": {s: str(coco / "leftImg8bit" / s) for s in ("train", "val")}})
+
+
+def test_real_root_absent_is_skipped_and_said_broken_is_refused(tmp_path):
+    from pipeline.evaluate import real_dataset
+
+    def cfg(root):
+        return Config(evaluate=EvaluateConfig(real_root=str(root)))
+
+    assert real_dataset(Config(evaluate=EvaluateConfig(real_root=""))) == (None, "evaluate.real_root is empty")
+    dataset, why = real_dataset(cfg(tmp_path / "nowhere"))
+    assert dataset is None and why.startswith("evaluate.real_root:") and "not found" in why
+    (tmp_path / "not-cityscapes").mkdir()
+    with pytest.raises(ConfigError, match=r"^evaluate\.real_root: .*not a Cityscapes tree"):
+        real_dataset(cfg(tmp_path / "not-cityscapes"))
