@@ -282,7 +282,10 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.BadParameter as exc:  # a bad value (a file where a folder goes, ...): bad input, one line
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:  # a malformed command line: click's usage and its exit status 2
         exc.show()
         sys.exit(exc.exit_code)
     except PipelineError as exc:
