@@ -31,7 +31,7 @@ from pipeline.config import Config
 from pipeline.datasets.cityscapes import CityscapesDataset
 from pipeline.errors import ConfigError, DatasetError
 from pipeline.evaluation.downstream import ARMS, run_downstream, test_frames
-from pipeline.evaluation.gallery import cityscapes_reader, dataset_reader, fit_width, gallery_pairs, write_gallery
+from pipeline.evaluation.gallery import dataset_reader, fit_width, gallery_pairs, write_gallery
 from pipeline.evaluation.inserted import evaluate_inserted, read_manifest
 from pipeline.evaluation.render_quality import evaluate_render_modes
 from pipeline.evaluation.shapes import evaluate_diversity, evaluate_shapes, square_mask
@@ -77,7 +77,7 @@ def real_frames(cfg: Config, dataset: CityscapesDataset, progress: bool) -> dict
                                        augment=aug)
         run = augment(real_cfg, progress=progress)
         placement = evaluate_inserted(real_cfg, tmp, cfg.evaluate.random_per_object, cfg.seed)
-        pairs = gallery_pairs(cityscapes_reader(root), tmp, len(dataset))
+        pairs = gallery_pairs(dataset_reader(real_cfg.data, cfg.coco), tmp, len(dataset))
         return {"root": str(root), "frames": run["frames_done"], "placement": placement,
                 "acceptance": acceptance(tmp), "_gallery": pairs}
 

@@ -45,8 +45,8 @@ class CocoDataset:
         if not data["images"]:
             raise DatasetError(self.json_path, "empty dataset: the 'images' list is empty")
         self.category_label = self._map_categories(data.get("categories", []), cfg)
-        self._image_ids: set[int] = set()
         self.images = []
+        seen_images: set[int] = set()
         root = self.image_root.resolve()
         for entry in data["images"]:
             try:
@@ -54,26 +54,26 @@ class CocoDataset:
                 size = (int(entry["height"]), int(entry["width"]))
             except (KeyError, TypeError, ValueError):
                 raise DatasetError(self.json_path, f"image entry {entry!r} lacks id/file_name/height/width") from None
-            if image_id in self._image_ids:
+            if image_id in seen_images:
                 raise DatasetError(self.json_path, f"image id {image_id} appears twice in 'images'")
-            self._image_ids.add(image_id)
+            seen_images.add(image_id)
             path = (self.image_root / file_name).resolve()
             if Path(file_name).is_absolute() or not path.is_relative_to(root):
                 raise DatasetError(self.json_path, f"image {image_id}: file_name {file_name!r} escapes the "
                                    f"image root {self.image_root}")
             self.images.append((image_id, file_name, size))
         self.annotations: dict[int, list[dict]] = {image_id: [] for image_id, _, _ in self.images}
-        # COCOeval indexes annotations by id: a repeated id silently mis-scores, so it is refused.
-        ann_ids = [a.get("id") for a in data.get("annotations", []) if isinstance(a, dict) and "id" in a]
-        if len(set(map(str, ann_ids))) != len(ann_ids):
-            seen: set[str] = set()
-            twice = next(i for i in ann_ids if str(i) in seen or seen.add(str(i)))
-            raise DatasetError(self.json_path, f"annotation id {twice} appears twice in 'annotations'")
+        seen_annotations: set[str] = set()
         for ann in data.get("annotations", []):
             image_id = ann.get("image_id") if isinstance(ann, dict) else None
             if image_id not in self.annotations:
                 raise DatasetError(self.json_path, f"annotation {ann.get('id') if isinstance(ann, dict) else ann!r}:"
                                    f" image_id {image_id!r} is not in 'images'")
+            # COCOeval indexes annotations by id: a repeated id silently mis-scores, so it is refused.
+            if "id" in ann:
+                if str(ann["id"]) in seen_annotations:
+                    raise DatasetError(self.json_path, f"annotation id {ann['id']} appears twice in 'annotations'")
+                seen_annotations.add(str(ann["id"]))
             self.annotations[image_id].append(ann)
         # Check every segmentation now, so a bad file fails before any output is written.
         for image_id, _, (height, width) in self.images:

@@ -55,7 +55,7 @@ def fit_width(image: np.ndarray) -> np.ndarray:
 def gallery_pairs(read_source: Callable[[FrameId], Scene], out: str | Path,
                   frames: int) -> list[tuple[str, list[np.ndarray]]]:
     """(frame stem, [before, after]) for ``frames`` source frames spread over an augment run's manifest;
-    ``read_source`` reads a source frame (``cityscapes_reader``, or ``dataset_reader`` for any format)."""
+    ``read_source`` reads a source frame (``dataset_reader``)."""
     out = Path(out)
     by_frame: dict = defaultdict(list)
     for line in (out / "manifest.jsonl").read_text().splitlines():
@@ -74,11 +74,6 @@ def gallery_pairs(read_source: Callable[[FrameId], Scene], out: str | Path,
         after = read_scene(out / "cityscapes", augmented_frame(frame))
         pairs.append((stem, [fit_width(before.image), fit_width(outlined(after, by_frame[keys[k]]))]))
     return pairs
-
-
-def cityscapes_reader(root: str | Path) -> Callable[[FrameId], Scene]:
-    """Reads a frame of the Cityscapes tree at ``root``."""
-    return lambda frame: read_scene(Path(root), frame)
 
 
 def dataset_reader(data: DataConfig, coco: CocoConfig) -> Callable[[FrameId], Scene]:
