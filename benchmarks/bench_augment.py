@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _child(args: argparse.Namespace) -> None:
     import torch
 
-    from pipeline.augment import Context, _guarded, augment, run_signature, signature_digest
+    from pipeline.augment import Context, _guarded, augment, key_digest, run_key
     from pipeline.config import DataConfig, load_config
     from pipeline.datasets import open_dataset
     from pipeline.insertion import FrameInsertions
@@ -54,8 +54,8 @@ def _child(args: argparse.Namespace) -> None:
                 return FrameInsertions()
 
         device = torch.device(args.device)
-        signature = run_signature(cfg, device)
-        ctx = Context(cfg, NoInsertion(), signature_digest(signature), signature["model"], Path(args.out), {})
+        key = run_key(cfg, device)
+        ctx = Context(cfg, NoInsertion(), key_digest(key), key["inputs"]["model"], Path(args.out), {})
         dataset = open_dataset(cfg.data, "train")
         for i in range(len(dataset)):
             _guarded(ctx, "train", i)

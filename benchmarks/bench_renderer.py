@@ -14,7 +14,7 @@ import torch
 
 from pipeline.config import load_config
 from pipeline.renderer_training import LABEL_INPUT, build_networks, renderer_step
-from pipeline.training import runtime
+from pipeline.runtime import runtime
 
 
 def seconds_per_step(rc, steps: int, device: torch.device) -> float:

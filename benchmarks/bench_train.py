@@ -18,7 +18,8 @@ import torch
 
 from pipeline.config import Config, ModelConfig, PrepareConfig
 from pipeline.encoding import IN_CHANNELS
-from pipeline.training import build_model, keep_freed_memory
+from pipeline.runtime import keep_freed_memory
+from pipeline.training import build_model
 
 REFERENCE_SECONDS_PER_SAMPLE = 43.0
 
@@ -48,7 +49,10 @@ def fake_batch(prepare: PrepareConfig, size: int, device: torch.device) -> dict:
             "theta_real": box_to_theta(box), "mask_real": (torch.rand(size, 1, s, s, device=device) > 0.5).float(),
             "cls": torch.zeros(size, dtype=torch.long, device=device),
             "ground": torch.nn.functional.one_hot(torch.ones(size, dtype=torch.long, device=device), IN_CHANNELS - 1
-                                                  ).float()}
+                                                  ).float(),
+            "plane_x": torch.tensor([[0.4, 0.8]], device=device).repeat(size, 1),
+            "plane_xp": torch.tensor([[0.4, 0.8]], device=device).repeat(size, 1),
+            "theta_occupied": box_to_theta(box), "occupied_valid": torch.ones(size, dtype=torch.bool, device=device)}
 
 
 def bench(profile: str, batch: int, iters: int, device: torch.device, bf16: bool = True) -> tuple[float, float]:

@@ -11,7 +11,7 @@ Layout of ``augment.out`` (default ``data/augmented``)::
                   (COCO RLE, before nearer objects cover it), seed and draw, model hash, crop source
     summary.json    per class: inserted, candidates drawn, acceptance rate, rejections; frame errors
     records/{split}/{frame}.json   one per finished frame (what it wrote, its annotations, its tallies)
-    run.json        what the outputs depend on (params, model hash, code)
+    run.json        what the outputs depend on (the work key: params, weights and crops, code)
 
 How it scales and resumes: every frame depends only on (seed, split, frame name) - its own seed, its
 own random generators - so frames can be done in any order by any process. A frame is finished when
@@ -19,7 +19,8 @@ its record is written (last, atomically); a re-run skips finished frames, so a k
 completes to the same bytes. ``shard=(i, n)`` does every n-th frame from the i-th (``--shard i/n``, or
 the torchrun rank); the COCO files, the manifest and the summary are merged from the records, in
 dataset order, by whichever process finds every frame finished - so the merged output is the same
-for any number of shards. A run whose params, model or code changed starts over (``run.json``).
+for any number of shards. A run whose params, weights, crops or code changed starts over (``run.json``, its
+work key: ``checkpoints.py``); a frame whose input changed is done again (its record holds its digest).
 """
 
 from __future__ import annotations
@@ -39,13 +40,16 @@ import torch
 from tqdm import tqdm
 
 from pipeline.appearance import CropBank
+from pipeline.checkpoints import array_digest, file_digest, files_digest, say_starting_over, tree_digest, work_key
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
 from pipeline.datasets.cityscapes import CityscapesDataset, frame_paths
 from pipeline.errors import PipelineError
 from pipeline.insertion import REASONS, Inserter
 from pipeline.io import atomic_write_bytes, atomic_write_json, dumps_json, read_json
+from pipeline.runtime import keep_freed_memory
 from pipeline.scene import FrameId, Instance, Scene
+from pipeline.training import load_trained
 from pipeline.writers.cityscapes_writer import write_scene
 from pipeline.writers.coco_writer import CocoWriter, cityscapes_file_name, scene_annotations
 
@@ -61,44 +65,40 @@ def frame_seed(seed: int, split: str, stem: str) -> int:
     return int(np.random.SeedSequence([seed, int.from_bytes(digest[:8], "little")]).generate_state(1)[0])
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def source_digest() -> str:
-    """SHA-256 of the library's source: outputs of other code are not mixed with these."""
-    h = hashlib.sha256()
-    root = Path(__file__).parent
-    for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
-def run_signature(cfg: Config, device: torch.device) -> dict:
-    """Everything the augmented bytes depend on (not: workers, shards, progress bars)."""
+def run_key(cfg: Config, device: torch.device) -> dict:
+    """The work key of the run (``checkpoints``): the params the augmented bytes depend on (not: workers,
+    shards, progress bars), the weights and crops it loads, and the code it runs. Each frame's record adds
+    the digest of that frame as read (``frame_digest``)."""
     weights = Path(cfg.augment.model) / "model.safetensors"
     if not weights.is_file():
         raise PipelineError(f"{weights}: no trained model (run the train stage: dvc repro train)")
     augment = dataclasses.asdict(cfg.augment)
     for key in ("workers", "device", "out", "model"):  # the model enters by its hash, the device by its type
         augment.pop(key)
-    signature = {"seed": cfg.seed, "data": dataclasses.asdict(cfg.data), "coco": dataclasses.asdict(cfg.coco),
-                 "prepare": dataclasses.asdict(cfg.prepare), "model_config": dataclasses.asdict(cfg.model),
-                 "augment": augment, "model": file_digest(weights), "device": device.type, "code": source_digest()}
-    if cfg.render.mode != "paste":  # the learned appearance enters by its mode and its weights
+    params = {"seed": cfg.seed, "data": dataclasses.asdict(cfg.data), "coco": dataclasses.asdict(cfg.coco),
+              "prepare": dataclasses.asdict(cfg.prepare), "model_config": dataclasses.asdict(cfg.model),
+              "augment": augment, "device": device.type}
+    inputs = {"model": file_digest(weights)}
+    if cfg.render.mode == "paste":  # the crop bank pastes its pixels; the learned appearance its weights
+        inputs["crops"] = tree_digest(Path(cfg.augment.appearance.crops))
+    else:
+        params["render"] = {"mode": cfg.render.mode}
         renderer = Path(cfg.render.model)
-        signature["render"] = {"mode": cfg.render.mode, "weights": {
-            p.name: file_digest(p) for p in sorted(renderer.glob("*.safetensors"))}}
-    return signature
+        # Its weights and styles (not config.json: its summary changes with every run, the network not).
+        files = [*renderer.glob("*.safetensors"), *renderer.glob("styles.json")] if renderer.is_dir() else []
+        inputs["renderer"] = files_digest(files, renderer)
+    return work_key(params, inputs, __name__)
 
 
-def signature_digest(signature: dict) -> str:
-    return hashlib.sha256(dumps_json(signature)).hexdigest()
+def key_digest(key: dict) -> str:
+    return hashlib.sha256(dumps_json(key)).hexdigest()
+
+
+def frame_digest(scene: Scene) -> str:
+    """A frame as read: its maps, image and camera."""
+    camera = dumps_json(dataclasses.asdict(scene.camera)) if scene.camera is not None else None
+    return array_digest([scene.image, scene.labels, scene.instance_ids, scene.parts,
+                         np.frombuffer(camera, np.uint8) if camera else None])
 
 
 # ---------------------------------------------------------------------------------------- a frame
@@ -110,7 +110,7 @@ class Context:
 
     cfg: Config
     inserter: Inserter
-    signature: str
+    key: str  # key_digest of the run's work key
     model_hash: str
     out: Path
     datasets: dict
@@ -121,16 +121,14 @@ class Context:
         return self.datasets[split]
 
 
-def build_context(cfg: Config, device: torch.device, signature: dict) -> Context:
-    from pipeline.training import load_trained
-
+def build_context(cfg: Config, device: torch.device, key: dict) -> Context:
     gan = load_trained(cfg.augment.model, cfg, device)
     gan = gan.to(memory_format=torch.channels_last)
     if cfg.render.mode == "paste":
         inserter = Inserter(gan, CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg, device)
     else:
         inserter = Inserter(gan, None, cfg, device, look=learned_appearance(cfg, device))
-    return Context(cfg, inserter, signature_digest(signature), signature["model"], Path(cfg.augment.out), {})
+    return Context(cfg, inserter, key_digest(key), key["inputs"]["model"], Path(cfg.augment.out), {})
 
 
 def learned_appearance(cfg: Config, device: torch.device):
@@ -163,6 +161,7 @@ def augment_frame(ctx: Context, split: str, index: int) -> dict:
     frame = frame_name(dataset, index)
     tree = ctx.out / "cityscapes"
     scene = dataset[index]
+    inputs = frame_digest(scene)
     seed = frame_seed(ctx.cfg.seed, split, frame.stem)
     images = []
     if ctx.cfg.augment.copy_originals:
@@ -196,7 +195,8 @@ def augment_frame(ctx: Context, split: str, index: int) -> dict:
         })
     inserted = Counter(m["class"] for m in manifest)
     return {
-        "signature": ctx.signature, "split": split, "frame": frame.stem, "error": None, "images": images,
+        "key": ctx.key, "inputs": inputs, "split": split, "frame": frame.stem, "error": None,
+        "images": images,
         "manifest": manifest,
         "stats": {"inserted": dict(sorted(inserted.items())), "drawn": dict(sorted(report.drawn.items())),
                   "rejected": {f"{c}/{r}": n for (c, r), n in sorted(report.rejected.items())}},
@@ -236,10 +236,10 @@ def _write_original(tree: Path, dataset, index: int, scene: Scene) -> dict:
 _CONTEXT: Context | None = None
 
 
-def _init_worker(cfg: Config, device: torch.device, signature: dict, threads: int) -> None:
+def _init_worker(cfg: Config, device: torch.device, key: dict, threads: int) -> None:
     global _CONTEXT
     torch.set_num_threads(threads)
-    _CONTEXT = build_context(cfg, device, signature)
+    _CONTEXT = build_context(cfg, device, key)
 
 
 def _job(args: tuple[str, int]) -> tuple[str, int, dict]:
@@ -258,7 +258,7 @@ def _guarded(ctx: Context, split: str, index: int) -> dict:
             raise
         frame = frame_name(ctx.dataset(split), index)
         message = str(exc)
-        record = {"signature": ctx.signature, "split": split, "frame": frame.stem, "error": message,
+        record = {"key": ctx.key, "inputs": None, "split": split, "frame": frame.stem, "error": message,
                   "images": [], "manifest": [], "stats": {}}
     record_file = record_path(ctx.out, frame_name(ctx.dataset(split), index))
     atomic_write_json(record_file, record)
@@ -277,23 +277,24 @@ def augment(cfg: Config, shard: tuple[int, int] | None = None, progress: bool = 
             stop_after: int | None = None) -> dict:
     """Augment every frame of ``augment.splits`` that this shard owns and is not finished yet; merge
     when every frame is finished. Returns the run's figures (``merged`` says whether it merged)."""
-    from pipeline.training import keep_freed_memory
-
     a = cfg.augment
     rank, world = _shard(shard)
     device = resolve_device(a.device)
     if device.type == "cuda" and world > 1 and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    signature = run_signature(cfg, device)
+    key = run_key(cfg, device)
+    # The model (and crops or renderer) loaded before anything is written: a missing or broken one is one
+    # line and an untouched output folder, not a dead worker pool or a cleared run.
+    ctx = build_context(cfg, device, key)
     out = Path(a.out)
-    _start_or_continue(out, signature)
-    digest = signature_digest(signature)
+    digest = key_digest(key)
     todo = []
     for split in a.splits:
         dataset = open_dataset(cfg.data, split, cfg.coco)
         for index in range(rank, len(dataset), world):
-            if not _finished(record_path(out, frame_name(dataset, index)), digest):
+            if not _finished(record_path(out, frame_name(dataset, index)), digest, dataset, index):
                 todo.append((split, index))
+    _start_or_continue(out, key)
     if stop_after is not None:
         todo = todo[:stop_after]
     keep_freed_memory()
@@ -302,13 +303,12 @@ def augment(cfg: Config, shard: tuple[int, int] | None = None, progress: bool = 
                disable=not progress)
     workers = min(a.workers or os.cpu_count() or 1, max(1, len(todo)))
     if workers <= 1:
-        ctx = build_context(cfg, device, signature) if todo else None
         for split, index in todo:
             _guarded(ctx, split, index)
             bar.update()
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(cfg, device, signature, threads)) as pool:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(cfg, device, key, threads)) as pool:
             for _ in pool.map(_job, todo, chunksize=1):
                 bar.update()
     bar.close()
@@ -343,38 +343,45 @@ def _shard(shard: tuple[int, int] | None) -> tuple[int, int]:
     return 0, 1
 
 
-def _finished(path: Path, digest: str) -> bool:
+def _finished(path: Path, digest: str, dataset=None, index: int | None = None) -> bool:
+    """Whether the frame's record is there, from a run under the same key - and, given its ``dataset`` and
+    ``index``, made from the frame as it reads now."""
     if not path.is_file():
         return False
     try:
-        return read_json(path).get("signature") == digest
+        record = read_json(path)
     except PipelineError:
         return False  # a corrupt record: redo the frame
+    if not isinstance(record, dict) or record.get("key") != digest:
+        return False
+    if dataset is None:
+        return True
+    if record.get("error"):
+        return False  # a bad frame is tried again: its file may have been fixed
+    try:
+        return record.get("inputs") == frame_digest(dataset[index])
+    except PipelineError:
+        return False  # unreadable now: its job reports it
 
 
-def _start_or_continue(out: Path, signature: dict) -> None:
-    """Keep the outputs of a run with the same signature (resume); clear those of any other."""
+def _start_or_continue(out: Path, key: dict) -> None:
+    """Keep the outputs of a run under the same key (resume); clear those of any other, saying why."""
     run_file = out / "run.json"
     if run_file.is_file():
         try:
-            same = read_json(run_file) == _normalised(signature)
+            stored = read_json(run_file)
         except PipelineError:
-            same = False
-        if same:
+            stored = None
+        if stored == key:
             return
+        say_starting_over("augment", stored, key)
     for name in ("cityscapes", "coco", "records", "manifest.jsonl", "summary.json", "run.json"):
         target = out / name
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    atomic_write_json(run_file, signature, indent=2)
-
-
-def _normalised(data: dict) -> dict:
-    import json
-
-    return json.loads(dumps_json(data))
+    atomic_write_json(run_file, key, indent=2)
 
 
 # -------------------------------------------------------------------------------------- the merge

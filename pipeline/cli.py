@@ -226,7 +226,7 @@ def train(params: str, metrics: str) -> None:
     from train.checkpoint_dir. Several processes: `torchrun
     --nproc_per_node N -m stages.train`. Same as `dvc repro train`.
     """
-    from pipeline.training import train_stage
+    from pipeline.train import train_stage
 
     result = train_stage(_config(params), metrics)
     for name, scores in result.get("where_raw", {}).items():
@@ -267,9 +267,12 @@ def evaluate(params: str, metrics: str, plots: str, reports: str, quiet: bool) -
     from pipeline.evaluate import evaluate_stage
 
     result = evaluate_stage(_config(params), metrics, plots, reports, progress=not quiet)
-    for name, arms in result["placement"].items():
-        click.echo(f"{name}: plausible ours {arms['ours']['plausible']}, random {arms['random']['plausible']}, "
-                   f"real {arms.get('real', {}).get('plausible')}")
+    for name, row in result["placement"].items():
+        raw, filtered = row["raw_where"] or {}, row["filtered"]
+        click.echo(f"{name}: raw model samples plausible {raw.get('plausible')} (random boxes "
+                   f"{(row['random_boxes'] or {}).get('plausible')}), acceptance {row['acceptance_rate']}; "
+                   f"filtered: inserted {filtered['ours']['plausible']}, random {filtered['random']['plausible']}, "
+                   f"real {filtered.get('real', {}).get('plausible')}")
     down = result["downstream"]
     for arm in ("subset", "ours", "copy_paste"):
         click.echo(f"segmenter {arm}: person IoU {down[arm]['person_iou']}, car IoU {down[arm]['car_iou']}")

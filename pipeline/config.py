@@ -188,6 +188,9 @@ class ModelConfig:
     what_embed: Positive = 128
     shape_widths: Widths = field(default_factory=lambda: [64, 32, 16])
     d_widths: Widths = field(default_factory=lambda: [16, 32, 64])
+    # Not in the reference: z_what also enters the shape generator beside the embedding (the reference
+    # tiles it at the what net's input only, where the conv encoder may wash it out).
+    z_what_to_shape: bool = True
 
 
 @dataclass
@@ -196,14 +199,32 @@ class LossConfig:
     reconstruction: Weight = 10.0  # input and latent reconstructions
     supervised: Weight = 10.0  # L1 of the VAE path's affine and mask
     kl: Weight = 1.0
+    kl_reduction: typing.Annotated[str, OneOf(("sum", "mean"))] = "sum"  # over latent dims; the reference: mean
+    # Not in the reference: each z_what dim's KL counts as at least this many nats (0 = off), so the
+    # what-VAE's encoder is not pushed to the prior (posterior collapse: shapes that ignore z_what).
+    kl_free_bits: Annotated[float, Range(lo=0)] = 0.25
+    # The reference: the generator also fools D_affine and D_shape on the VAE path's affine and mask.
+    vae_adversarial: Weight = 0.0
+    # Not in the reference (0 = off): the what module is rewarded for shapes that change with z_what
+    # (1 / the mean shape change per unit of z change, path u drawn twice).
+    mode_seeking: Weight = 0.05
     coord: Weight = 1.0
     theta: Weight = 1.0
     # Not in the reference: a hinge on the share of a random-z box that covers existing persons/cars
     # (0 = the reference's losses only). Without it new cars land on the scene's parked cars.
     occupancy: Weight = 1.0
+    occupancy_free: Share = 0.25  # the share of a box that may cover existing objects before it costs
     # Not in the reference: the distance (where pixels) from a random-z box's bottom edge to labels its
     # class is seen standing on in the training data (0 = off). Learned ground, not a hand-written table.
     support: Weight = 2.0
+    # Not in the reference (0 = off): a random-z box's height against what a mean-sized object of its class
+    # is where the box stands, under the frame's ground plane (its camera, else fitted to its own objects);
+    # free within a factor exp(ground_scale_free).
+    ground_scale: Weight = 0.0
+    ground_scale_free: Annotated[float, Range(lo=0)] = 0.15
+    # Not in the reference (0 = off): D_where also learns that a box on one of the scene's own persons/cars
+    # is fake (real examples never show one), so the where module learns to avoid existing objects.
+    occupied_negatives: Weight = 0.0
 
 
 @dataclass
@@ -451,9 +472,43 @@ class Config:
     def validate(self, where: str) -> None:
         """What ties sections together."""
         sep = ": " if where.endswith((".yaml", ".yml")) else "."
+        check_sizes(self.model, self.prepare, where)
         missing = [c for c in self.prepare.classes if c not in self.train.min_scale]
         if missing:
             raise ConfigError(f"{where}{sep}train.min_scale: no value for class {missing[0]!r} of prepare.classes")
+
+
+def check_sizes(model: ModelConfig, prepare: PrepareConfig, where: str) -> None:
+    """Refuse insertion-GAN widths and sizes that do not fit together, naming the params keys to change."""
+    where = f"{where}{_sep(where)}"
+    for key in ("where_widths", "what_widths", "shape_widths", "d_widths"):
+        if not getattr(model, key):
+            raise ConfigError(f"{where}model.{key}: at least one width is needed")
+    for widths_key, size_key in (("where_widths", "where_size"), ("what_widths", "what_size")):
+        n = len(getattr(model, widths_key))
+        w, h = getattr(prepare, size_key)
+        if (w, h) != (8 * 2**n, 4 * 2**n):
+            raise ConfigError(
+                f"{where}model.{widths_key} has {n} entries, so prepare.{size_key} must be "
+                f"{8 * 2**n}x{4 * 2**n} (width x height; the encoder halves it {n} times down to 8x4), got {w}x{h}"
+            )
+    n = len(model.shape_widths)
+    if prepare.mask_size != 4 * 2**n:
+        raise ConfigError(
+            f"{where}model.shape_widths has {n} entries, so prepare.mask_size must be {4 * 2**n} "
+            f"(the shape generator doubles a 4x4 map {n} times), got {prepare.mask_size}"
+        )
+    n = len(model.d_widths)
+    if 4 * 2 ** len(model.where_widths) < 2 ** (n + 1):
+        raise ConfigError(f"{where}model.d_widths has {n} entries: too many halvings for prepare.where_size "
+                          f"{prepare.where_size}")
+    if model.z_where < 1 or model.z_what < 1:
+        raise ConfigError(f"{where}model.z_where and model.z_what must be >= 1, got {model.z_where}, "
+                          f"{model.z_what}")
+
+
+def _sep(where: str) -> str:
+    return ": " if where.endswith((".yaml", ".yml")) or where == "params" else "."
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

@@ -102,13 +102,13 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     if real_skipped and cfg.evaluate.real_root:
         print(f"evaluate: real frames skipped ({real_skipped})", file=sys.stderr)
 
-    placement = evaluate_inserted(cfg, out, e.random_per_object, cfg.seed)
+    inserted = evaluate_inserted(cfg, out, e.random_per_object, cfg.seed)
     raw = evaluate_where(gan, cfg, e.split, e.samples_per_frame, cfg.seed)
     rates = acceptance(out)
-    for name, arms in placement.items():
-        arms["raw_where"] = raw["model"].get(name)
-        arms["random_boxes"] = raw["random"].get(name)
-        arms["acceptance_rate"] = rates.get(name)
+    # The model first: its raw samples (no rule applied) beside random boxes, and the share of candidates
+    # the augment stage's rules accept; then the inserted objects, which passed those rules ("filtered").
+    placement = {name: {"raw_where": raw["model"].get(name), "random_boxes": raw["random"].get(name),
+                        "acceptance_rate": rates.get(name), "filtered": arms} for name, arms in inserted.items()}
     seconds["placement"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
@@ -137,8 +137,12 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
                else {"skipped": real_skipped},
                "seconds": seconds}
     plots = {
-        "placement": [{"series": f"{name} {arm}", "plausible": arms[arm]["plausible"]}
-                      for name, arms in placement.items() for arm in ("ours", "random", "real") if arm in arms],
+        "placement": [{"series": f"{name} {series}", "plausible": value["plausible"]}
+                      for name, row in placement.items()
+                      for series, value in (("raw model", row["raw_where"]), ("random boxes", row["random_boxes"]),
+                                            *((f"filtered {arm}", row["filtered"][arm])
+                                              for arm in ("ours", "random", "real") if arm in row["filtered"]))
+                      if value],
         "downstream": [{"series": f"{c} {arm}", "iou": downstream[arm][f"{c}_iou"]}
                        for arm in ARMS for c in ("person", "car")],
         "segmenter_loss": [{"step": 10 * (i + 1), **{arm: round(curves[arm][i], 5) for arm in ARMS}}

@@ -1,7 +1,8 @@
 """The ``prepare`` stage: training examples for the insertion GAN, and the crop bank.
 
 For each split, one ``{split}.npz`` under ``prepare.out`` holds every frame's label and instance maps
-at the where and what resolutions (nearest neighbour only), and one row per usable real instance
+at the where and what resolutions (nearest neighbour only) and its ground plane (``frame_ground``), and
+one row per usable real instance
 (``inst_*``): its frame, class, box (normalised x0, y0, x1, y1), mask (tight box resized to a square)
 and - with ``remove_object`` - the frame's label maps with that object filled in from the stuff
 around it, which is the scene x+ the supervised path learns from. Instances pass the filters of
@@ -29,6 +30,7 @@ from tqdm import tqdm
 from pipeline.config import Config, PrepareConfig
 from pipeline.datasets import open_dataset
 from pipeline.encoding import resize_nearest
+from pipeline.ground_plane import frame_camera
 from pipeline.io import atomic_directory, atomic_write_bytes, atomic_write_json, dumps_json, encode_png
 from pipeline.label_surgery import remove_object
 from pipeline.labels import BY_NAME
@@ -63,6 +65,17 @@ def instance_filter(inst: Instance, cfg: PrepareConfig, classes: list[int]) -> s
     return None
 
 
+def frame_ground(scene: Scene) -> np.ndarray:
+    """[horizon row / frame height, 1 / camera height] of the frame's ground plane - its camera file, else
+    the plane fitted to its own persons and cars (``ground_plane.frame_camera``) - or NaNs without one. A
+    mean-sized object of class c whose bottom is at row fraction y then stands
+    ``MEAN_HEIGHT_M[c] * (y - horizon) / camera height`` frame heights tall."""
+    camera = frame_camera(scene)
+    if camera is None:
+        return np.full(2, np.nan, np.float32)
+    return np.array([camera.horizon_row / scene.size[0], 1 / camera.height], np.float32)
+
+
 def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
     classes = [BY_NAME[name].id for name in cfg.classes]
     where, what = tuple(cfg.where_size), tuple(cfg.what_size)
@@ -72,6 +85,7 @@ def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
         "instances_where": resize_nearest(scene.instance_ids, where).astype(np.uint16),
         "labels_what": resize_nearest(scene.labels, what),
         "instances_what": resize_nearest(scene.instance_ids, what).astype(np.uint16),
+        "frame_ground": frame_ground(scene),
     }
     rows, crops, rejected = [], [], Counter()
     for inst in scene.instances:

@@ -34,10 +34,18 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from scipy.cluster.vq import kmeans2
 from tqdm import tqdm
 
+from pipeline.checkpoints import (
+    array_digest,
+    load_checkpoint,
+    load_weights,
+    read_weights_config,
+    save_checkpoint,
+    weights_bytes,
+    work_key,
+)
 from pipeline.config import CocoConfig, Config, DataConfig, RendererConfig
 from pipeline.datasets import open_dataset
 from pipeline.datasets.cityscapes import CityscapesDataset
@@ -54,15 +62,7 @@ from pipeline.models.renderer import (
     feature_matching_loss,
     lsgan_loss,
 )
-from pipeline.training import (
-    _live,
-    _weights,
-    keep_freed_memory,
-    load_checkpoint,
-    runtime,
-    save_checkpoint,
-    step_seed,
-)
+from pipeline.runtime import keep_freed_memory, live_log, runtime, step_seed
 
 LABEL_INPUT = IN_CHANNELS + N_PARTS  # one-hot labels + boundaries + part one-hot
 
@@ -199,6 +199,16 @@ def _signature(cfg: Config, inferred_parts: bool = False) -> dict:
     return out
 
 
+def run_key(cfg: Config, data: RenderFrames) -> dict:
+    """The work key of a renderer run (``checkpoints``): its params, the training frames as the renderer
+    holds them (parts inferred by the part network included) and the renderer's training code."""
+    rc = dataclasses.asdict(cfg.renderer)
+    for key in ("out", "checkpoint_dir", "log_dir", "steps", "checkpoint_every", "log_every", "device", "part_net"):
+        rc.pop(key)
+    inputs = {"frames": array_digest([data.images, data.labels, data.ids, data.parts])}
+    return work_key({"seed": cfg.seed, "renderer": rc}, inputs, __name__)
+
+
 def renderer_step(g: GlobalGenerator, e: FeatureEncoder | None, d: MultiscaleDiscriminator,
                   opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, cond: torch.Tensor,
                   real: torch.Tensor, ids: torch.Tensor, rc: RendererConfig) -> dict[str, torch.Tensor]:
@@ -246,8 +256,10 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
     modules = torch.nn.ModuleDict({"generator": g, "discriminator": d, **({"encoder": e} if e is not None else {})})
     ckpt = Path(rc.checkpoint_dir)
     signature = _signature(cfg, inferred_parts=part_net is not None)
-    start = load_checkpoint(ckpt, modules, opt_g, opt_d, signature, rt.device)
-    live = _live(rc.log_dir, resume=start > 0)
+    work = run_key(cfg, data)
+    optimizers = {"g": opt_g, "d": opt_d}
+    start = load_checkpoint(ckpt, modules, optimizers, work, rt.device, "train_renderer", Path(rc.log_dir))
+    live = live_log(rc.log_dir, resume=start > 0)
     end = rc.steps if stop_after is None else min(rc.steps, start + stop_after)
     bar = tqdm(total=rc.steps, initial=start, desc="train renderer", unit="step", disable=not progress)
     window: dict[str, list[float]] = {}
@@ -279,7 +291,7 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
             live.log_image("samples.png", _sample_strip(real, fake))
             live.next_step()
         if done % rc.checkpoint_every == 0 or done == rc.steps:
-            save_checkpoint(ckpt, modules, opt_g, opt_d, done, signature)
+            save_checkpoint(ckpt, modules, optimizers, done, work, Path(rc.log_dir))
     bar.close()
     elapsed = time.perf_counter() - t0
     summary = {"steps": end, "resumed_from": start, "seconds": round(elapsed, 1),
@@ -336,29 +348,37 @@ def _sample_strip(real: torch.Tensor, fake: torch.Tensor) -> np.ndarray:
 def save_renderer(directory: Path, signature: dict, g, e, styles: dict[int, np.ndarray], summary: dict) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"signature": json.dumps(signature)}
-    atomic_write_bytes(directory / "generator.safetensors", _weights(g, meta))
+    atomic_write_bytes(directory / "generator.safetensors", weights_bytes(g, meta))
     if e is not None:
-        atomic_write_bytes(directory / "encoder.safetensors", _weights(e, meta))
+        atomic_write_bytes(directory / "encoder.safetensors", weights_bytes(e, meta))
     atomic_write_json(directory / "styles.json", {str(k): v.tolist() for k, v in styles.items()}, indent=1)
     atomic_write_json(directory / "config.json", {"signature": signature, "summary": summary}, indent=2)
+
+
+RETRAIN = "retrain (dvc repro train_renderer)"
 
 
 def load_renderer(directory: str | Path, cfg: Config, device: torch.device | str = "cpu") -> Renderer:
     """The trained renderer in ``directory``; refused with a clear message if it does not fit ``cfg``."""
     directory = Path(directory)
-    config = directory / "config.json"
-    if not config.is_file():
+    if not directory.is_dir():
         raise ConfigError(f"{directory}: no trained renderer (run the train_renderer stage)")
-    stored = json.loads(config.read_text())["signature"]["renderer"]
+    stored = read_weights_config(directory, RETRAIN)["signature"].get("renderer")
     current = _signature(cfg)["renderer"]
-    changed = sorted(k for k in current if stored.get(k) != current[k])
+    changed = sorted(k for k in current if not isinstance(stored, dict) or stored.get(k) != current[k])
     if changed:
         raise ConfigError(f"{directory}: trained with other renderer params ({', '.join(changed)}); retrain")
     g, e, _ = build_networks(cfg.renderer)
-    g.load_state_dict(load_file(directory / "generator.safetensors", device=str(device)))
+    load_weights(g, directory / "generator.safetensors", device, RETRAIN)
     if e is not None:
-        e.load_state_dict(load_file(directory / "encoder.safetensors", device=str(device)))
-    styles = {int(k): np.array(v, np.float32) for k, v in json.loads((directory / "styles.json").read_text()).items()}
+        load_weights(e, directory / "encoder.safetensors", device, RETRAIN)
+    styles_file = directory / "styles.json"
+    try:
+        styles = {int(k): np.array(v, np.float32) for k, v in json.loads(styles_file.read_text()).items()}
+    except FileNotFoundError:
+        raise ConfigError(f"{styles_file}: missing; {RETRAIN}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, ValueError, TypeError):
+        raise ConfigError(f"{styles_file}: not a styles file (label id -> list of style codes); {RETRAIN}") from None
     return Renderer(g.to(device).eval(), e.to(device).eval() if e is not None else None, styles)
 
 
@@ -368,7 +388,7 @@ def load_part_net(directory: str | Path, cfg: Config, device: torch.device | str
     if not weights.is_file():
         raise ConfigError(f"{weights}: no trained part network (run the train_renderer stage)")
     net = PartNet(["person", "car"], tuple(cfg.renderer.part_net.widths))
-    net.load_state_dict(load_file(weights, device=str(device)))
+    load_weights(net, weights, device, RETRAIN)
     return net.to(device).eval()
 
 
@@ -529,7 +549,7 @@ def train_renderer_stage(cfg: Config, metrics_path: str | Path = "metrics/render
     net, parts = train_part_net(cfg)
     summary = train_renderer(cfg, part_net=None if has_part_maps(cfg.data) else net)
     out = Path(cfg.renderer.out)
-    atomic_write_bytes(out / "part_net.safetensors", _weights(net, {"signature": json.dumps(_signature(cfg))}))
+    atomic_write_bytes(out / "part_net.safetensors", weights_bytes(net, {"signature": json.dumps(_signature(cfg))}))
     metrics = {"renderer": summary, "part_net": parts}
     atomic_write_json(Path(metrics_path), metrics, indent=2)
     return metrics

@@ -10,9 +10,10 @@ Launch: ``python -m stages.train`` (one process) or ``torchrun --nproc_per_node 
 ``DistributedDataParallel``). On CUDA the model runs in channels_last with bf16 autocast.
 
 Outputs (``train.out``): ``model.safetensors`` (the weights, with the config they were trained with in
-the metadata) and ``config.json``. Checkpoints go to ``train.checkpoint_dir``: weights, optimiser
-state (loaded with ``weights_only=True``, no pickle) and ``state.json``. dvclive logs every loss term
-and a grid of samples.
+the metadata) and ``config.json``. Checkpoints go to ``train.checkpoint_dir`` (``pipeline/checkpoints.py``):
+a run resumes from one only when its params, prepared arrays and training code are those it was made
+with (``run_key``); otherwise it starts over and says why. dvclive logs every loss term and a grid of
+samples.
 """
 
 from __future__ import annotations
@@ -20,79 +21,33 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save
 from torch import nn
 from tqdm import tqdm
 
+from pipeline.checkpoints import (
+    files_digest,
+    load_checkpoint,
+    load_weights,
+    read_weights_config,
+    save_checkpoint,
+    weights_bytes,
+    work_key,
+)
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.io import atomic_write_bytes, atomic_write_json
 from pipeline.labels import BY_NAME
 from pipeline.models.insertion_gan import InsertionGAN
+from pipeline.runtime import keep_freed_memory, live_log, runtime, step_seed
 from pipeline.training_data import PreparedData
 
-# ------------------------------------------------------------------------------------------ set-up
-
-
-@dataclasses.dataclass
-class Runtime:
-    rank: int
-    world: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def keep_freed_memory() -> None:
-    """Ask glibc malloc to keep freed memory instead of returning it to the OS.
-
-    A training step allocates and frees the same large activations every time; by default glibc hands
-    blocks above 128 KiB back to the kernel and faults them in again on the next step, which costs
-    about as much as the arithmetic on CPU (measured: 1.8x slower steps). No-op off glibc."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):
-        return
-    if mallopt is None:
-        return
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    mallopt(m_mmap_threshold, 2**31 - 1)
-    mallopt(m_trim_threshold, 2**31 - 1)
-    mallopt(m_top_pad, 1 << 30)
-
-
-def runtime(device: str = "auto") -> Runtime:
-    """Device and rank; joins the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    if use_cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        dev = torch.device("cuda", local)
-    else:
-        dev = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Runtime(rank, world, dev)
-
-
-def step_seed(seed: int, step: int, rank: int) -> int:
-    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
+# ------------------------------------------------------------------------------------------- model
 
 
 def build_model(cfg: Config) -> InsertionGAN:
@@ -115,34 +70,20 @@ def model_signature(cfg: Config) -> dict:
     }
 
 
-# The source files that define a training run (the GAN, its batches, this loop): a checkpoint resumes
-# only under the same code. The same list is the train stage's deps in dvc.yaml.
-TRAINING_SOURCES = ("models/__init__.py", "models/affine.py", "models/blocks.py", "models/discriminators.py",
-                    "models/insertion_gan.py", "models/what_net.py", "models/where_net.py", "training_data.py",
-                    "training.py")
-
-
-def code_digest() -> str:
-    """SHA-256 of ``TRAINING_SOURCES``."""
-    import hashlib
-
-    root = Path(__file__).parent
-    files = [root / name for name in TRAINING_SOURCES]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def run_signature(cfg: Config) -> dict:
-    """What a training run depends on: a checkpoint is resumed only under the same signature - the
-    same params and the same code (the number of steps may grow: a finished run can be extended)."""
+def run_key(cfg: Config) -> dict:
+    """The work key of a training run (``checkpoints``): a checkpoint is resumed only under the same
+    params (the number of steps may grow: a finished run can be extended), the same prepared arrays and
+    the same training code."""
     train = dataclasses.asdict(cfg.train)
     for key in ("steps", "log_every", "sample_every", "checkpoint_every", "device", "eval_samples_per_frame", "out",
                 "checkpoint_dir", "log_dir"):
         train.pop(key, None)
-    return {"seed": cfg.seed, **model_signature(cfg), "prepare": dataclasses.asdict(cfg.prepare), "train": train,
-            "code": code_digest()}
+    prepared = Path(cfg.prepare.out)
+    inputs = {"prepared": files_digest([prepared / f"{s}.npz" for s in cfg.prepare.splits], prepared)}
+    prepare = dataclasses.asdict(cfg.prepare)
+    prepare.pop("out")  # where the arrays are does not matter; what they hold does (inputs)
+    params = {"seed": cfg.seed, **model_signature(cfg), "prepare": prepare, "train": train}
+    return work_key(params, inputs, __name__)
 
 
 def _diff(stored: dict, current: dict, prefix: str = "") -> list[str]:
@@ -156,19 +97,23 @@ def _diff(stored: dict, current: dict, prefix: str = "") -> list[str]:
     return out
 
 
+RETRAIN = "retrain (dvc repro train)"
+
+
 def load_trained(directory: str | Path, cfg: Config, device: torch.device | str = "cpu") -> InsertionGAN:
-    """The trained model in ``directory``; refused with a clear message if ``cfg`` does not match."""
+    """The trained model in ``directory``; refused with a one-line error if it is missing, unreadable or
+    does not fit ``cfg``."""
     directory = Path(directory)
     weights = directory / "model.safetensors"
     if not weights.is_file():
         raise ConfigError(f"{weights}: no trained model (run the train stage: dvc repro train)")
-    stored = json.loads((directory / "config.json").read_text())["signature"]
+    stored = read_weights_config(directory, RETRAIN)["signature"]
     differences = _diff(stored, model_signature(cfg))
     if differences:
         raise ConfigError(f"{weights}: weights do not fit the current params ({'; '.join(differences[:3])}); "
                           "retrain (dvc repro train) or restore those params")
     model = build_model(cfg)
-    model.load_state_dict(load_file(weights, device=str(device)))
+    load_weights(model, weights, device, RETRAIN)
     return model.to(device).eval()
 
 
@@ -176,50 +121,31 @@ def save_trained(model: InsertionGAN, cfg: Config, directory: str | Path, summar
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     signature = model_signature(cfg)
-    atomic_write_bytes(directory / "model.safetensors", _weights(model, {"signature": json.dumps(signature)}))
+    atomic_write_bytes(directory / "model.safetensors", weights_bytes(model, {"signature": json.dumps(signature)}))
     atomic_write_json(directory / "config.json", {"signature": signature, "summary": summary}, indent=2)
 
 
-# ------------------------------------------------------------------------------------ checkpoints
-
-
-def save_checkpoint(directory: Path, model: InsertionGAN, opt_g, opt_d, step: int, signature: dict) -> None:
-    atomic_write_bytes(directory / "model.safetensors", _weights(model))
-    buf = _torch_bytes({"g": opt_g.state_dict(), "d": opt_d.state_dict()})
-    atomic_write_bytes(directory / "optim.pt", buf)
-    # state.json last: a checkpoint is complete once it names its step.
-    atomic_write_json(directory / "state.json", {"step": step, "signature": signature}, indent=2)
-
-
-def _weights(model: nn.Module, metadata: dict[str, str] | None = None) -> bytes:
-    """The model's state dict as safetensors bytes (written atomically by the callers)."""
-    return save({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, metadata)
-
-
-def _torch_bytes(obj) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
-def load_checkpoint(directory: Path, model: InsertionGAN, opt_g, opt_d, signature: dict, device) -> int:
-    """Restore the last checkpoint if it belongs to this run; returns the step to continue from."""
-    state_file = directory / "state.json"
-    if not state_file.is_file():
-        return 0
-    state = json.loads(state_file.read_text())
-    if state.get("signature") != json.loads(json.dumps(signature)):
-        return 0  # params changed: a new run, not a continuation
-    model.load_state_dict(load_file(directory / "model.safetensors", device=str(device)))
-    optim = torch.load(directory / "optim.pt", map_location=device, weights_only=True)
-    opt_g.load_state_dict(optim["g"])
-    opt_d.load_state_dict(optim["d"])
-    return int(state["step"])
-
-
 # ------------------------------------------------------------------------------------------- loop
+
+
+def training_step(model: nn.Module, batch: dict, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                  update_d: bool, autocast) -> dict[str, float]:
+    """One generator update, then (``update_d``) one discriminator update on the same batch, under
+    ``autocast``; returns every loss term. ``model`` is the InsertionGAN or its DDP wrapper."""
+    batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
+    with autocast:
+        g_total, terms, _ = model(batch, "generator")
+    opt_g.zero_grad(set_to_none=True)
+    g_total.backward()
+    opt_g.step()
+    if update_d:
+        with autocast:
+            d_total, d_terms = model(batch, "discriminator")
+        opt_d.zero_grad(set_to_none=True)
+        d_total.backward()
+        opt_d.step()
+        terms = {**terms, **d_terms}
+    return terms
 
 
 def train(cfg: Config, progress: bool = True, stop_after: int | None = None) -> dict:
@@ -236,9 +162,11 @@ def train(cfg: Config, progress: bool = True, stop_after: int | None = None) -> 
     gan = gan.to(memory_format=torch.channels_last)  # NHWC: faster convolutions on CPU and GPU
     opt_g = torch.optim.Adam(gan.generator_parameters(), lr=tc.lr, betas=tuple(tc.betas))
     opt_d = torch.optim.Adam(gan.discriminator_parameters(), lr=tc.lr, betas=tuple(tc.betas))
-    signature = run_signature(cfg)
+    work = run_key(cfg)
     ckpt_dir = Path(tc.checkpoint_dir)
-    start = load_checkpoint(ckpt_dir, gan, opt_g, opt_d, signature, rt.device)
+    optimizers = {"g": opt_g, "d": opt_d}
+    # Every rank reads the checkpoint; rank 0 also restores the run's log to that step.
+    start = load_checkpoint(ckpt_dir, gan, optimizers, work, rt.device, "train", Path(tc.log_dir) if rt.main else None)
     # DDP averages gradients of work done inside forward(): InsertionGAN.forward dispatches to either
     # side's loss. Each side leaves the other's parameters unused, hence find_unused_parameters.
     step_module: nn.Module = gan
@@ -247,7 +175,7 @@ def train(cfg: Config, progress: bool = True, stop_after: int | None = None) -> 
             gan, device_ids=[rt.device.index] if cuda else None, find_unused_parameters=True)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
 
-    live = _live(tc.log_dir, resume=start > 0) if rt.main else None
+    live = live_log(tc.log_dir, resume=start > 0) if rt.main else None
     end = tc.steps if stop_after is None else min(tc.steps, start + stop_after)
     bar = tqdm(total=tc.steps, initial=start, desc="train", unit="step", disable=not (progress and rt.main))
     window: dict[str, list[float]] = {}
@@ -256,19 +184,7 @@ def train(cfg: Config, progress: bool = True, stop_after: int | None = None) -> 
         generator = torch.Generator(device=rt.device).manual_seed(step_seed(cfg.seed, step, rt.rank))
         torch.manual_seed(step_seed(cfg.seed + 1, step, rt.rank))
         batch = data.batch(tc.batch_size, generator)
-        batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
-        with autocast:
-            g_total, terms, _ = step_module(batch, "generator")
-        opt_g.zero_grad(set_to_none=True)
-        g_total.backward()
-        opt_g.step()
-        if (step + 1) % tc.g_steps_per_d == 0:
-            with autocast:
-                d_total, d_terms = step_module(batch, "discriminator")
-            opt_d.zero_grad(set_to_none=True)
-            d_total.backward()
-            opt_d.step()
-            terms = {**terms, **d_terms}
+        terms = training_step(step_module, batch, opt_g, opt_d, (step + 1) % tc.g_steps_per_d == 0, autocast)
         for key, value in terms.items():
             window.setdefault(key, []).append(float(value))
         samples += tc.batch_size * rt.world
@@ -286,7 +202,7 @@ def train(cfg: Config, progress: bool = True, stop_after: int | None = None) -> 
             live.next_step()
         if done % tc.checkpoint_every == 0 or done == tc.steps:
             if rt.main:
-                save_checkpoint(ckpt_dir, gan, opt_g, opt_d, done, signature)
+                save_checkpoint(ckpt_dir, gan, optimizers, done, work, Path(tc.log_dir))
             if rt.world > 1:
                 dist.barrier()
     bar.close()
@@ -309,12 +225,6 @@ def param_digest(model: nn.Module) -> str:
     for _, p in sorted(model.named_parameters()):
         digest.update(p.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()
-
-
-def _live(directory: str, resume: bool):
-    from dvclive import Live
-
-    return Live(dir=directory, resume=resume, save_dvc_exp=False, dvcyaml=None)
 
 
 # -------------------------------------------------------------------------------------- samples
@@ -352,25 +262,3 @@ def sample_grid(gan: InsertionGAN, data: PreparedData, cfg: Config, n: int = 8) 
     if len(rows) > 1 and rows[-1].shape != rows[0].shape:
         rows[-1] = np.pad(rows[-1], ((0, 0), (0, rows[0].shape[1] - rows[-1].shape[1]), (0, 0)))
     return np.concatenate(rows, axis=0)
-
-
-def train_stage(cfg: Config, metrics_path: str | Path = "metrics/train.json") -> dict:
-    """The DVC stage: train, then score the where module's raw samples on the val split (rank 0)."""
-    from pipeline.evaluation.where_quality import evaluate_where
-
-    summary = train(cfg)
-    rt = runtime(cfg.train.device)
-    metrics = {"train": summary}
-    if rt.main:
-        gan = load_trained(cfg.train.out, cfg, rt.device)
-        split = "val" if "val" in cfg.prepare.splits else cfg.prepare.splits[0]
-        quality = evaluate_where(gan, cfg, split, per_frame=cfg.train.eval_samples_per_frame, seed=cfg.seed)
-        metrics |= {"where_raw": quality["model"], "where_random": quality["random"]}
-        atomic_write_json(Path(metrics_path), metrics, indent=2)
-        for arm in ("where_raw", "where_random"):
-            for name, rules in metrics[arm].items():
-                print(f"{arm:<12} {name:<7} " + "  ".join(f"{k} {v}" for k, v in rules.items()))
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-    return metrics

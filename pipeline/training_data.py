@@ -47,8 +47,15 @@ class PreparedData:
             self.inst_mask = t("inst_mask", torch.float32)
             self.xp_where = t("xp_where", torch.uint8) if "xp_where" in z else None
             self.xp_what = t("xp_what", torch.uint8) if "xp_what" in z else None
+            # Each frame's ground plane (horizon, 1 / camera height; NaN without one): the scale loss.
+            self.frame_ground = (t("frame_ground", torch.float32) if "frame_ground" in z
+                                 else torch.full((len(self.frames), 2), float("nan"), device=device))
         if len(self.inst_frame) == 0:
             raise DatasetError(path, "no training instances: every instance failed the prepare filters")
+        # Instances are stored frame by frame: each frame's first row and count, to draw one of its objects.
+        counts = torch.bincount(self.inst_frame, minlength=len(self.frames))
+        self.frame_count = counts
+        self.frame_first = torch.cumsum(counts, 0) - counts
         self.device = torch.device(device)
         self.flip_prob = flip_prob
         self.ground = self.ground_channels().to(self.device)
@@ -124,8 +131,24 @@ class PreparedData:
             "mask_real": mask,
             "cls": self.inst_class[idx],
             "ground": self.ground[self.inst_class[idx]],
+            "plane_x": self.frame_ground[other],
+            "plane_xp": self.frame_ground[frame],
+            **self._occupied(other, flip_x, generator),
             "box_real": box,
         }
+
+
+    def _occupied(self, frame: torch.Tensor, flip: torch.Tensor, generator: torch.Generator) -> dict:
+        """A real object's box in each of ``frame`` (flipped with ``flip``), as "theta_occupied", and
+        "occupied_valid" (False for a frame without one): a box on an existing object, a negative for
+        D_where. Drawn last, so the rest of a batch is the same with or without it."""
+        u = torch.rand(len(frame), generator=generator, device=self.device)
+        count = self.frame_count[frame]
+        j = self.frame_first[frame] + (u * count).long().clamp_max((count - 1).clamp_min(0))
+        j = j.clamp_max(len(self) - 1)
+        box = self.inst_box[j].clone()
+        box[flip] = torch.stack([1 - box[flip, 2], box[flip, 1], 1 - box[flip, 0], box[flip, 3]], 1)
+        return {"theta_occupied": box_to_theta(box), "occupied_valid": count > 0}
 
 
 def _encode_flipped(labels: torch.Tensor, instances: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ Single process: `python -m stages.train`; several: `torchrun --nproc_per_node N 
 
 from pipeline.config import load_config
 from pipeline.errors import reported_as_one_line
-from pipeline.training import train_stage
+from pipeline.train import train_stage
 
 if __name__ == "__main__":
     with reported_as_one_line():

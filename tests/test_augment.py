@@ -164,6 +164,27 @@ def test_changed_params_start_over(augmented, tmp_path):
     assert summary["classes"]["car"]["inserted"] == 0
 
 
+def test_a_changed_frame_is_done_again_and_other_crops_redo_every_frame(augmented, synthetic_root, tmp_path,
+                                                                          capsys):
+    cfg, _ = augmented
+    root, crops = tmp_path / "data", tmp_path / "crops"
+    shutil.copytree(synthetic_root, root)
+    shutil.copytree(cfg.augment.appearance.crops, crops)
+    run = at(cfg, tmp_path / "aug", appearance=dataclasses.replace(cfg.augment.appearance, crops=str(crops)))
+    run = dataclasses.replace(run, data=dataclasses.replace(cfg.data, root=str(root)))
+    assert augment(run, progress=False)["frames_done"] == 10
+    assert augment(run, progress=False)["frames_done"] == 0  # nothing changed: every frame kept
+    image = sorted((root / "leftImg8bit" / "train").rglob("*.png"))[2]
+    image.write_bytes((sorted((root / "leftImg8bit" / "train").rglob("*.png"))[3]).read_bytes())
+    again = augment(run, progress=False)
+    assert again["frames_done"] == 1 and again["merged"]
+    masks = np.load(crops / "masks.npy")
+    np.save(crops / "masks.npy", masks[:, :, ::-1].copy())
+    capsys.readouterr()
+    assert augment(run, progress=False)["frames_done"] == 10
+    assert "augment: saved work was made from other inputs.crops - starting over" in capsys.readouterr().err
+
+
 def test_bad_frame_is_reported_and_skipped_or_stops(augmented, synthetic_root, tmp_path):
     cfg, _ = augmented
     root = tmp_path / "data"

@@ -107,9 +107,28 @@ def polygons_wrong_types(root):
     return p, ""
 
 
+def labels_absurd_width(root):
+    p = gt(root, "labelIds.png")
+    _png(p, np.zeros((1, 60000), np.uint8))
+    return p, ""
+
+
+def image_header_claims_absurd_size(root):
+    """A PNG whose header says 100000 x 100000 pixels (30 GB decoded) and carries no data."""
+    import struct
+    import zlib
+
+    p = image(root)
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+    return p, ""
+
+
 TREE_CASES = [truncated_labels, image_not_an_image, labels_16_bit, labels_three_channels, instances_8_bit,
               image_other_size, unknown_label_id, instances_disagree, empty_label_file, camera_broken_json,
-              camera_wrong_types, polygons_broken_json, polygons_wrong_types]
+              camera_wrong_types, polygons_broken_json, polygons_wrong_types, labels_absurd_width,
+              image_header_claims_absurd_size]
 
 
 @pytest.mark.parametrize("breaker", TREE_CASES, ids=[f.__name__ for f in TREE_CASES])
@@ -153,6 +172,8 @@ COCO_CASES = {
     "size_disagrees_with_file": (lambda d: d["images"][0].update(height=80), "says"),
     "file_name_leaves_root": (lambda d: d["images"][0].update(file_name="../../etc/passwd"), "escapes"),
     "empty_images": (lambda d: d.update(images=[], annotations=[]), "empty dataset"),
+    "absurd_image_size": (lambda d: d["images"][0].update(height=10**9, width=10**9), "is not an image size"),
+    "negative_image_size": (lambda d: d["images"][0].update(height=-40), "is not an image size"),
 }
 
 
@@ -213,3 +234,85 @@ def test_a_file_where_the_output_folder_goes(tree, tmp_path):  # noqa: F811
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(out) in lines[0], result.stderr
     assert out.read_text() == "I am a file" and not list(tmp_path.glob(".converted*"))
+
+
+# ------------------------------------------------------------------------------------------- weights
+
+
+def _weights_truncated(model):
+    data = (model / "model.safetensors").read_bytes()
+    (model / "model.safetensors").write_bytes(data[: len(data) // 3])
+    return model / "model.safetensors", "not a readable safetensors file"
+
+
+def _weights_not_safetensors(model):
+    (model / "model.safetensors").write_text("these are not weights")
+    return model / "model.safetensors", "not a readable safetensors file"
+
+
+def _weights_without_config(model):
+    (model / "config.json").unlink()
+    return model / "config.json", "missing"
+
+
+def _weights_config_broken(model):
+    (model / "config.json").write_text('{"signature": ')
+    return model / "config.json", "not the config.json of saved weights"
+
+
+def _weights_of_other_widths(model):
+    doc = json.loads((model / "config.json").read_text())
+    doc["signature"]["model"]["where_embed"] = 999
+    (model / "config.json").write_text(json.dumps(doc))
+    return model / "model.safetensors", "model.where_embed: trained with 999"
+
+
+def _weights_of_other_shapes(model):
+    """config.json agrees with the params, the tensors do not (weights copied from another model)."""
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(model / "model.safetensors")
+    name = sorted(tensors)[0]
+    tensors[name] = np.zeros((3, 3), tensors[name].dtype)
+    save_file(tensors, model / "model.safetensors")
+    return model / "model.safetensors", "weights do not fit the network the params build"
+
+
+WEIGHT_CASES = [_weights_truncated, _weights_not_safetensors, _weights_without_config, _weights_config_broken,
+                _weights_of_other_widths, _weights_of_other_shapes]
+
+
+@pytest.fixture(scope="module")
+def tiny_params(trained_tiny):
+    """The params of the tiny trained model (``trained_tiny``): its data, prepared arrays and sizes."""
+    import dataclasses
+
+    cfg = trained_tiny
+    return {"data": dataclasses.asdict(cfg.data), "prepare": dataclasses.asdict(cfg.prepare),
+            "model": dataclasses.asdict(cfg.model), "train": dataclasses.asdict(cfg.train),
+            "augment": dataclasses.asdict(cfg.augment)}
+
+
+@pytest.mark.parametrize("breaker", WEIGHT_CASES, ids=[f.__name__.strip("_") for f in WEIGHT_CASES])
+@pytest.mark.parametrize("entry", ["stages.augment", "stages.evaluate", "pipeline augment"])
+def test_broken_weights(tiny_params, trained_tiny, tmp_path, breaker, entry):
+    import shutil
+
+    import yaml
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_tiny.train.out, model)
+    named, problem = breaker(model)
+    params = json.loads(json.dumps(tiny_params))
+    params["augment"].update(model=str(model), out=str(tmp_path / "aug"), workers=2)
+    params["evaluate"] = {"real_root": "", "render_frames": 0}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if entry == "pipeline augment":
+        cmd = [sys.executable, "-m", "pipeline", "augment", trained_tiny.data.root, str(tmp_path / "out"), "--quiet"]
+    else:
+        cmd = [sys.executable, "-m", entry]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert_clean_failure(result, named, problem)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written

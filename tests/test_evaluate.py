@@ -196,9 +196,10 @@ def test_evaluate_stage_end_to_end(trained_tiny, tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
     for name in ("person", "car"):
-        arms = saved["placement"][name]
-        assert {"ours", "random", "real", "raw_where", "acceptance_rate"} <= set(arms)
-        assert 0 <= arms["ours"]["plausible"] <= 1
+        row = saved["placement"][name]
+        assert list(row) == ["raw_where", "random_boxes", "acceptance_rate", "filtered"]  # the model first
+        assert {"ours", "random", "real"} <= set(row["filtered"])
+        assert 0 <= row["filtered"]["ours"]["plausible"] <= 1 and 0 <= row["raw_where"]["plausible"] <= 1
         assert set(saved["shape"][name]) == {"raw", "real_train", "box", "inserted"}
         assert 0 <= saved["diversity"][name]["box_iou_within"] <= 1
     down = saved["downstream"]

@@ -8,20 +8,20 @@ import torch
 
 from pipeline.config import LossConfig, ModelConfig, PrepareConfig
 from pipeline.encoding import IN_CHANNELS, LABEL_CHANNELS, channel_of, encode
+from pipeline.errors import ConfigError
 from pipeline.labels import BY_NAME
-from pipeline.models import (
+from pipeline.models.affine import box_mask, box_to_theta, theta_to_box, warp
+from pipeline.models.blocks import TiledConv, tile
+from pipeline.models.insertion_gan import (
+    D_TERMS,
+    G_TERMS,
     InsertionGAN,
-    box_to_theta,
     coord_loss,
+    ground_distance,
     occupancy_loss,
     support_loss,
     theta_loss,
-    theta_to_box,
-    warp,
 )
-from pipeline.models.affine import box_mask
-from pipeline.models.blocks import TiledConv, tile
-from pipeline.models.insertion_gan import D_TERMS, G_TERMS, ground_distance
 
 # Small widths: the sizes are what these tests are about, and they must run in seconds on 2 cores.
 TINY = ModelConfig(where_widths=[8, 8, 16, 16], where_embed=16, what_widths=[8, 8, 16, 16, 16], what_embed=16,
@@ -292,12 +292,12 @@ def test_the_box_is_painted_as_the_target_class():
     (ModelConfig(d_widths=[]), DEFAULT_SIZES, "model.d_widths"),
 ])
 def test_constructor_refuses_inconsistent_sizes(model, prepare, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         InsertionGAN(model, prepare, LossConfig(), MIN_SCALE)
 
 
 def test_constructor_refuses_wrong_min_scale():
-    with pytest.raises(ValueError, match="min_scale"):
+    with pytest.raises(ConfigError, match="min_scale"):
         InsertionGAN(TINY, DEFAULT_SIZES, LossConfig(), [0.1])
 
 

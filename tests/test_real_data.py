@@ -190,7 +190,8 @@ def check_every_stage(clone, augmented_images: int):
     assert evaluation["downstream"]["split"] == "val" and evaluation["downstream"]["test_frames"] == 2
     assert set(evaluation["placement"]) == {"person", "car"}
     # No camera files: the scale rule comes from fitted ground planes, in training's and evaluation's figures.
-    assert "scale" in metrics["train"]["where_raw"]["person"] and "scale" in evaluation["placement"]["car"]["real"]
+    assert "scale" in metrics["train"]["where_raw"]["person"]
+    assert "scale" in evaluation["placement"]["car"]["filtered"]["real"]
     return metrics
 
 

@@ -146,17 +146,6 @@ def test_saved_and_loaded_model_gives_identical_outputs(prepared_tiny, tmp_path)
     assert not torch.equal(a["theta"][0], torch.eye(2, 3)), "a trivial identity model would prove nothing"
 
 
-def test_the_train_stage_depends_on_exactly_the_code_a_checkpoint_is_tied_to():
-    import yaml
-    from conftest import REPO
-
-    from pipeline.training import TRAINING_SOURCES
-
-    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]["deps"]
-    code = {d for d in deps if d.startswith("pipeline/")}
-    assert {f"pipeline/{name}" for name in TRAINING_SOURCES} <= code
-
-
 def test_the_training_benchmark_builds_batches_like_the_data(prepared_tiny):
     import importlib.util
 
@@ -170,3 +159,32 @@ def test_the_training_benchmark_builds_batches_like_the_data(prepared_tiny):
     fake = bench.fake_batch(prepared_tiny.prepare, 2, torch.device("cpu"))
     assert set(real) - {"box_real"} <= set(fake)
     assert all(fake[k].shape[1:] == real[k].shape[1:] for k in fake)
+
+
+def test_the_what_module_draws_its_shape_from_z_what(prepared_tiny, tmp_path):
+    """Against posterior collapse, on a tiny model trained 400 steps with the default losses: the what-VAE's
+    posterior carries information (KL of at least 1 nat per class), the supervised path decodes a real mask
+    better from its encoded z_what than from z = 0, and different z_what give different shapes for one scene
+    and one box. Measured: 2.2 / 2.3 nats, L1 3-6% lower, shape IoU 0.72 / 0.74 across z; the same model
+    with kl_free_bits 0, mode_seeking 0 and z_what only at the input collapses (0.21 / 0.03 nats, equal
+    L1s, IoU 0.91 / 0.88) and fails each check."""
+    from pipeline.evaluation.posterior import posterior_health
+
+    cfg = at(prepared_tiny, tmp_path, steps=400, checkpoint_every=400, log_every=100, sample_every=400)
+    train(cfg, progress=False)
+    gan = load_trained(cfg.train.out, cfg)
+    data = PreparedData(f"{cfg.prepare.out}/val.npz", flip_prob=0.0)
+    for name, health in posterior_health(gan, data, cfg.prepare.classes).items():
+        assert health["kl_what"] >= 1.0, (name, health)
+        assert health["l1_posterior_mean"] < 0.99 * health["l1_z_zero"], (name, health)
+    x_where, x_what = data.scene_inputs(torch.zeros(16, dtype=torch.long))
+    z_where = torch.randn(1, gan.z_where, generator=torch.Generator().manual_seed(0)).expand(16, -1)
+    z_what = torch.randn(16, gan.z_what, generator=torch.Generator().manual_seed(1))
+    for c in range(len(cfg.prepare.classes)):
+        out = gan.sample(x_where, x_what, torch.full((16,), c), z_where, z_what)
+        assert torch.allclose(out["box"], out["box"][:1].expand(16, -1))  # one box ...
+        shapes = (out["shape"][:, 0] >= 0.5).flatten(1).float()
+        inter = shapes @ shapes.T
+        union = shapes.sum(1)[:, None] + shapes.sum(1)[None, :] - inter
+        iou = (inter / union.clamp_min(1))[~torch.eye(16, dtype=torch.bool)]
+        assert iou.mean() < 0.85, (c, float(iou.mean()))  # ... many shapes

@@ -102,3 +102,31 @@ def test_missing_label_map_is_a_clear_error(transform_parts):
     _, _, _, frames = transform_parts
     with pytest.raises(ValueError, match="mask="):
         A.Compose([make(transform_parts)])(image=frames[0].image)
+
+
+def test_the_library_and_the_transform_run_without_dvc(trained_tiny, synthetic_root, tmp_path):
+    """A user who only imports the library (``InsertInstances`` in their own albumentations pipeline) needs
+    neither DVC nor dvclive: both are blocked here, and the transform loads the model and inserts objects."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import REPO
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(dataclasses.asdict(trained_tiny)))
+    script = f"""
+import sys
+sys.modules["dvc"] = sys.modules["dvclive"] = None  # any import of them fails
+import pipeline, pipeline.augment, pipeline.transforms
+from pipeline.transforms import InsertInstances
+from pipeline.datasets.cityscapes import CityscapesDataset
+scene = CityscapesDataset({str(synthetic_root)!r}, ["val"])[0]
+t = InsertInstances.from_trained({trained_tiny.augment.model!r}, params={str(params)!r}, p=1.0)
+out = t(image=scene.image, mask=scene.labels)
+print("inserted", int((out["mask"] != scene.labels).sum()))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) > 0

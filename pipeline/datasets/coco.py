@@ -30,6 +30,11 @@ from pipeline.scene import FrameId, Scene
 _IMAGE_SUFFIX = "_leftImg8bit"
 
 
+# The largest image the readers take: JPEG's side limit, and OpenCV's default pixel limit for decoding.
+MAX_SIDE = 65535
+MAX_PIXELS = 2**30
+
+
 class CocoDataset:
     """Frames of one COCO split: ``len(ds)``, ``ds[i]``, iteration (images read lazily)."""
 
@@ -54,6 +59,10 @@ class CocoDataset:
                 size = (int(entry["height"]), int(entry["width"]))
             except (KeyError, TypeError, ValueError):
                 raise DatasetError(self.json_path, f"image entry {entry!r} lacks id/file_name/height/width") from None
+            if not (1 <= size[0] <= MAX_SIDE and 1 <= size[1] <= MAX_SIDE and size[0] * size[1] <= MAX_PIXELS):
+                # Checked before any mask is decoded at that size (pycocotools would allocate or crash).
+                raise DatasetError(self.json_path, f"image {image_id}: {size[1]}x{size[0]} is not an image size "
+                                   f"(1 to {MAX_SIDE} pixels a side, at most {MAX_PIXELS} pixels)")
             if image_id in seen_images:
                 raise DatasetError(self.json_path, f"image id {image_id} appears twice in 'images'")
             seen_images.add(image_id)

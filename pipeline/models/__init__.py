@@ -1,17 +1,7 @@
-"""The insertion GAN (insertion-gan.md): where (box) and what (shape) generators, trained jointly.
+"""The networks, one file per family: the insertion GAN (``insertion_gan``: where + what generators, their
+VAE encoders and discriminators, built from ``where_net``, ``what_net``, ``discriminators``, ``affine`` and
+``blocks``), the pix2pixHD-style renderer (``renderer``) and the part network (``part_net``).
 
-``InsertionGAN`` is the whole model with its losses; the affine helpers convert boxes and place patches.
+Import from the submodules: this package imports none of them, so a stage that loads one family does
+not depend on (nor is its saved work keyed to) the code of another.
 """
-
-from pipeline.models.affine import box_to_theta, theta_to_box, warp
-from pipeline.models.insertion_gan import (
-                                           InsertionGAN,
-                                           check_sizes,
-                                           coord_loss,
-                                           occupancy_loss,
-                                           support_loss,
-                                           theta_loss,
-)
-
-__all__ = ["InsertionGAN", "box_to_theta", "check_sizes", "coord_loss", "occupancy_loss", "support_loss", "theta_loss",
-           "theta_to_box", "warp"]

@@ -138,10 +138,16 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
 
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma) || N(0, I)), summed over latent dims, averaged over the batch (float32)."""
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "sum", free_bits: float = 0.0
+                  ) -> torch.Tensor:
+    """KL(N(mu, sigma) || N(0, I)) averaged over the batch, then summed (or averaged: ``reduction="mean"``)
+    over latent dims (float32). With ``free_bits`` > 0 each dim's batch-mean KL counts as at least that many
+    nats: below it the encoder pays nothing, so it has no reason to leave a dim unused (posterior collapse)."""
     mu, logvar = mu.float(), logvar.float()
-    return (-0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)).mean()
+    per_dim = (-0.5 * (1 + logvar - mu.square() - logvar.exp())).mean(0)
+    if free_bits > 0:
+        per_dim = per_dim.clamp_min(free_bits)
+    return per_dim.sum() if reduction == "sum" else per_dim.mean()
 
 
 def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:

@@ -32,9 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from pipeline.config import LossConfig, ModelConfig, PrepareConfig
+from pipeline.config import LossConfig, ModelConfig, PrepareConfig, check_sizes
 from pipeline.encoding import IN_CHANNELS, LABEL_CHANNELS, channel_of
-from pipeline.labels import BY_NAME, TARGET_CLASSES
+from pipeline.errors import ConfigError
+from pipeline.labels import BY_NAME, MEAN_HEIGHT_M, TARGET_CLASSES
 from pipeline.models.affine import box_mask, free_params, paint, theta_to_box, warp
 from pipeline.models.blocks import bce, kl_divergence, l1, reparameterize
 from pipeline.models.discriminators import AffineDiscriminator, PatchDiscriminator, ShapeDiscriminator
@@ -42,36 +43,9 @@ from pipeline.models.what_net import MaskEncoder, WhatNet
 from pipeline.models.where_net import AffineEncoder, WhereNet
 
 G_TERMS = ("g_adv_affine", "g_adv_where", "g_adv_shape", "g_adv_what", "coord", "theta", "occupancy", "support",
-           "rec_where",
-           "rec_what", "latent_where", "latent_what", "sup_affine", "sup_mask", "kl_where", "kl_what")
-D_TERMS = ("d_affine", "d_where", "d_shape", "d_what")
-
-
-def check_sizes(model: ModelConfig, prepare: PrepareConfig) -> None:
-    """Refuse widths and sizes that do not fit together, naming the params keys to change."""
-    for key in ("where_widths", "what_widths", "shape_widths", "d_widths"):
-        if not getattr(model, key):
-            raise ValueError(f"model.{key}: at least one width is needed")
-    for widths_key, size_key in (("where_widths", "where_size"), ("what_widths", "what_size")):
-        n = len(getattr(model, widths_key))
-        w, h = getattr(prepare, size_key)
-        if (w, h) != (8 * 2**n, 4 * 2**n):
-            raise ValueError(
-                f"model.{widths_key} has {n} entries, so prepare.{size_key} must be {8 * 2**n}x{4 * 2**n} "
-                f"(width x height; the encoder halves it {n} times down to 8x4), got {w}x{h}"
-            )
-    n = len(model.shape_widths)
-    if prepare.mask_size != 4 * 2**n:
-        raise ValueError(
-            f"model.shape_widths has {n} entries, so prepare.mask_size must be {4 * 2**n} "
-            f"(the shape generator doubles a 4x4 map {n} times), got {prepare.mask_size}"
-        )
-    n = len(model.d_widths)
-    if 4 * 2 ** len(model.where_widths) < 2 ** (n + 1):
-        raise ValueError(f"model.d_widths has {n} entries: too many halvings for prepare.where_size "
-                         f"{prepare.where_size}")
-    if model.z_where < 1 or model.z_what < 1:
-        raise ValueError(f"model.z_where and model.z_what must be >= 1, got {model.z_where}, {model.z_what}")
+           "ground_scale", "rec_where", "rec_what", "latent_where", "latent_what", "sup_affine", "sup_mask",
+           "kl_where", "kl_what", "g_adv_vae", "mode_seeking")
+D_TERMS = ("d_affine", "d_where", "d_shape", "d_what", "d_where_occupied")
 
 
 def coord_loss(theta: torch.Tensor) -> torch.Tensor:
@@ -85,21 +59,17 @@ def coord_loss(theta: torch.Tensor) -> torch.Tensor:
     return (F.relu(t - a + 1) + F.relu(1 - t - a)).sum(1).mean()
 
 
-# Share of a box that may cover existing persons/cars before the occupancy hinge starts to cost: real
-# objects do overlap (parked rows, crowds), the placement rules allow up to half of an object.
-FREE_OCCUPANCY = 0.25
-
-
-def occupancy_loss(box: torch.Tensor, occupied: torch.Tensor) -> torch.Tensor:
+def occupancy_loss(box: torch.Tensor, occupied: torch.Tensor, free: float = 0.25) -> torch.Tensor:
     """Hinge on the share of each soft box [B, 1, H, W] that lies on ``occupied`` [B, 1, H, W] pixels
-    (existing persons and cars): zero up to FREE_OCCUPANCY, linear above; batch mean.
+    (existing persons and cars): zero up to ``free`` (``train.losses.occupancy_free``: real objects do
+    overlap - parked rows, crowds), linear above; batch mean.
 
     The occupancy map is blurred over 5x5 pixels so that a box sitting inside a larger object still feels
     which way is free (the box's own gradient lives only on its edges)."""
     occupied = F.avg_pool2d(occupied.float(), 5, stride=1, padding=2, count_include_pad=False)
     box = box.float()
     share = (box * occupied).sum((1, 2, 3)) / box.sum((1, 2, 3)).clamp_min(1e-6)
-    return F.relu(share - FREE_OCCUPANCY).mean()
+    return F.relu(share - free).mean()
 
 
 # Points sampled along a box's bottom edge by the support loss.
@@ -138,6 +108,25 @@ def support_loss(theta: torch.Tensor, scene: torch.Tensor, ground: torch.Tensor)
     return F.grid_sample(dist, grid, align_corners=False, padding_mode="border").mean()
 
 
+def ground_scale_loss(theta: torch.Tensor, plane: torch.Tensor, mean_height: torch.Tensor, free: float
+                      ) -> torch.Tensor:
+    """Hinge on each box's height against the height a mean-sized object of its class has where the box
+    stands, under its frame's ground plane: ``|log(h / expected)|`` beyond ``free``, mean over the frames
+    that have a plane.
+
+    ``plane`` [B, 2] is (horizon row, 1 / camera height) in frame-height units (``PreparedData``: the
+    frame's camera, else a plane fitted to its own objects; NaN without one), ``mean_height`` [B] the
+    class's mean height in metres; expected = mean_height * (bottom - horizon) / camera height. A box
+    whose bottom is above the horizon is expected to be tiny, so its cost pulls it down and shrinks it."""
+    _, y0, _, y1 = theta_to_box(theta.float()).unbind(1)
+    horizon, inv_height = plane[:, 0].float(), plane[:, 1].float()
+    valid = torch.isfinite(horizon) & torch.isfinite(inv_height)
+    expected = mean_height.float() * (y1 - horizon.nan_to_num()).clamp_min(1e-3) * inv_height.nan_to_num()
+    ratio = (y1 - y0).clamp_min(1e-4) / expected.clamp_min(1e-6)
+    cost = F.relu(ratio.log().abs() - free)
+    return torch.where(valid, cost, torch.zeros_like(cost)).sum() / valid.sum().clamp_min(1)
+
+
 def theta_loss(theta: torch.Tensor, min_scale: torch.Tensor) -> torch.Tensor:
     """Hinge on the scales a = 1 / (box size as a fraction of the image): 1 <= a <= 1 / min_scale.
 
@@ -152,10 +141,10 @@ def theta_loss(theta: torch.Tensor, min_scale: torch.Tensor) -> torch.Tensor:
 class InsertionGAN(nn.Module):
     def __init__(self, model: ModelConfig, prepare: PrepareConfig, losses: LossConfig, min_scale: list[float]):
         super().__init__()
-        check_sizes(model, prepare)
+        check_sizes(model, prepare, "params")
         n = len(prepare.classes)
         if len(min_scale) != n or not all(0 < m <= 1 for m in min_scale):
-            raise ValueError(f"min_scale: one value in (0, 1] per class of prepare.classes {prepare.classes}, "
+            raise ConfigError(f"train.min_scale: one value in (0, 1] per class of prepare.classes {prepare.classes}, "
                              f"got {min_scale}")
         self.n_classes = n
         self.losses = losses
@@ -165,7 +154,8 @@ class InsertionGAN(nn.Module):
         self.mask_size = prepare.mask_size
 
         self.where = WhereNet(IN_CHANNELS, n, model.z_where, model.where_widths, model.where_embed)
-        self.what = WhatNet(IN_CHANNELS, n, model.z_what, model.what_widths, model.what_embed, model.shape_widths)
+        self.what = WhatNet(IN_CHANNELS, n, model.z_what, model.what_widths, model.what_embed, model.shape_widths,
+                            model.z_what_to_shape)
         self.where_vae = AffineEncoder(n, model.z_where)
         self.what_vae = MaskEncoder(n, model.z_what, model.shape_widths[::-1])
 
@@ -178,6 +168,8 @@ class InsertionGAN(nn.Module):
         channels = torch.tensor([channel_of(BY_NAME[name].id) for name in prepare.classes])
         self.register_buffer("targets", F.one_hot(channels, IN_CHANNELS).float(), persistent=False)
         self.register_buffer("min_scale", torch.tensor(min_scale, dtype=torch.float32), persistent=False)
+        heights = [MEAN_HEIGHT_M.get(BY_NAME[name].id, float("nan")) for name in prepare.classes]
+        self.register_buffer("mean_height", torch.tensor(heights, dtype=torch.float32), persistent=False)
         # Existing objects a new one should not be stacked on: every person/car label channel.
         occupied = [channel_of(label_id) for label_id in TARGET_CLASSES]
         self.register_buffer("occupied_channels", torch.tensor(occupied), persistent=False)
@@ -264,8 +256,11 @@ class InsertionGAN(nn.Module):
             "theta": theta_loss(theta[r], self.min_scale[cls_r]),
             "occupancy": occupancy_loss(
                 box_mask(theta[r], self.where_hw),
-                g["x_where"][r].index_select(1, self.occupied_channels).sum(1, keepdim=True)),
+                g["x_where"][r].index_select(1, self.occupied_channels).sum(1, keepdim=True),
+                self.losses.occupancy_free),
             "support": support_loss(theta[r], g["x_where"][r], batch["ground"].repeat(2, 1)),
+            "ground_scale": ground_scale_loss(theta[r], _planes(batch, theta), self.mean_height[cls_r],
+                                              self.losses.ground_scale_free),
             # Input reconstruction on path u (one path keeps the context in the embedding; at the what
             # resolution each path's 30-channel reconstruction is a large share of a step).
             "rec_where": l1(self.where.reconstruct(g["h_where"][u]), batch["x_where"]),
@@ -277,11 +272,24 @@ class InsertionGAN(nn.Module):
             # supervised term no longer outweighs the adversarial ones and raw placements got worse.)
             "sup_affine": l1(free_params(theta[2 * b:]), free_params(batch["theta_real"])),
             "sup_mask": l1(shape[2 * b:], batch["mask_real"]),
-            "kl_where": kl_divergence(g["mu_w"], g["logvar_w"]),
-            "kl_what": kl_divergence(g["mu_s"], g["logvar_s"]),
+            "mode_seeking": self._mode_seeking(g, u) if self.losses.mode_seeking > 0 else theta.new_zeros(()),
+            "kl_where": kl_divergence(g["mu_w"], g["logvar_w"], self.losses.kl_reduction),
+            "kl_what": kl_divergence(g["mu_s"], g["logvar_s"], self.losses.kl_reduction, self.losses.kl_free_bits),
+            # The VAE path's affine and mask must fool D_affine and D_shape too (the reference's cVAE-GAN).
+            "g_adv_vae": (bce(self._frozen(self.d_affine, theta[2 * b:], c), True)
+                          + bce(self._frozen(self.d_shape, shape[2 * b:], c), True)),
         }
         images = {"box": box, "shape": shape[u], "placed": placed, "shape_vae": shape[2 * b:]}
         return terms, {k: v.detach().float() for k, v in images.items()}
+
+    def _mode_seeking(self, g: dict, u: slice) -> torch.Tensor:
+        """Not in the reference (a diversity term, as in mode-seeking GANs): path u's scenes and boxes drawn
+        again with other z_what; 1 / (mean |shape change| / mean |z change|). Small when shapes follow z."""
+        z2 = torch.randn_like(g["z_what"][u])
+        logits, _ = self.what(g["what_in"][u], z2, g["c3"][u])
+        shape_change = (torch.sigmoid(logits) - g["shape"][u]).abs().flatten(1).mean(1)
+        z_change = (z2 - g["z_what"][u]).abs().mean(1)
+        return 1 / ((shape_change / z_change).mean() + 1e-5)
 
     def generator_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
         """Total generator-side loss (where + what + VAE encoders), every named term as a float, and images
@@ -295,9 +303,12 @@ class InsertionGAN(nn.Module):
             + w.theta * t["theta"]
             + w.occupancy * t["occupancy"]
             + w.support * t["support"]
+            + w.ground_scale * t["ground_scale"]
             + w.reconstruction * (t["rec_where"] + t["rec_what"] + t["latent_where"] + t["latent_what"])
             + w.supervised * (t["sup_affine"] + t["sup_mask"])
             + w.kl * (t["kl_where"] + t["kl_what"])
+            + w.vae_adversarial * t["g_adv_vae"]
+            + w.mode_seeking * t["mode_seeking"]
         )
         return total, _floats({**t, "g_total": total}), images
 
@@ -311,13 +322,25 @@ class InsertionGAN(nn.Module):
         real_where = torch.cat([batch["xp_where"], box_mask(theta_real, self.where_hw).to(fake_where.dtype)], 1)
         real_what = paint(batch["xp_what"], warp(batch["mask_real"], theta_real, self.what_hw),
                           self.targets[batch["cls"]])
+        # Extra fakes for D_where (not in the reference): x with the box of one of its own persons/cars - a
+        # box on an existing object, which no real example shows.
+        if "theta_occupied" in batch:
+            occupied_box = box_mask(batch["theta_occupied"], self.where_hw).to(fake_where.dtype)
+            logits = self.d_where(torch.cat([batch["x_where"], occupied_box], 1), c).float()
+            occupied_bce = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none")
+            occupied_bce = occupied_bce.flatten(1).mean(1)
+            valid = batch["occupied_valid"].float()
+        else:  # a batch without those boxes (built by hand)
+            occupied_bce = valid = theta_real.new_zeros(b, dtype=torch.float32)
         t = {
             "d_affine": _d_loss(self.d_affine, theta_real, g["theta"], c, c3),
             "d_where": _d_loss(self.d_where, real_where, fake_where, c, c),
             "d_shape": _d_loss(self.d_shape, batch["mask_real"], g["shape"], c, c3),
             "d_what": _d_loss(self.d_what, real_what, fake_what, c, c),
+            "d_where_occupied": (occupied_bce * valid).sum() / valid.sum().clamp_min(1),
         }
-        total = sum(t.values())
+        total = t["d_affine"] + t["d_where"] + t["d_shape"] + t["d_what"]
+        total = total + self.losses.occupied_negatives * t["d_where_occupied"]
         t["d_total"] = total
         return total, _floats(t)
 
@@ -339,6 +362,13 @@ class InsertionGAN(nn.Module):
         shape = torch.sigmoid(logits)
         return {"theta": theta, "box": theta_to_box(theta), "shape": shape,
                 "placed": warp(shape, theta, self.what_hw), "z_where": z_where, "z_what": z_what}
+
+
+def _planes(batch: dict, theta: torch.Tensor) -> torch.Tensor:
+    """The ground planes of paths u and p (x, then x+); NaN (no scale cost) for a batch without them."""
+    if "plane_x" in batch:
+        return torch.cat([batch["plane_x"], batch["plane_xp"]])
+    return theta.new_full((theta.shape[0] // 3 * 2, 2), float("nan"), dtype=torch.float32)
 
 
 def _d_loss(d: nn.Module, real: torch.Tensor, fake: torch.Tensor, c_real: torch.Tensor, c_fake: torch.Tensor):
