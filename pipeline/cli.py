@@ -271,8 +271,8 @@ def evaluate(params: str, metrics: str, plots: str, reports: str, quiet: bool) -
         raw, filtered = row["raw_where"] or {}, row["filtered"]
         click.echo(f"{name}: raw model samples plausible {raw.get('plausible')} (random boxes "
                    f"{(row['random_boxes'] or {}).get('plausible')}), acceptance {row['acceptance_rate']}; "
-                   f"filtered: inserted {filtered['ours']['plausible']}, random {filtered['random']['plausible']}, "
-                   f"real {filtered.get('real', {}).get('plausible')}")
+                   f"filtered: inserted {filtered.get('ours', {}).get('plausible')}, random "
+                   f"{filtered.get('random', {}).get('plausible')}, real {filtered.get('real', {}).get('plausible')}")
     down = result["downstream"]
     for arm in ("subset", "ours", "copy_paste"):
         click.echo(f"segmenter {arm}: person IoU {down[arm]['person_iou']}, car IoU {down[arm]['car_iou']}")

@@ -108,7 +108,8 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     # The model first: its raw samples (no rule applied) beside random boxes, and the share of candidates
     # the augment stage's rules accept; then the inserted objects, which passed those rules ("filtered").
     placement = {name: {"raw_where": raw["model"].get(name), "random_boxes": raw["random"].get(name),
-                        "acceptance_rate": rates.get(name), "filtered": arms} for name, arms in inserted.items()}
+                        "acceptance_rate": rates.get(name), "filtered": inserted.get(name, {})}
+                 for name in cfg.prepare.classes}  # every class: one the run inserted none of has no filtered rows
     seconds["placement"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()

@@ -191,7 +191,7 @@ def check_every_stage(clone, augmented_images: int):
     assert set(evaluation["placement"]) == {"person", "car"}
     # No camera files: the scale rule comes from fitted ground planes, in training's and evaluation's figures.
     assert "scale" in metrics["train"]["where_raw"]["person"]
-    assert "scale" in evaluation["placement"]["car"]["filtered"]["real"]
+    assert "scale" in evaluation["placement"]["car"]["raw_where"]
     return metrics
 
 

@@ -50,10 +50,11 @@ def test_code_digest_changes_with_a_file_the_stage_runs_only(tmp_path, monkeypat
     assert checkpoints.code_digest("pipeline.training") != before
 
 
-@pytest.mark.parametrize("stage, module", [("train", "pipeline.training"),
+@pytest.mark.parametrize("stage, module", [("synthesize", "pipeline.synthesize"), ("prepare", "pipeline.prepare"),
+                                           ("train", "pipeline.training"), ("train", "pipeline.train"),
                                            ("train_renderer", "pipeline.renderer_training"),
-                                           ("augment", "pipeline.augment")])
-def test_dvc_reruns_a_stage_whenever_its_saved_work_would_start_over(stage, module):
+                                           ("augment", "pipeline.augment"), ("evaluate", "pipeline.evaluate")])
+def test_dvc_reruns_a_stage_whenever_its_code_or_its_saved_works_key_changes(stage, module):
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["deps"]
     for path in code_files(module):
         full = f"pipeline/{path}"
