@@ -24,11 +24,9 @@ import yaml
 
 from pipeline.augment import augment
 from pipeline.config import Config, from_dict
-from pipeline.evaluation.posterior import posterior_health
 from pipeline.evaluation.shapes import evaluate_diversity, evaluate_shapes
-from pipeline.evaluation.where_quality import evaluate_where
-from pipeline.training import load_trained, train
-from pipeline.training_data import PreparedData
+from pipeline.train import train_stage
+from pipeline.training import load_trained
 
 
 def overridden(params: Path, overrides: list[str]) -> dict:
@@ -58,13 +56,10 @@ def main() -> None:
     raw["train"].update(out=str(run / "model"), checkpoint_dir=str(run / "checkpoint"), log_dir=str(run / "live"))
     cfg = from_dict(Config, raw, "params")
     start = time.perf_counter()
-    result: dict = {"overrides": args.overrides, "train": train(cfg)}
+    # The train stage itself: training, then raw placements and posterior health (its metrics file in the run).
+    result: dict = {"overrides": args.overrides, **train_stage(cfg, run / "train.json")}
     gan = load_trained(cfg.train.out, cfg, "cpu")
-    where = evaluate_where(gan, cfg, "val", cfg.train.eval_samples_per_frame, cfg.seed)
-    val = PreparedData(Path(cfg.prepare.out) / "val.npz", "cpu", flip_prob=0.0)
-    result |= {"where_raw": where["model"], "where_random": where["random"],
-               "what_posterior": posterior_health(gan, val, cfg.prepare.classes, seed=cfg.seed),
-               "shape": evaluate_shapes(gan, cfg, "val", cfg.evaluate.samples_per_frame, cfg.seed),
+    result |= {"shape": evaluate_shapes(gan, cfg, "val", cfg.evaluate.samples_per_frame, cfg.seed),
                "diversity": evaluate_diversity(gan, cfg, "val", cfg.evaluate.diversity_frames,
                                                cfg.evaluate.diversity_draws, cfg.seed)}
     if args.augment:
