@@ -13,8 +13,10 @@ import time
 import torch
 
 from pipeline.config import load_config
-from pipeline.renderer_training import LABEL_INPUT, build_networks, renderer_step
+from pipeline.models.renderer import LABEL_INPUT
+from pipeline.renderer_training import renderer_step
 from pipeline.runtime import runtime
+from pipeline.trained_renderer import build_networks
 
 
 def seconds_per_step(rc, steps: int, device: torch.device) -> float:

@@ -19,7 +19,7 @@ import torch
 from pipeline.config import Config, ModelConfig, PrepareConfig
 from pipeline.encoding import IN_CHANNELS
 from pipeline.runtime import keep_freed_memory
-from pipeline.training import build_model
+from pipeline.trained_gan import build_model
 
 REFERENCE_SECONDS_PER_SAMPLE = 43.0
 

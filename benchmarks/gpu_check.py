@@ -126,7 +126,7 @@ def model_and_crops(tmp: Path, model: Path = REPO / "models" / "insertion",
     from pipeline.config import Config, DataConfig, SyntheticConfig, load_config
     from pipeline.prepare import prepare
     from pipeline.synthesize import generate_dataset
-    from pipeline.training import build_model, save_trained
+    from pipeline.trained_gan import build_model, save_trained
 
     params = load_config(REPO / "params.yaml")
     generate_dataset(SyntheticConfig(splits={"train": 24, "val": 2}), 0, tmp / "synthetic", workers=2, progress=False)

@@ -26,7 +26,7 @@ from pipeline.augment import augment
 from pipeline.config import Config, from_dict
 from pipeline.evaluation.shapes import evaluate_diversity, evaluate_shapes
 from pipeline.train import train_stage
-from pipeline.training import load_trained
+from pipeline.trained_gan import load_trained
 
 
 def overridden(params: Path, overrides: list[str]) -> dict:

@@ -13,13 +13,13 @@ import time
 
 import numpy as np
 
-from pipeline.augment import resolve_device
 from pipeline.config import load_config
 from pipeline.datasets import open_dataset
 from pipeline.evaluation.downstream import shrink, subset_indices, train_segmenter
 from pipeline.evaluation.gallery import fit_width, write_gallery
 from pipeline.evaluation.render_quality import evaluate_render_modes
-from pipeline.training import load_trained
+from pipeline.runtime import resolve_device
+from pipeline.trained_gan import load_trained
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""How well the built-in dataset obeys its own placement rules (synthetic-scenes.md).
+"""How well the built-in dataset obeys its own placement rules (docs/synthetic-scenes.md).
 
     python benchmarks/scene_rules_report.py [--params params.yaml]
 
@@ -15,7 +15,7 @@ import argparse
 from pipeline import labels as lb
 from pipeline.config import load_config
 from pipeline.datasets.synthetic import frame_ids, generate_scene
-from pipeline.evaluation.placement import scale_ratio, support_label
+from pipeline.rules import scale_ratio, support_label
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Layout of ``augment.out`` (default ``data/augmented``)::
 
-    cityscapes/   the full Cityscapes tree: augmented frames (city ``{city}-aug``, formats.md) and, with
+    cityscapes/   the full Cityscapes tree: augmented frames (city ``{city}-aug``, docs/formats.md) and, with
                   ``copy_originals``, the original frames beside them
     coco/annotations/instances_{split}.json   every frame of the tree; ``file_name`` relative to
                   ``cityscapes/leftImg8bit/{split}``; inserted objects carry ``"inserted": true`` and
@@ -26,43 +26,33 @@ work key: ``checkpoints.py``); a frame whose input changed is done again (its re
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline.appearance import CropBank
-from pipeline.checkpoints import array_digest, file_digest, files_digest, say_starting_over, tree_digest, work_key
+from pipeline.augmentation import (
+    Context,
+    augment_frame,
+    build_context,
+    frame_digest,
+    frame_name,
+    key_digest,
+    record_path,
+)
+from pipeline.checkpoints import file_digest, files_digest, say_starting_over, tree_digest, work_key
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
-from pipeline.datasets.cityscapes import CityscapesDataset, frame_paths
 from pipeline.errors import PipelineError
-from pipeline.insertion import REASONS, Inserter
+from pipeline.insertion import REASONS
 from pipeline.io import atomic_write_bytes, atomic_write_json, dumps_json, read_json
-from pipeline.runtime import keep_freed_memory
-from pipeline.scene import FrameId, Instance, Scene
-from pipeline.training import load_trained
-from pipeline.writers.cityscapes_writer import write_scene
-from pipeline.writers.coco_writer import CocoWriter, cityscapes_file_name, scene_annotations
-
-AUG_SUFFIX = "-aug"
-
-
-# ------------------------------------------------------------------------------------ identities
-
-
-def frame_seed(seed: int, split: str, stem: str) -> int:
-    """The seed of one frame: a function of the global seed and the frame's name only."""
-    digest = hashlib.sha256(f"{split}/{stem}".encode()).digest()
-    return int(np.random.SeedSequence([seed, int.from_bytes(digest[:8], "little")]).generate_state(1)[0])
+from pipeline.runtime import keep_freed_memory, resolve_device
+from pipeline.writers.coco_writer import CocoWriter
 
 
 def run_key(cfg: Config, device: torch.device) -> dict:
@@ -88,146 +78,6 @@ def run_key(cfg: Config, device: torch.device) -> dict:
         files = [*renderer.glob("*.safetensors"), *renderer.glob("styles.json")] if renderer.is_dir() else []
         inputs["renderer"] = files_digest(files, renderer)
     return work_key(params, inputs, __name__)
-
-
-def key_digest(key: dict) -> str:
-    return hashlib.sha256(dumps_json(key)).hexdigest()
-
-
-def frame_digest(scene: Scene) -> str:
-    """A frame as read: its maps, image and camera."""
-    camera = dumps_json(dataclasses.asdict(scene.camera)) if scene.camera is not None else None
-    return array_digest([scene.image, scene.labels, scene.instance_ids, scene.parts,
-                         np.frombuffer(camera, np.uint8) if camera else None])
-
-
-# ---------------------------------------------------------------------------------------- a frame
-
-
-@dataclass
-class Context:
-    """What a process needs to augment frames: built once per process."""
-
-    cfg: Config
-    inserter: Inserter
-    key: str  # key_digest of the run's work key
-    model_hash: str
-    out: Path
-    datasets: dict
-
-    def dataset(self, split: str):
-        if split not in self.datasets:
-            self.datasets[split] = open_dataset(self.cfg.data, split, self.cfg.coco)
-        return self.datasets[split]
-
-
-def build_context(cfg: Config, device: torch.device, key: dict) -> Context:
-    gan = load_trained(cfg.augment.model, cfg, device)
-    gan = gan.to(memory_format=torch.channels_last)
-    if cfg.render.mode == "paste":
-        inserter = Inserter(gan, CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg, device)
-    else:
-        inserter = Inserter(gan, None, cfg, device, look=learned_appearance(cfg, device))
-    return Context(cfg, inserter, key_digest(key), key["inputs"]["model"], Path(cfg.augment.out), {})
-
-
-def learned_appearance(cfg: Config, device: torch.device):
-    """The trained renderer (and part network for ``gan+parts``) as the augment stage's appearance."""
-    from pipeline.appearance.learned import LearnedAppearance
-    from pipeline.renderer_training import load_part_net, load_renderer
-
-    renderer = load_renderer(cfg.render.model, cfg, device)
-    part_net = load_part_net(cfg.render.model, cfg, device) if cfg.render.mode == "gan+parts" else None
-    return LearnedAppearance(renderer, part_net, tuple(cfg.renderer.size), cfg.render.mode,
-                             part_size=cfg.renderer.part_net.size, feather=cfg.augment.appearance.feather,
-                             device=device)
-
-
-def frame_name(dataset, index: int) -> FrameId:
-    return dataset.frame_id(index)
-
-
-def record_path(out: Path, frame: FrameId) -> Path:
-    return out / "records" / frame.split / f"{frame.stem}.json"
-
-
-def augmented_frame(frame: FrameId) -> FrameId:
-    return FrameId(frame.split, frame.city + AUG_SUFFIX, frame.seq, frame.frame)
-
-
-def augment_frame(ctx: Context, split: str, index: int) -> dict:
-    """Augment one frame, write its files, and return its record (written by the caller, last)."""
-    dataset = ctx.dataset(split)
-    frame = frame_name(dataset, index)
-    tree = ctx.out / "cityscapes"
-    scene = dataset[index]
-    inputs = frame_digest(scene)
-    seed = frame_seed(ctx.cfg.seed, split, frame.stem)
-    images = []
-    if ctx.cfg.augment.copy_originals:
-        images.append(_write_original(tree, dataset, index, scene))
-    aug = copy_scene(scene, augmented_frame(frame))
-    report = ctx.inserter.insert(aug, seed, exclude_frame=frame.stem)
-    written = write_scene(tree, aug)
-    aug_stem = written.frame.stem
-
-    def extra(inst: Instance) -> dict:
-        if "insert_id" in inst.meta:
-            return {"inserted": True, "insert_id": f"{aug_stem}/{inst.meta['insert_id']}"}
-        return {"inserted": False}
-
-    height, width = written.size
-    images.append({"file_name": cityscapes_file_name(written), "height": height, "width": width,
-                   "annotations": scene_annotations(written, extra=extra)})
-    by_insert = {inst.meta["insert_id"]: inst for inst in written.instances if "insert_id" in inst.meta}
-    manifest = []
-    for item in report.inserted:
-        inst = by_insert[item["insert_id"]]
-        manifest.append({
-            "id": f"{aug_stem}/{item['insert_id']}", "split": split,
-            "file_name": cityscapes_file_name(written), "source_frame": frame.stem,
-            "class": item["class"], "instance_id": inst.value, "box": list(inst.bbox), "area": inst.area,
-            "whole_box": item["whole_box"], "whole_area": item["whole_area"], "whole_mask": item["whole_mask"],
-            "seed": seed, "draw": item["draw"],
-            "model": ctx.model_hash, "crop": item["crop"],
-            **({"crop_flipped": item["crop_flipped"], "crop_iou": item["crop_iou"]} if item["crop"] is not None
-               else {"render": item["render"]}),
-        })
-    inserted = Counter(m["class"] for m in manifest)
-    return {
-        "key": ctx.key, "inputs": inputs, "split": split, "frame": frame.stem, "error": None,
-        "images": images,
-        "manifest": manifest,
-        "stats": {"inserted": dict(sorted(inserted.items())), "drawn": dict(sorted(report.drawn.items())),
-                  "rejected": {f"{c}/{r}": n for (c, r), n in sorted(report.rejected.items())}},
-    }
-
-
-def copy_scene(scene: Scene, frame: FrameId) -> Scene:
-    instances = [Instance(i.value, i.label_id, i.bbox, i.area, dict(i.meta)) for i in scene.instances]
-    parts = scene.parts.copy() if scene.parts is not None else None
-    return Scene(frame, scene.image.copy(), scene.labels.copy(), scene.instance_ids.copy(), scene.camera, parts,
-                 instances)
-
-
-def _write_original(tree: Path, dataset, index: int, scene: Scene) -> dict:
-    """The original frame in the output tree: its files copied as they are when it comes from a
-    Cityscapes tree, written from the scene otherwise; returns its COCO image entry."""
-    if isinstance(dataset, CityscapesDataset):
-        src, dst = dataset.paths(index), frame_paths(tree, scene.frame)
-        color = Path(str(src.label_ids).replace("_labelIds", "_color"))
-        pairs = [(getattr(src, k), getattr(dst, k)) for k in ("label_ids", "instance_ids", "polygons", "parts",
-                                                             "camera")]
-        pairs.append((color, Path(str(dst.label_ids).replace("_labelIds", "_color"))))
-        for a, b in pairs + [(src.image, dst.image)]:  # the image last: it marks a complete frame
-            if a.is_file():
-                atomic_write_bytes(b, a.read_bytes())
-        written = scene
-    else:
-        written = write_scene(tree, scene)
-    height, width = written.size
-    return {"file_name": cityscapes_file_name(written), "height": height, "width": width,
-            "annotations": scene_annotations(written, extra=lambda inst: {"inserted": False})}
 
 
 # -------------------------------------------------------------------------------------- the runner
@@ -263,14 +113,6 @@ def _guarded(ctx: Context, split: str, index: int) -> dict:
     record_file = record_path(ctx.out, frame_name(ctx.dataset(split), index))
     atomic_write_json(record_file, record)
     return record
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("augment.device: cuda requested but no CUDA device is available")
-    return torch.device(name)
 
 
 def augment(cfg: Config, shard: tuple[int, int] | None = None, progress: bool = True,

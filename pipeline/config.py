@@ -4,14 +4,12 @@ Each section is a dataclass; ``load_config`` fills them from the YAML file and r
 wrongly typed values and values outside their range, choices or length with a message that names the
 file and the key (``params.yaml: synthetic.width: expected int, got 'wide'``, ``params.yaml: train.steps:
 expected >= 1, got -5``). Ranges, choices and lengths are part of a field's type (``Positive``,
-``Share``, ``Device``, ``Size``, ... below); what ties several fields together is in a section's
-``validate``. Stages read only their sections, so DVC tracks exactly those params.
+``Share``, ``Device``, ``Size``, ...: ``typed_params.py``); what ties several fields together is in a
+section's ``validate``. Stages read only their sections, so DVC tracks exactly those params.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,64 +18,27 @@ from typing import Annotated
 import yaml
 
 from pipeline.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Range:
-    """A number (or every number of a list or mapping) in [lo, hi]; ``above``: strictly greater."""
-
-    lo: float | None = None
-    hi: float | None = None
-    above: float | None = None
-
-    def check(self, value, where: str) -> None:
-        for v in value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]:
-            if self.above is not None and not v > self.above:
-                raise ConfigError(f"{where}: expected > {self.above}, got {v}")
-            if self.lo is not None and self.hi is not None and not self.lo <= v <= self.hi:
-                raise ConfigError(f"{where}: expected a value in [{self.lo}, {self.hi}], got {v}")
-            if self.lo is not None and not v >= self.lo:
-                raise ConfigError(f"{where}: expected >= {self.lo}, got {v}")
-            if self.hi is not None and not v <= self.hi:
-                raise ConfigError(f"{where}: expected <= {self.hi}, got {v}")
-
-
-@dataclass(frozen=True)
-class Length:
-    """A list of exactly ``n`` items."""
-
-    n: int
-
-    def check(self, value, where: str) -> None:
-        if len(value) != self.n:
-            raise ConfigError(f"{where}: expected {self.n} values, got {len(value)} ({value!r})")
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """One of ``options``."""
-
-    options: tuple
-
-    def check(self, value, where: str) -> None:
-        if value not in self.options:
-            raise ConfigError(f"{where}: expected one of {', '.join(map(str, self.options))}, got {value!r}")
-
-
-Count = typing.Annotated[int, Range(lo=0)]  # >= 0
-Positive = typing.Annotated[int, Range(lo=1)]  # >= 1
-Share = typing.Annotated[float, Range(0, 1)]  # in [0, 1]
-Weight = typing.Annotated[float, Range(lo=0)]  # >= 0
-Rate = typing.Annotated[float, Range(above=0)]  # > 0 (learning rates)
-Size = typing.Annotated[list[int], Length(2), Range(lo=1)]  # [W, H]
-Widths = typing.Annotated[list[int], Range(lo=1)]
-Betas = typing.Annotated[list[float], Length(2), Range(0, 1)]
-Device = typing.Annotated[str, OneOf(("auto", "cpu", "cuda"))]
+from pipeline.labels import BY_NAME, INSTANCE_IDS
+from pipeline.typed_params import (
+    Betas,
+    Count,
+    Device,
+    Length,
+    OneOf,
+    Positive,
+    Range,
+    Rate,
+    Share,
+    Size,
+    Weight,
+    Widths,
+    from_dict,
+)
 
 
 @dataclass
 class SyntheticConfig:
-    """The built-in street-scene dataset (synthetic-scenes.md)."""
+    """The built-in street-scene dataset (docs/synthetic-scenes.md)."""
 
     out: str = "data/synthetic"
     width: int = 512
@@ -159,8 +120,6 @@ class PrepareConfig:
     remove_object: bool = True  # fill the real object from its surroundings in x+ (reference: False)
 
     def validate(self, where: str) -> None:
-        from pipeline.labels import BY_NAME, INSTANCE_IDS
-
         for name in self.classes:
             if name not in BY_NAME or BY_NAME[name].id not in INSTANCE_IDS:
                 raise ConfigError(f"{where}.classes: {name!r} is not a Cityscapes class with instances")
@@ -225,6 +184,9 @@ class LossConfig:
     # Not in the reference (0 = off): D_where also learns that a box on one of the scene's own persons/cars
     # is fake (real examples never show one), so the where module learns to avoid existing objects.
     occupied_negatives: Weight = 0.0
+    # Not in the reference (0 = off): a placement discriminator reads the scene at points inside and under a
+    # box (models/discriminators.py); the random-z boxes are trained to fool it with this weight.
+    placement_adversarial: Weight = 0.0
 
 
 @dataclass
@@ -299,8 +261,6 @@ class AugmentConfig:
     appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
 
     def validate(self, where: str) -> None:
-        from pipeline.labels import BY_NAME
-
         for name, n in self.per_frame.items():
             if name not in BY_NAME:
                 raise ConfigError(f"{where}.per_frame: {name!r} is not a Cityscapes class")
@@ -414,6 +374,7 @@ class DownstreamConfig:
     steps: int = 600
     batch_size: int = 8
     lr: Rate = 0.002
+    log_every: Positive = 10  # the loss curve's points: mean loss over this many steps
     # The frames every arm is scored on: a labelled split the segmenters never train on (Cityscapes' test
     # labels are empty, so its val split is the usual test set; an unlabelled split is refused).
     test_split: str = "val"
@@ -523,50 +484,3 @@ def load_config(path: str | Path = "params.yaml") -> Config:
     return from_dict(Config, raw, str(path))
 
 
-def from_dict(cls: type, raw: object, where: str):
-    """Build dataclass ``cls`` from a mapping, checking keys and types; ``where`` prefixes errors."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls, include_extras=True)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
-    sep = ": " if where.endswith((".yaml", ".yml")) else "."
-    values = {k: _convert(hints[k], v, f"{where}{sep}{k}") for k, v in raw.items()}
-    obj = cls(**values)
-    if hasattr(obj, "validate"):
-        obj.validate(where)
-    return obj
-
-
-def _convert(tp, value, where: str):
-    origin = typing.get_origin(tp)
-    if origin is typing.Annotated:  # a type with its range, length or choices
-        inner, *rules = typing.get_args(tp)
-        value = _convert(inner, value, where)
-        for rule in rules:
-            rule.check(value, where)
-        return value
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        return _convert(next(a for a in args if a is not type(None)), value, where)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(tp)
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        kt, vt = typing.get_args(tp)
-        return {_convert(kt, k, where): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float, str, bool) and not (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
-        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
-    return value

@@ -17,6 +17,9 @@ IN_CHANNELS = LABEL_CHANNELS + 1  # + edges
 _LUT = np.zeros(256, dtype=np.int64)
 _LUT[6:34] = np.arange(1, 29)
 CHANNEL_OF_ID = torch.from_numpy(_LUT)
+# Back from a channel to a label id (channel 0, the void ids, to 0 = unlabeled): for pictures of inputs.
+ID_OF_CHANNEL = np.zeros(LABEL_CHANNELS, dtype=np.uint8)
+ID_OF_CHANNEL[_LUT[6:34]] = np.arange(6, 34)
 
 
 def channel_of(label_id: int) -> int:

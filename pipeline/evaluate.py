@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from pipeline.augment import augment, resolve_device
+from pipeline.augment import augment
 from pipeline.config import Config
 from pipeline.datasets.cityscapes import CityscapesDataset
 from pipeline.errors import ConfigError, DatasetError
@@ -37,6 +37,9 @@ from pipeline.evaluation.render_quality import evaluate_render_modes
 from pipeline.evaluation.shapes import evaluate_diversity, evaluate_shapes, square_mask
 from pipeline.evaluation.where_quality import evaluate_where
 from pipeline.io import atomic_write_json, read_json
+from pipeline.runtime import resolve_device
+from pipeline.trained_gan import load_trained
+from pipeline.trained_renderer import load_part_net, load_renderer
 
 
 def inserted_squares(out: str | Path, size: int) -> dict[str, np.ndarray]:
@@ -84,17 +87,13 @@ def real_frames(cfg: Config, dataset: CityscapesDataset, progress: bool) -> dict
 
 def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     """Every figure of the stage, and the plots' data."""
-    from pipeline.training import load_trained
-
     e = cfg.evaluate
-    device = resolve_device(e.device)
+    device = resolve_device(e.device, "evaluate.device")
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     gan = load_trained(cfg.augment.model, cfg, device)
     out = cfg.augment.out
     if e.render_frames:  # refuse a missing or mismatched renderer now, not after the downstream experiment
-        from pipeline.renderer_training import load_part_net, load_renderer
-
         load_renderer(cfg.render.model, cfg, device)
         load_part_net(cfg.render.model, cfg, device)
     test = test_frames(cfg)  # an unlabelled test split is refused now too
@@ -146,7 +145,7 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
                       if value],
         "downstream": [{"series": f"{c} {arm}", "iou": downstream[arm][f"{c}_iou"]}
                        for arm in ARMS for c in ("person", "car")],
-        "segmenter_loss": [{"step": 10 * (i + 1), **{arm: round(curves[arm][i], 5) for arm in ARMS}}
+        "segmenter_loss": [{"step": e.downstream.log_every * (i + 1), **{arm: round(curves[arm][i], 5) for arm in ARMS}}
                            for i in range(min(len(c) for c in curves.values()))],
         "_gallery": gallery_pairs(dataset_reader(cfg.data, cfg.coco), out, e.gallery_frames)
                     + (real["_gallery"] if real else [])

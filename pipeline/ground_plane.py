@@ -1,6 +1,6 @@
 """The ground plane of a frame without a camera file, fitted from the frame's own persons and cars.
 
-The scale rule of ``pipeline.evaluation.placement`` reads two numbers of a camera: the horizon row and
+The scale rule of ``pipeline.rules`` reads two numbers of a camera: the horizon row and
 the camera height. Real Cityscapes frames come with camera files, but a COCO image or a sample without
 them does not; there the same two numbers are fitted from the objects the frame already shows. Inference
 (the augment stage's scale rule) and evaluation (the placement figures) both take a frame's camera from

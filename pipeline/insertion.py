@@ -30,13 +30,14 @@ from pipeline.appearance import CropBank, context_colour, paste
 from pipeline.appearance.paste import harmonized
 from pipeline.config import Config
 from pipeline.encoding import edges, encode, resize_nearest
-from pipeline.evaluation.placement import expected_height, overlap_share
+from pipeline.errors import ConfigError
 from pipeline.ground_plane import frame_camera
 from pipeline.label_surgery import insert_object
 from pipeline.labels import BY_NAME
+from pipeline.masks import encode_rle
 from pipeline.models.insertion_gan import InsertionGAN
+from pipeline.rules import expected_height, overlap_share
 from pipeline.scene import Camera, Scene
-from pipeline.writers.coco_writer import encode_rle
 
 REASONS = ("outside", "small", "overlap", "scale", "no_crop", "occluded")
 
@@ -89,8 +90,6 @@ class Inserter:
         self.protect_existing = False  # True: refuse insertions that would remove any existing object
         unknown = [n for n in cfg.augment.per_frame if cfg.augment.per_frame[n] and n not in cfg.prepare.classes]
         if unknown:
-            from pipeline.errors import ConfigError
-
             raise ConfigError(f"augment.per_frame: the model was trained for {cfg.prepare.classes}, not {unknown}")
 
     # -------------------------------------------------------------------------------- sampling
@@ -240,7 +239,7 @@ def _candidate(name: str, draw: int, box: np.ndarray, shape: np.ndarray, width: 
 
 
 def _in_scale_band(mask: np.ndarray, cand: Candidate, camera: Camera, band: list[float]) -> bool:
-    """The ground-plane scale rule of ``evaluation.placement`` on a whole mask inside the candidate's box."""
+    """The ground-plane scale rule of ``rules`` on a whole mask inside the candidate's box."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return False

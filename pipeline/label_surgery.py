@@ -4,7 +4,7 @@
 stuff - the insertion GAN's supervised path must not see the object it is asked to place.
 ``insert_object``: write a new object into a scene - depth order by contact row, carving of the
 objects it covers, dropping of those left too small - keeping labelIds, instanceIds and the instance
-list in agreement (formats.md, "Label surgery when an object is inserted").
+list in agreement (docs/formats.md, "Label surgery when an object is inserted").
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ VALID_IDS = np.array(sorted(BY_ID), dtype=np.int64)
 INSTANCE_IDS: frozenset[int] = frozenset(label.id for label in LABELS if label.has_instances)
 INSTANCE_FACTOR = 1000
 
-# The classes the pipeline inserts, and the ground each may stand on (synthetic-scenes.md).
+# The classes the pipeline inserts, and the ground each may stand on (docs/synthetic-scenes.md).
 PERSON = BY_NAME["person"].id
 CAR = BY_NAME["car"].id
 TARGET_CLASSES: tuple[int, ...] = (PERSON, CAR)

@@ -1,9 +1,11 @@
-"""Small facts about binary masks that several stages need: the tight box, the normalised square."""
+"""Small facts about binary masks that several stages need: the tight box, the normalised square, the
+COCO run-length encoding."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
 
 def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -24,3 +26,10 @@ def square_mask(mask: np.ndarray, size: int) -> np.ndarray:
     x, y, w, h = mask_bbox(m)
     crop = m[y : y + h, x : x + w].astype(np.uint8) * 255
     return (cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA) >= 128).astype(np.uint8)
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    """A binary mask as a COCO compressed RLE with a text ``counts`` (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle

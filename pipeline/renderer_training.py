@@ -1,4 +1,4 @@
-"""Training of the learned appearance path: the pix2pixHD-style renderer and the part network.
+"""Training of the learned appearance path: the pix2pixHD-style renderer (and, first, the part network).
 
 The renderer (``pipeline/models/renderer.py``) learns label map -> image on the training frames at
 ``renderer.size``, on ``crop`` x ``crop`` windows around their persons and cars (the pixels it draws in
@@ -15,12 +15,9 @@ Batches and windows are seeded from (seed, step): a resumed run continues as if 
 training, with the feature encoder, k-means over the training instances' style codes gives ``clusters``
 styles per class (``styles.json``).
 
-The part network (``pipeline/models/part_net.py``) learns part maps from object shapes, on the person/car
-instances of the dataset's own part maps or - when the dataset has none (Cityscapes and COCO ship no
-``partIds``) - of the built-in dataset's (``renderer.part_net.source``): parts inferred from shape are
-iPOSE's point, and the network works on normalised squares, so it carries over to real shapes. It trains
-first; on a dataset without part maps it then gives the renderer's training objects their parts, so the
-renderer learns the part channels it is given in ``gan+parts`` mode.
+The stage (``train_renderer_stage``) trains the part network first (``part_training.py``); on a dataset
+without part maps it then gives the renderer's training objects their parts, so the renderer learns the
+part channels it is given in ``gan+parts`` mode. The weights are written and read by ``trained.py``.
 """
 
 from __future__ import annotations
@@ -37,55 +34,25 @@ import torch.nn.functional as F
 from scipy.cluster.vq import kmeans2
 from tqdm import tqdm
 
-from pipeline.checkpoints import (
-    array_digest,
-    load_checkpoint,
-    load_weights,
-    read_weights_config,
-    save_checkpoint,
-    weights_bytes,
-    work_key,
-)
-from pipeline.config import CocoConfig, Config, DataConfig, RendererConfig
+from pipeline.checkpoints import array_digest, load_checkpoint, save_checkpoint, weights_bytes, work_key
+from pipeline.config import Config, RendererConfig
 from pipeline.datasets import open_dataset
-from pipeline.datasets.cityscapes import CityscapesDataset
-from pipeline.encoding import IN_CHANNELS, edges, encode, resize_nearest
-from pipeline.errors import ConfigError
+from pipeline.encoding import resize_nearest
 from pipeline.io import atomic_write_bytes, atomic_write_json
-from pipeline.labels import BY_ID, INSTANCE_FACTOR, TARGET_CLASSES
+from pipeline.labels import INSTANCE_FACTOR, TARGET_CLASSES
 from pipeline.masks import mask_bbox
-from pipeline.models.part_net import N_PARTS, PartNet, part_loss
+from pipeline.models.part_net import PartNet, inferred_parts
 from pipeline.models.renderer import (
     FeatureEncoder,
     GlobalGenerator,
     MultiscaleDiscriminator,
     feature_matching_loss,
+    label_input,
     lsgan_loss,
 )
+from pipeline.part_training import has_part_maps, part_source, train_part_net
 from pipeline.runtime import keep_freed_memory, live_log, runtime, step_seed
-
-LABEL_INPUT = IN_CHANNELS + N_PARTS  # one-hot labels + boundaries + part one-hot
-
-
-def generator_channels(rc: RendererConfig) -> int:
-    return LABEL_INPUT + rc.feature_channels
-
-
-@dataclasses.dataclass
-class Renderer:
-    """The trained networks: generator, feature encoder (or None) and the styles per class."""
-
-    generator: GlobalGenerator
-    encoder: FeatureEncoder | None
-    styles: dict[int, np.ndarray]  # label id -> [k, feature_channels] cluster centres
-
-
-def build_networks(rc: RendererConfig) -> tuple[GlobalGenerator, FeatureEncoder | None, MultiscaleDiscriminator]:
-    g = GlobalGenerator(generator_channels(rc), rc.width, rc.downs, rc.blocks, upsample=rc.upsample)
-    e = FeatureEncoder(rc.feature_channels, rc.width, rc.downs, rc.upsample) if rc.feature_channels else None
-    d = MultiscaleDiscriminator(LABEL_INPUT + 3, rc.num_d, rc.d_width)
-    return g, e, d
-
+from pipeline.trained_renderer import build_networks, renderer_params, save_renderer
 
 # ------------------------------------------------------------------------------------------- data
 
@@ -167,13 +134,6 @@ def centred_window(cy: float, cx: float, crop: int, height: int, width: int) -> 
     return int(np.clip(y, 0, height - crop)), int(np.clip(x, 0, width - crop))
 
 
-def label_input(labels: torch.Tensor, ids: torch.Tensor, parts: torch.Tensor, with_parts: torch.Tensor) -> torch.Tensor:
-    """[B, H, W] label ids, instance ids, part ids -> the renderer's label input [B, LABEL_INPUT, H, W]."""
-    onehot = encode(labels, edges(ids))
-    part = F.one_hot(parts.long(), N_PARTS + 1)[..., 1:].permute(0, 3, 1, 2).float()
-    return torch.cat([onehot, part * with_parts[:, None, None, None].float()], 1)
-
-
 # -------------------------------------------------------------------------------------- training
 
 
@@ -188,10 +148,7 @@ def lr_factor(step: int, rc: RendererConfig) -> float:
 def _signature(cfg: Config, inferred_parts: bool = False) -> dict:
     """What a renderer run depends on; with ``inferred_parts`` (the part network draws the training frames'
     parts) the part network's params and source too."""
-    rc = dataclasses.asdict(cfg.renderer)
-    for key in ("out", "checkpoint_dir", "log_dir", "steps", "checkpoint_every", "log_every", "device", "part_net"):
-        rc.pop(key)
-    out = {"seed": cfg.seed, "renderer": rc, "data": dataclasses.asdict(cfg.data)}
+    out = {"seed": cfg.seed, "renderer": renderer_params(cfg), "data": dataclasses.asdict(cfg.data)}
     if inferred_parts:
         source, _ = part_source(cfg)
         out["inferred_parts"] = {"part_net": dataclasses.asdict(cfg.renderer.part_net),
@@ -202,11 +159,8 @@ def _signature(cfg: Config, inferred_parts: bool = False) -> dict:
 def run_key(cfg: Config, data: RenderFrames) -> dict:
     """The work key of a renderer run (``checkpoints``): its params, the training frames as the renderer
     holds them (parts inferred by the part network included) and the renderer's training code."""
-    rc = dataclasses.asdict(cfg.renderer)
-    for key in ("out", "checkpoint_dir", "log_dir", "steps", "checkpoint_every", "log_every", "device", "part_net"):
-        rc.pop(key)
     inputs = {"frames": array_digest([data.images, data.labels, data.ids, data.parts])}
-    return work_key({"seed": cfg.seed, "renderer": rc}, inputs, __name__)
+    return work_key({"seed": cfg.seed, "renderer": renderer_params(cfg)}, inputs, __name__)
 
 
 def renderer_step(g: GlobalGenerator, e: FeatureEncoder | None, d: MultiscaleDiscriminator,
@@ -345,202 +299,7 @@ def _sample_strip(real: torch.Tensor, fake: torch.Tensor) -> np.ndarray:
 # ------------------------------------------------------------------------------ weights and checkpoints
 
 
-def save_renderer(directory: Path, signature: dict, g, e, styles: dict[int, np.ndarray], summary: dict) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    meta = {"signature": json.dumps(signature)}
-    atomic_write_bytes(directory / "generator.safetensors", weights_bytes(g, meta))
-    if e is not None:
-        atomic_write_bytes(directory / "encoder.safetensors", weights_bytes(e, meta))
-    atomic_write_json(directory / "styles.json", {str(k): v.tolist() for k, v in styles.items()}, indent=1)
-    atomic_write_json(directory / "config.json", {"signature": signature, "summary": summary}, indent=2)
-
-
-RETRAIN = "retrain (dvc repro train_renderer)"
-
-
-def load_renderer(directory: str | Path, cfg: Config, device: torch.device | str = "cpu") -> Renderer:
-    """The trained renderer in ``directory``; refused with a clear message if it does not fit ``cfg``."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ConfigError(f"{directory}: no trained renderer (run the train_renderer stage)")
-    stored = read_weights_config(directory, RETRAIN)["signature"].get("renderer")
-    current = _signature(cfg)["renderer"]
-    changed = sorted(k for k in current if not isinstance(stored, dict) or stored.get(k) != current[k])
-    if changed:
-        raise ConfigError(f"{directory}: trained with other renderer params ({', '.join(changed)}); retrain")
-    g, e, _ = build_networks(cfg.renderer)
-    load_weights(g, directory / "generator.safetensors", device, RETRAIN)
-    if e is not None:
-        load_weights(e, directory / "encoder.safetensors", device, RETRAIN)
-    styles_file = directory / "styles.json"
-    try:
-        styles = {int(k): np.array(v, np.float32) for k, v in json.loads(styles_file.read_text()).items()}
-    except FileNotFoundError:
-        raise ConfigError(f"{styles_file}: missing; {RETRAIN}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, ValueError, TypeError):
-        raise ConfigError(f"{styles_file}: not a styles file (label id -> list of style codes); {RETRAIN}") from None
-    return Renderer(g.to(device).eval(), e.to(device).eval() if e is not None else None, styles)
-
-
-def load_part_net(directory: str | Path, cfg: Config, device: torch.device | str = "cpu") -> PartNet:
-    """The part network trained beside the renderer in ``directory``."""
-    weights = Path(directory) / "part_net.safetensors"
-    if not weights.is_file():
-        raise ConfigError(f"{weights}: no trained part network (run the train_renderer stage)")
-    net = PartNet(["person", "car"], tuple(cfg.renderer.part_net.widths))
-    load_weights(net, weights, device, RETRAIN)
-    return net.to(device).eval()
-
-
 # ------------------------------------------------------------------------------------ part network
-
-
-def has_part_maps(data: DataConfig) -> bool:
-    """Whether the dataset's train split has part maps (``_gtFine_partIds.png``; COCO has none). Only the
-    file names are looked at: no frame is read."""
-    if data.format != "cityscapes":
-        return False
-    dataset = CityscapesDataset(data.root, ["train"])
-    return any(dataset.paths(i).parts.is_file() for i in range(len(dataset)))
-
-
-def part_source(cfg: Config) -> tuple[DataConfig, str]:
-    """The dataset the part network learns from (``renderer.part_net.source``), and why that one."""
-    source = cfg.renderer.part_net.source
-    builtin = DataConfig(root=cfg.synthetic.out, format="cityscapes")
-    if source == "builtin":
-        return builtin, "renderer.part_net.source: builtin"
-    if source == "data":
-        return cfg.data, "renderer.part_net.source: data"
-    if has_part_maps(cfg.data):
-        return cfg.data, "the dataset has part maps"
-    return builtin, f"{cfg.data.root} has no part maps: the built-in dataset's ({cfg.synthetic.out})"
-
-
-def part_examples(data: DataConfig, coco: CocoConfig, split: str,
-                  size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Every person/car instance of ``split`` with part ids: masks [N, 1, S, S], parts [N, S, S], class [N]
-    (0 person, 1 car). Each object's box is padded to a square around its centre, then resized (nearest)."""
-    dataset = open_dataset(data, split, coco)
-    masks, parts, classes = [], [], []
-    for i in range(len(dataset)):
-        scene = dataset[i]
-        if scene.parts is None:
-            continue
-        for inst in scene.instances:
-            if inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < 50:
-                continue
-            mask = scene.instance_ids == inst.value
-            m, p = object_square(mask, scene.parts, size)
-            if not (p > 0).any():
-                continue
-            masks.append(m)
-            parts.append(p)
-            classes.append(TARGET_CLASSES.index(inst.label_id))
-    if not masks:
-        raise ConfigError(f"{data.root}: no person/car instances with part maps in split {split!r} "
-                          "(renderer.part_net.source)")
-    return (torch.from_numpy(np.stack(masks))[:, None].float(), torch.from_numpy(np.stack(parts)),
-            torch.tensor(classes))
-
-
-def square_window(mask: np.ndarray) -> tuple[int, tuple[slice, slice], tuple[slice, slice]]:
-    """The object's box padded to a square around its centre: the side, and the matching windows of the
-    image and of the square (the square may reach past the image border, those parts stay empty)."""
-    x, y, w, h = mask_bbox(mask)
-    side = max(w, h)
-    x0, y0 = x + w // 2 - side // 2, y + h // 2 - side // 2
-    sy0, sx0 = max(y0, 0), max(x0, 0)
-    sy1, sx1 = min(y0 + side, mask.shape[0]), min(x0 + side, mask.shape[1])
-    return side, (slice(sy0, sy1), slice(sx0, sx1)), (slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0))
-
-
-def object_square(mask: np.ndarray, parts: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The object's mask and part ids in its box padded to a square (centred), resized to ``size``."""
-    side, image_window, square_window_ = square_window(mask)
-    canvas_m = np.zeros((side, side), np.uint8)
-    canvas_p = np.zeros((side, side), np.uint8)
-    window = mask[image_window]
-    canvas_m[square_window_] = window
-    canvas_p[square_window_] = np.where(window, parts[image_window], 0)
-    m = cv2.resize(canvas_m, (size, size), interpolation=cv2.INTER_NEAREST)
-    p = cv2.resize(canvas_p, (size, size), interpolation=cv2.INTER_NEAREST)
-    return m, np.where(m > 0, p, 0).astype(np.uint8)
-
-
-def place_parts(square: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The inverse of ``object_square`` for a part map: [S, S] ids back onto the object's pixels."""
-    side, image_window, square_window_ = square_window(mask)
-    big = cv2.resize(square, (side, side), interpolation=cv2.INTER_NEAREST)
-    out = np.zeros(mask.shape, np.uint8)
-    out[image_window] = big[square_window_]
-    return np.where(mask, out, 0).astype(np.uint8)
-
-
-def infer_parts(net: PartNet, mask: np.ndarray, label_id: int, size: int) -> np.ndarray:
-    """Part ids on the pixels of ``mask`` (an object of class ``label_id``) from the part network, which
-    sees the object as a ``size`` x ``size`` square (``renderer.part_net.size``)."""
-    device = next(net.parameters()).device
-    square, _ = object_square(mask, np.zeros(mask.shape, np.uint8), size)
-    cls = torch.tensor([net.class_names.index(BY_ID[label_id].name)], device=device)
-    # Every pixel of the square gets a part: ``mask``, not the square's coarser copy, decides which pixels
-    # are the object.
-    with torch.no_grad():
-        pred = net.part_map(torch.from_numpy(square)[None, None].float().to(device), cls, everywhere=True)[0]
-    return place_parts(pred.cpu().numpy(), mask)
-
-
-def inferred_parts(net: PartNet, ids: np.ndarray, size: int) -> np.ndarray:
-    """A part map for an instance-id map: each person/car instance's parts from the part network."""
-    parts = np.zeros(ids.shape, np.uint8)
-    for value in np.unique(ids).tolist():
-        if value >= INSTANCE_FACTOR and value // INSTANCE_FACTOR in TARGET_CLASSES:
-            mask = ids == value
-            parts[mask] = infer_parts(net, mask, value // INSTANCE_FACTOR, size)[mask]
-    return parts
-
-
-def train_part_net(cfg: Config, progress: bool = True) -> tuple[PartNet, dict]:
-    """Train the part network on the train split's objects of its source dataset (``part_source``); part
-    accuracy on that dataset's val split."""
-    pc = cfg.renderer.part_net
-    source, reason = part_source(cfg)
-    torch.manual_seed(cfg.seed)
-    masks, parts, classes = part_examples(source, cfg.coco, "train", pc.size)
-    net = PartNet(["person", "car"], tuple(pc.widths))
-    opt = torch.optim.Adam(net.parameters(), lr=pc.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    t0 = time.perf_counter()
-    for _ in tqdm(range(pc.steps), desc="train part net", disable=not progress):
-        idx = torch.randint(len(masks), (pc.batch_size,), generator=gen)
-        loss = part_loss(net(masks[idx], classes[idx]), parts[idx], masks[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    net.eval()
-    metrics = {"seconds": round(time.perf_counter() - t0, 1), "train_objects": len(masks)}
-    if source != cfg.data:
-        metrics["source"] = {"root": source.root, "why": reason}
-    try:
-        metrics |= part_accuracy(net, *part_examples(source, cfg.coco, "val", pc.size))
-    except ConfigError:
-        metrics["accuracy"] = None
-    return net, metrics
-
-
-@torch.no_grad()
-def part_accuracy(net: PartNet, masks: torch.Tensor, parts: torch.Tensor, classes: torch.Tensor) -> dict:
-    """Share of object pixels whose predicted part is the true one, overall and per class."""
-    device = next(net.parameters()).device
-    pred = torch.cat([net.part_map(masks[i : i + 256].to(device), classes[i : i + 256].to(device)).cpu()
-                      for i in range(0, len(masks), 256)])
-    on = (masks[:, 0] > 0) & (parts > 0)
-    ok = (pred == parts) & on
-    out = {"accuracy": round(float(ok.sum() / on.sum().clamp_min(1)), 4), "val_objects": len(masks)}
-    for c, name in enumerate(("person", "car")):
-        sel = classes == c
-        out[f"{name}_accuracy"] = round(float(ok[sel].sum() / on[sel].sum().clamp_min(1)), 4)
-    return out
 
 
 def train_renderer_stage(cfg: Config, metrics_path: str | Path = "metrics/renderer.json") -> dict:

@@ -1,4 +1,4 @@
-"""Where and how a training loop runs: device and rank (torchrun), per-step seeds, memory, the live log."""
+"""Where and how a run goes: device and rank (torchrun), per-step seeds, memory, the live log."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from pipeline.errors import PipelineError
 
 
 @dataclasses.dataclass
@@ -35,6 +37,15 @@ def runtime(device: str = "auto") -> Runtime:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return Runtime(rank, world, dev)
+
+
+def resolve_device(name: str, key: str = "augment.device") -> torch.device:
+    """``auto`` | ``cpu`` | ``cuda`` (the params value at ``key``) -> a device; cuda without one is refused."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PipelineError(f"{key}: cuda requested but no CUDA device is available")
+    return torch.device(name)
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:

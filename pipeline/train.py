@@ -13,12 +13,23 @@ from pathlib import Path
 import torch.distributed as dist
 
 from pipeline.config import Config
+from pipeline.encoding import ID_OF_CHANNEL
 from pipeline.evaluation.posterior import posterior_health
 from pipeline.evaluation.where_quality import evaluate_where
 from pipeline.io import atomic_write_json
+from pipeline.labels import BY_ID
 from pipeline.runtime import runtime
-from pipeline.training import load_trained, train
+from pipeline.trained_gan import load_trained
+from pipeline.training import train
 from pipeline.training_data import PreparedData
+
+
+def learned_ground(cfg: Config) -> dict[str, list[str]]:
+    """Per class, the labels the support loss counts as its ground (``PreparedData.ground_channels``: the
+    labels under the training split's real boxes)."""
+    data = PreparedData(Path(cfg.prepare.out) / "train.npz", "cpu", flip_prob=0.0)
+    return {name: [BY_ID[int(ID_OF_CHANNEL[ch])].name for ch in data.ground[c].nonzero().flatten().tolist()]
+            for c, name in enumerate(cfg.prepare.classes)}
 
 
 def train_stage(cfg: Config, metrics_path: str | Path = "metrics/train.json") -> dict:
@@ -34,8 +45,10 @@ def train_stage(cfg: Config, metrics_path: str | Path = "metrics/train.json") ->
         # The model's own samples lead (no filter applied), random boxes beside them; then whether the
         # what-VAE's posterior carries the shape (posterior collapse shows as KL ~ 0, equal L1s).
         metrics = {"where_raw": quality["model"], "where_random": quality["random"],
-                   "what_posterior": posterior_health(gan, data, cfg.prepare.classes, seed=cfg.seed), **metrics}
+                   "what_posterior": posterior_health(gan, data, cfg.prepare.classes, seed=cfg.seed),
+                   "learned_ground": learned_ground(cfg), **metrics}
         atomic_write_json(Path(metrics_path), metrics, indent=2)
+        print("learned_ground " + "; ".join(f"{k}: {', '.join(v)}" for k, v in metrics["learned_ground"].items()))
         for arm in ("where_raw", "where_random", "what_posterior"):
             for name, rules in metrics[arm].items():
                 print(f"{arm:<14} {name:<7} " + "  ".join(f"{k} {v}" for k, v in rules.items()))

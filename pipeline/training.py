@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -33,41 +32,21 @@ from tqdm import tqdm
 from pipeline.checkpoints import (
     files_digest,
     load_checkpoint,
-    load_weights,
-    read_weights_config,
     save_checkpoint,
-    weights_bytes,
     work_key,
 )
 from pipeline.config import Config
-from pipeline.errors import ConfigError
-from pipeline.io import atomic_write_bytes, atomic_write_json
-from pipeline.labels import BY_NAME
+from pipeline.encoding import ID_OF_CHANNEL, LABEL_CHANNELS
+from pipeline.labels import BY_NAME, color_lut
 from pipeline.models.insertion_gan import InsertionGAN
 from pipeline.runtime import keep_freed_memory, live_log, runtime, step_seed
+from pipeline.trained_gan import build_model, model_signature, save_trained
 from pipeline.training_data import PreparedData
 
 # ------------------------------------------------------------------------------------------- model
 
 
-def build_model(cfg: Config) -> InsertionGAN:
-    min_scale = [cfg.train.min_scale.get(name, 0.0) for name in cfg.prepare.classes]
-    return InsertionGAN(cfg.model, cfg.prepare, cfg.train.losses, min_scale)
-
-
 # ------------------------------------------------------------------------------- config signatures
-
-
-def model_signature(cfg: Config) -> dict:
-    """What the weights depend on: loading weights trained under another signature is refused."""
-    p = cfg.prepare
-    return {
-        "model": dataclasses.asdict(cfg.model),
-        "classes": list(p.classes),
-        "where_size": list(p.where_size),
-        "what_size": list(p.what_size),
-        "mask_size": p.mask_size,
-    }
 
 
 def run_key(cfg: Config) -> dict:
@@ -84,45 +63,6 @@ def run_key(cfg: Config) -> dict:
     prepare.pop("out")  # where the arrays are does not matter; what they hold does (inputs)
     params = {"seed": cfg.seed, **model_signature(cfg), "prepare": prepare, "train": train}
     return work_key(params, inputs, __name__)
-
-
-def _diff(stored: dict, current: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(stored) | set(current)):
-        a, b = stored.get(key), current.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _diff(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: trained with {a!r}, params say {b!r}")
-    return out
-
-
-RETRAIN = "retrain (dvc repro train)"
-
-
-def load_trained(directory: str | Path, cfg: Config, device: torch.device | str = "cpu") -> InsertionGAN:
-    """The trained model in ``directory``; refused with a one-line error if it is missing, unreadable or
-    does not fit ``cfg``."""
-    directory = Path(directory)
-    weights = directory / "model.safetensors"
-    if not weights.is_file():
-        raise ConfigError(f"{weights}: no trained model (run the train stage: dvc repro train)")
-    stored = read_weights_config(directory, RETRAIN)["signature"]
-    differences = _diff(stored, model_signature(cfg))
-    if differences:
-        raise ConfigError(f"{weights}: weights do not fit the current params ({'; '.join(differences[:3])}); "
-                          "retrain (dvc repro train) or restore those params")
-    model = build_model(cfg)
-    load_weights(model, weights, device, RETRAIN)
-    return model.to(device).eval()
-
-
-def save_trained(model: InsertionGAN, cfg: Config, directory: str | Path, summary: dict) -> None:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    signature = model_signature(cfg)
-    atomic_write_bytes(directory / "model.safetensors", weights_bytes(model, {"signature": json.dumps(signature)}))
-    atomic_write_json(directory / "config.json", {"signature": signature, "summary": summary}, indent=2)
 
 
 # ------------------------------------------------------------------------------------------- loop
@@ -232,8 +172,6 @@ def param_digest(model: nn.Module) -> str:
 
 def sample_grid(gan: InsertionGAN, data: PreparedData, cfg: Config, n: int = 8) -> np.ndarray:
     """Val scenes with one sampled object each: colour label map, box outline, the shape filled in."""
-    from pipeline.labels import color_lut
-
     generator = torch.Generator(device=data.device).manual_seed(cfg.seed)
     index = torch.arange(min(n, len(data)), device=data.device) * max(1, len(data) // n)
     batch = data.batch(len(index), generator, index=index)
@@ -243,12 +181,9 @@ def sample_grid(gan: InsertionGAN, data: PreparedData, cfg: Config, n: int = 8) 
         out = gan.sample(batch["x_where"], batch["x_what"], batch["cls"])
     gan.train(was_training)
     lut = color_lut()
-    channel_ids = np.zeros(29, dtype=np.uint8)
-    for label_id in range(6, 34):
-        channel_ids[label_id - 5] = label_id
     tiles = []
     for i in range(len(index)):
-        labels = channel_ids[batch["x_what"][i, :29].argmax(0).cpu().numpy()]
+        labels = ID_OF_CHANNEL[batch["x_what"][i, :LABEL_CHANNELS].argmax(0).cpu().numpy()]
         tile = lut[labels].astype(np.float32)
         placed = out["placed"][i, 0].float().cpu().numpy()[..., None]
         colour = np.array(BY_NAME[cfg.prepare.classes[int(batch["cls"][i])]].color, np.float32)

@@ -32,12 +32,16 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 from albumentations.core.transforms_interface import DualTransform
 
+from pipeline.appearance import CropBank
+from pipeline.config import load_config
 from pipeline.insertion import Inserter
-from pipeline.labels import INSTANCE_FACTOR, INSTANCE_IDS
+from pipeline.labels import BY_ID, INSTANCE_FACTOR, INSTANCE_IDS
 from pipeline.masks import mask_bbox
 from pipeline.scene import FrameId, Scene
+from pipeline.trained_gan import load_trained
 
 _FRAME = FrameId("train", "online", 0, 0)
 
@@ -57,12 +61,6 @@ class InsertInstances(DualTransform):
     def from_trained(cls, model: str = "models/insertion", params: str = "params.yaml", device: str = "cpu",
                      labels: str = "name", p: float = 0.5) -> InsertInstances:
         """Load the trained model and crop bank named in ``params`` (``augment`` section)."""
-        import torch
-
-        from pipeline.appearance import CropBank
-        from pipeline.config import load_config
-        from pipeline.training import load_trained
-
         cfg = load_config(params)
         gan = load_trained(model, cfg, torch.device(device))
         bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
@@ -143,8 +141,6 @@ class InsertInstances(DualTransform):
 
     def _label_columns(self, classes: list[int]) -> list[list[float]]:
         """Each new box's label fields, encoded the way the Compose's bbox processor stores them."""
-        from pipeline.labels import BY_ID
-
         processor = self.get_processor("bboxes") if hasattr(self, "get_processor") else None
         fields = list(processor.params.label_fields or []) if processor is not None else []
         out = []

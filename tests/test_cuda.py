@@ -69,7 +69,8 @@ def prepared(synthetic_root, tmp_path_factory):
 
 @pytest.mark.parametrize("bf16", [True, False], ids=["bf16", "fp32"])
 def test_gan_training_steps_on_cuda_give_finite_losses(prepared, bf16):
-    from pipeline.training import build_model, training_step
+    from pipeline.trained_gan import build_model
+    from pipeline.training import training_step
     from pipeline.training_data import PreparedData
 
     device = torch.device("cuda")
@@ -91,7 +92,8 @@ def test_the_training_loop_runs_on_cuda(prepared, tmp_path):
     """The stage's own loop (bf16 autocast, channels_last) end to end: finite losses, weights saved."""
     from test_training import at
 
-    from pipeline.training import load_trained, train
+    from pipeline.trained_gan import load_trained
+    from pipeline.training import train
 
     cfg = at(prepared, tmp_path, device="cuda")
     summary = train(cfg, progress=False)
@@ -104,7 +106,8 @@ def test_the_training_loop_runs_on_cuda(prepared, tmp_path):
 def test_renderer_steps_on_cuda_give_finite_losses(synthetic_root, tmp_path, bf16):
     from test_renderer import tiny_renderer
 
-    from pipeline.renderer_training import RenderFrames, build_networks, renderer_step
+    from pipeline.renderer_training import RenderFrames, renderer_step
+    from pipeline.trained_renderer import build_networks
 
     cfg = tiny_renderer(synthetic_root, tmp_path)
     rc = cfg.renderer
@@ -132,7 +135,7 @@ def test_cpu_and_gpu_give_the_same_candidates(trained_tiny, synthetic_root):
     from pipeline.appearance import CropBank
     from pipeline.datasets.cityscapes import CityscapesDataset
     from pipeline.insertion import Inserter
-    from pipeline.training import load_trained
+    from pipeline.trained_gan import load_trained
 
     cfg = trained_tiny
     bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)

@@ -11,11 +11,11 @@ from test_placement import CAM, H, W, person_at, street
 from pipeline import labels as lb
 from pipeline.evaluation.downstream import Frame, instance_ap, iou_scores, subset_indices, train_segmenter
 from pipeline.evaluation.inserted import Tally, shifted
-from pipeline.evaluation.placement import rule_verdicts as judge
 from pipeline.evaluation.shapes import nearest_iou, precision_recall
 from pipeline.ground_plane import fit_ground_plane, scene_objects
 from pipeline.masks import mask_bbox, square_mask
 from pipeline.models.segmenter import Segmenter
+from pipeline.rules import rule_verdicts as judge
 
 PERSON, CAR = lb.PERSON, lb.CAR
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import labels as lb
-from pipeline.evaluation.placement import (
+from pipeline.rules import (
     check_placement,
     contact_columns,
     contact_row,

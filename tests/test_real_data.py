@@ -86,7 +86,7 @@ def test_a_stage_entry_point_reports_bad_input_in_one_line(tmp_path):
 def test_the_part_network_learns_from_the_builtin_dataset_when_the_data_has_no_part_maps(synthetic_root,
                                                                                        sample_root):
     from pipeline.config import CocoConfig, SyntheticConfig
-    from pipeline.renderer_training import has_part_maps, part_examples, part_source
+    from pipeline.part_training import has_part_maps, part_examples, part_source
 
     builtin = SyntheticConfig(out=str(synthetic_root))
     own = Config(data=DataConfig(root=str(synthetic_root)), synthetic=builtin)
@@ -107,8 +107,7 @@ def test_the_part_network_learns_from_the_builtin_dataset_when_the_data_has_no_p
 def test_inferred_parts_cover_each_object_with_its_own_class_parts():
     import torch
 
-    from pipeline.models.part_net import PartNet
-    from pipeline.renderer_training import inferred_parts
+    from pipeline.models.part_net import PartNet, inferred_parts
 
     torch.manual_seed(0)
     net = PartNet(["person", "car"], (4, 8)).eval()
@@ -130,7 +129,7 @@ def test_frames_without_a_camera_get_the_scale_rule_from_a_fitted_ground_plane(t
     from pipeline.appearance import CropBank
     from pipeline.datasets.cityscapes import CityscapesDataset
     from pipeline.ground_plane import frame_camera
-    from pipeline.training import load_trained
+    from pipeline.trained_gan import load_trained
 
     cfg = dataclasses.replace(trained_tiny, augment=dataclasses.replace(trained_tiny.augment, scale_band=[0.75, 1.33]))
     gan = load_trained(cfg.augment.model, cfg, "cpu")

@@ -139,7 +139,8 @@ def test_training_windows_lie_inside_the_frame_around_an_object(synthetic_root, 
 def test_renderer_trains_resumes_and_loads(synthetic_root, tmp_path):
     from safetensors.torch import load_file
 
-    from pipeline.renderer_training import load_renderer, train_renderer
+    from pipeline.renderer_training import train_renderer
+    from pipeline.trained_renderer import load_renderer
 
     cfg = tiny_renderer(synthetic_root, tmp_path / "a")
     summary = train_renderer(cfg, progress=False)
@@ -164,7 +165,8 @@ def test_renderer_trains_resumes_and_loads(synthetic_root, tmp_path):
 
 
 def test_part_net_trains_on_the_synthetic_parts(synthetic_root, tmp_path):
-    from pipeline.renderer_training import object_square, part_examples, train_part_net
+    from pipeline.models.part_net import object_square
+    from pipeline.part_training import part_examples, train_part_net
 
     cfg = tiny_renderer(synthetic_root, tmp_path)
     masks, parts, classes = part_examples(cfg.data, cfg.coco, "train", cfg.renderer.part_net.size)
@@ -187,7 +189,9 @@ def test_learned_appearance_changes_only_the_inserted_pixels(synthetic_root, tmp
     from pipeline.appearance.learned import LearnedAppearance
     from pipeline.datasets import open_dataset
     from pipeline.label_surgery import insert_object
-    from pipeline.renderer_training import load_renderer, train_part_net, train_renderer
+    from pipeline.part_training import train_part_net
+    from pipeline.renderer_training import train_renderer
+    from pipeline.trained_renderer import load_renderer
 
     cfg = tiny_renderer(synthetic_root, tmp_path, steps=2)
     train_renderer(cfg, progress=False)
@@ -254,7 +258,7 @@ def test_render_modes_are_scored_side_by_side(trained_tiny, tmp_path):
     from pipeline.evaluation.downstream import shrink, train_segmenter
     from pipeline.evaluation.render_quality import MODES, evaluate_render_modes
     from pipeline.renderer_training import train_renderer_stage
-    from pipeline.training import load_trained
+    from pipeline.trained_gan import load_trained
 
     tiny = tiny_renderer(trained_tiny.data.root, tmp_path)
     cfg = dataclasses.replace(trained_tiny, renderer=tiny.renderer, render=RenderConfig(model=tiny.renderer.out))
@@ -275,7 +279,8 @@ def test_render_modes_are_scored_side_by_side(trained_tiny, tmp_path):
 def test_styles_from_whole_frames_when_training_on_whole_frames(synthetic_root, tmp_path):
     import dataclasses
 
-    from pipeline.renderer_training import load_renderer, train_renderer
+    from pipeline.renderer_training import train_renderer
+    from pipeline.trained_renderer import load_renderer
 
     cfg = tiny_renderer(synthetic_root, tmp_path, steps=2)
     cfg = dataclasses.replace(cfg, renderer=dataclasses.replace(cfg.renderer, crop=0))

@@ -20,7 +20,8 @@ from test_training import at, prepared_tiny  # noqa: F401 (fixture)
 import pipeline.checkpoints as checkpoints
 from pipeline.checkpoints import code_files
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.training import load_trained, train
+from pipeline.trained_gan import load_trained
+from pipeline.training import train
 
 # ---------------------------------------------------------------------------------------------- code
 
@@ -35,7 +36,9 @@ def test_code_keys_cover_what_each_stage_runs_and_nothing_above_it():
     assert {"renderer_training.py", "models/renderer.py", "models/part_net.py", "datasets/cityscapes.py"} <= renderer
     assert not renderer & {"training.py", "models/insertion_gan.py"}  # the GAN's code does not retrain it
     aug = {str(p) for p in code_files("pipeline.augment")}
-    assert {"augment.py", "insertion.py", "training.py", "models/insertion_gan.py", "writers/coco_writer.py"} <= aug
+    assert {"augment.py", "augmentation.py", "insertion.py", "trained_gan.py", "models/insertion_gan.py",
+            "writers/coco_writer.py"} <= aug
+    assert not aug & {"training.py", "renderer_training.py"}  # inference loads weights, it does not train
 
 
 def test_code_digest_changes_with_a_file_the_stage_runs_only(tmp_path, monkeypatch):

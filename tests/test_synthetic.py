@@ -1,4 +1,4 @@
-"""The procedural street-scene generator (synthetic-scenes.md): determinism, map consistency, and the
+"""The procedural street-scene generator (docs/synthetic-scenes.md): determinism, map consistency, and the
 physical rules that make placement measurable, checked with the placement functions."""
 
 import hashlib
@@ -13,8 +13,9 @@ import pytest
 
 from pipeline import labels as lb
 from pipeline.config import SyntheticConfig
-from pipeline.datasets.synthetic import MIN_OBJECT_PX, frame_ids, generate_scene
-from pipeline.evaluation.placement import contact_row, scale_ratio, support_label
+from pipeline.datasets.synthetic import frame_ids, generate_scene
+from pipeline.datasets.synthetic.canvas import MIN_OBJECT_PX
+from pipeline.rules import contact_row, scale_ratio, support_label
 from pipeline.scene import FrameId
 
 CFG = SyntheticConfig(splits={"train": 40})

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from pipeline.config import Config, DataConfig, ModelConfig, PrepareConfig, TrainConfig
 from pipeline.errors import ConfigError
 from pipeline.prepare import prepare
-from pipeline.training import load_trained, train
+from pipeline.trained_gan import load_trained
+from pipeline.training import train
 from pipeline.training_data import PreparedData
 
 TINY_PREPARE = dict(where_size=[32, 16], what_size=[64, 32], mask_size=16)
@@ -128,7 +129,7 @@ def test_ddp_two_gloo_processes_end_with_identical_parameters(prepared_tiny, tmp
 
 
 def test_saved_and_loaded_model_gives_identical_outputs(prepared_tiny, tmp_path):
-    from pipeline.training import build_model, save_trained
+    from pipeline.trained_gan import build_model, save_trained
 
     cfg = at(prepared_tiny, tmp_path)
     torch.manual_seed(3)

@@ -10,7 +10,7 @@ from pipeline.appearance import CropBank
 from pipeline.datasets.cityscapes import CityscapesDataset
 from pipeline.insertion import Inserter
 from pipeline.labels import BY_NAME, INSTANCE_IDS
-from pipeline.training import load_trained
+from pipeline.trained_gan import load_trained
 from pipeline.transforms import InsertInstances
 
 

@@ -18,9 +18,10 @@ import torch
 
 from pipeline.encoding import resize_nearest
 from pipeline.labels import INSTANCE_FACTOR
-from pipeline.models.part_net import PartNet
-from pipeline.renderer_training import Renderer, infer_parts, label_input
+from pipeline.models.part_net import PartNet, infer_parts
+from pipeline.models.renderer import label_input
 from pipeline.scene import Scene
+from pipeline.trained_renderer import Renderer
 
 MODES = ("paste", "gan", "gan+parts")
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from pipeline.config import CocoConfig, DataConfig
+from pipeline.datasets.cityscapes import CityscapesDataset
+from pipeline.datasets.coco import CocoDataset
+from pipeline.errors import ConfigError
 
 
 def open_dataset(data: DataConfig, split: str, coco: CocoConfig | None = None):
     """The frames of one split of the configured dataset (Cityscapes tree or COCO json + images)."""
     if data.format == "coco":
-        from pipeline.datasets.coco import CocoDataset
-        from pipeline.errors import ConfigError
-
         if split not in data.coco_annotations:
             raise ConfigError(f"params data.coco_annotations has no entry for split {split!r}")
         return CocoDataset(data.image_root(split), data.coco_annotations[split], split, coco)
-    from pipeline.datasets.cityscapes import CityscapesDataset
-
     return CityscapesDataset(data.root, [split])

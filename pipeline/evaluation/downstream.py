@@ -33,7 +33,7 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from pipeline.appearance import CropBank
-from pipeline.augment import copy_scene, frame_seed
+from pipeline.augmentation import copy_scene, frame_seed
 from pipeline.config import Config, DownstreamConfig
 from pipeline.datasets import open_dataset
 from pipeline.encoding import resize_nearest
@@ -111,7 +111,7 @@ def _tensors(frames: list[Frame], device: torch.device) -> tuple[torch.Tensor, t
 def train_segmenter(frames: list[Frame], dc: DownstreamConfig, seed: int, device: torch.device,
                     progress: bool = True, desc: str = "segmenter") -> tuple[Segmenter, list[float]]:
     """Train a fresh segmenter on ``frames`` (random windows of ``crop`` pixels, random left-right flips);
-    returns it and the mean loss of every 10 steps."""
+    returns it and the mean loss of every ``dc.log_every`` steps."""
     torch.manual_seed(seed)  # the same initial weights in every arm
     model = Segmenter(N_CLASSES, dc.widths).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=dc.lr)
@@ -139,7 +139,7 @@ def train_segmenter(frames: list[Frame], dc: DownstreamConfig, seed: int, device
         opt.step()
         sched.step()
         running.append(loss.item())
-        if len(running) == 10:
+        if len(running) == dc.log_every:
             losses.append(float(np.mean(running)))
             running = []
     return model.eval(), losses
@@ -239,7 +239,7 @@ def test_frames(cfg: Config) -> list[Frame]:
 def run_downstream(cfg: Config, gan, device: torch.device, progress: bool = True,
                    test: list[Frame] | None = None) -> tuple[dict, dict, dict]:
     """Train and score every arm on ``test`` (default: ``test_frames(cfg)``). Returns the metrics, the loss
-    curves {arm: [loss every 10 steps]} and the trained segmenters {arm: model}."""
+    curves {arm: [mean loss of every ``log_every`` steps]} and the trained segmenters {arm: model}."""
     dc = cfg.evaluate.downstream
     test = test_frames(cfg) if test is None else test
     sets, inserted = build_training_sets(cfg, gan, device, progress)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from pipeline.augment import augmented_frame
+from pipeline.augmentation import augmented_frame
 from pipeline.config import CocoConfig, DataConfig
 from pipeline.datasets import open_dataset
 from pipeline.datasets.cityscapes import read_scene

@@ -3,7 +3,7 @@ the real objects of the same frames.
 
 Each line of an augment run's ``manifest.jsonl`` carries the inserted object's whole mask (before
 nearer objects covered it). That mask is judged on its source frame - the scene before insertion - by the
-rules of ``pipeline.evaluation.placement`` (support, scale, overlap). Three arms per class:
+rules of ``pipeline.rules`` (support, scale, overlap). Three arms per class:
 
 - ``ours``: the inserted objects;
 - ``random``: the same masks moved to ``random_per_object`` uniformly random positions inside the same
@@ -27,10 +27,10 @@ from pycocotools import mask as mask_utils
 
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
-from pipeline.evaluation.placement import rule_verdicts
 from pipeline.ground_plane import frame_camera
 from pipeline.label_surgery import remove_object
 from pipeline.labels import BY_NAME, TARGET_CLASSES
+from pipeline.rules import rule_verdicts
 from pipeline.scene import Scene
 
 RULES = ("support", "scale", "overlap", "plausible")

@@ -16,14 +16,15 @@ import numpy as np
 import torch
 
 from pipeline.appearance import CropBank
-from pipeline.augment import copy_scene, frame_seed, learned_appearance
+from pipeline.augmentation import copy_scene, frame_seed, learned_appearance
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
 from pipeline.errors import ConfigError
 from pipeline.evaluation.downstream import iou_scores, predict, shrink
 from pipeline.insertion import Inserter
 from pipeline.labels import train_id_lut
-from pipeline.renderer_training import load_part_net, part_accuracy, part_examples, part_source
+from pipeline.part_training import part_accuracy, part_examples, part_source
+from pipeline.trained_renderer import load_part_net
 
 MODES = ("paste", "gan", "gan+parts")
 _TRAIN_ID = train_id_lut()

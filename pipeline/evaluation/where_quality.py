@@ -2,7 +2,7 @@
 
 For every frame of a split and every class, the model draws ``per_frame`` boxes from random
 ``z_where`` - raw samples, nothing filtered - and each box is judged at the dataset's own resolution
-by the rules of ``pipeline.evaluation.placement`` (the box as the object's mask: its bottom edge is the
+by the rules of ``pipeline.rules`` (the box as the object's mask: its bottom edge is the
 contact row): support under the bottom edge, height against the ground-plane prediction (the frame's
 camera file, else a ground plane fitted to its own objects; no scale verdict where neither exists),
 overlap with existing persons and cars. The baseline draws boxes of
@@ -17,9 +17,9 @@ import torch
 
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
-from pipeline.evaluation.placement import rule_verdicts
 from pipeline.ground_plane import frame_camera
 from pipeline.labels import BY_NAME
+from pipeline.rules import rule_verdicts
 from pipeline.scene import Camera
 from pipeline.training_data import PreparedData
 

@@ -38,14 +38,19 @@ from pipeline.errors import ConfigError
 from pipeline.labels import BY_NAME, MEAN_HEIGHT_M, TARGET_CLASSES
 from pipeline.models.affine import box_mask, free_params, paint, theta_to_box, warp
 from pipeline.models.blocks import bce, kl_divergence, l1, reparameterize
-from pipeline.models.discriminators import AffineDiscriminator, PatchDiscriminator, ShapeDiscriminator
+from pipeline.models.discriminators import (
+    AffineDiscriminator,
+    PatchDiscriminator,
+    PlacementDiscriminator,
+    ShapeDiscriminator,
+)
 from pipeline.models.what_net import MaskEncoder, WhatNet
 from pipeline.models.where_net import AffineEncoder, WhereNet
 
 G_TERMS = ("g_adv_affine", "g_adv_where", "g_adv_shape", "g_adv_what", "coord", "theta", "occupancy", "support",
            "ground_scale", "rec_where", "rec_what", "latent_where", "latent_what", "sup_affine", "sup_mask",
-           "kl_where", "kl_what", "g_adv_vae", "mode_seeking")
-D_TERMS = ("d_affine", "d_where", "d_shape", "d_what", "d_where_occupied")
+           "kl_where", "kl_what", "g_adv_vae", "mode_seeking", "g_adv_place")
+D_TERMS = ("d_affine", "d_where", "d_shape", "d_what", "d_where_occupied", "d_place")
 
 
 def coord_loss(theta: torch.Tensor) -> torch.Tensor:
@@ -163,6 +168,9 @@ class InsertionGAN(nn.Module):
         self.d_where = PatchDiscriminator(IN_CHANNELS + 1, n, model.d_widths)
         self.d_shape = ShapeDiscriminator(n, model.d_widths, prepare.mask_size)
         self.d_what = PatchDiscriminator(IN_CHANNELS, n, model.d_widths)
+        # Built only when its loss is on: the reference's model keeps its parameters (and init draws) as they are.
+        self.d_place = (PlacementDiscriminator(IN_CHANNELS, n, model.d_widths[min(1, len(model.d_widths) - 1)])
+                        if losses.placement_adversarial > 0 else None)
 
         # Class c is painted into its Cityscapes label channel; derived from the config, so not saved.
         channels = torch.tensor([channel_of(BY_NAME[name].id) for name in prepare.classes])
@@ -179,7 +187,8 @@ class InsertionGAN(nn.Module):
         return [self.where, self.what, self.where_vae, self.what_vae]
 
     def discriminators(self) -> list[nn.Module]:
-        return [self.d_affine, self.d_where, self.d_shape, self.d_what]
+        extra = [self.d_place] if self.d_place is not None else []
+        return [self.d_affine, self.d_where, self.d_shape, self.d_what, *extra]
 
     def generator_parameters(self) -> list[nn.Parameter]:
         """Where + what nets and the two VAE encoders (one optimiser)."""
@@ -278,6 +287,8 @@ class InsertionGAN(nn.Module):
             # The VAE path's affine and mask must fool D_affine and D_shape too (the reference's cVAE-GAN).
             "g_adv_vae": (bce(self._frozen(self.d_affine, theta[2 * b:], c), True)
                           + bce(self._frozen(self.d_shape, shape[2 * b:], c), True)),
+            "g_adv_place": (bce(self._frozen(self.d_place, g["x_where"][r], theta[r], c3[r]), True)
+                            if self.d_place is not None else theta.new_zeros((), dtype=torch.float32)),
         }
         images = {"box": box, "shape": shape[u], "placed": placed, "shape_vae": shape[2 * b:]}
         return terms, {k: v.detach().float() for k, v in images.items()}
@@ -309,6 +320,7 @@ class InsertionGAN(nn.Module):
             + w.kl * (t["kl_where"] + t["kl_what"])
             + w.vae_adversarial * t["g_adv_vae"]
             + w.mode_seeking * t["mode_seeking"]
+            + w.placement_adversarial * t["g_adv_place"]
         )
         return total, _floats({**t, "g_total": total}), images
 
@@ -338,11 +350,21 @@ class InsertionGAN(nn.Module):
             "d_shape": _d_loss(self.d_shape, batch["mask_real"], g["shape"], c, c3),
             "d_what": _d_loss(self.d_what, real_what, fake_what, c, c),
             "d_where_occupied": (occupied_bce * valid).sum() / valid.sum().clamp_min(1),
+            "d_place": self._d_place_loss(batch, g) if self.d_place is not None else theta_real.new_zeros(()),
         }
-        total = t["d_affine"] + t["d_where"] + t["d_shape"] + t["d_what"]
+        total = t["d_affine"] + t["d_where"] + t["d_shape"] + t["d_what"] + t["d_place"]
         total = total + self.losses.occupied_negatives * t["d_where_occupied"]
         t["d_total"] = total
         return total, _floats(t)
+
+    def _d_place_loss(self, batch: dict, g: dict) -> torch.Tensor:
+        """The placement discriminator: real = x+ with its real box; fake = the random-z boxes (paths u, p)
+        on their scenes."""
+        b = batch["cls"].shape[0]
+        scenes = torch.cat([batch["xp_where"].to(g["x_where"].dtype), g["x_where"][: 2 * b]])
+        thetas = torch.cat([batch["theta_real"].float(), g["theta"][: 2 * b].float()])
+        logits = self.d_place(scenes, thetas, g["c3"])
+        return bce(logits[:b], True) + bce(logits[b:], False)
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()

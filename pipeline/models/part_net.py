@@ -4,16 +4,20 @@ The object's mask is cropped to its box, padded to a square, resized to S x S an
 channels and the class one-hot; a small U-Net predicts one logit per part id (``labels.PARTS``). Only
 the parts of the object's own class may win, and only inside the mask: ``part_map`` returns part ids
 on exactly the mask's pixels and 0 everywhere else. (iPOSE also attends to a few support examples of
-the class; on the built-in dataset the shape alone carries the parts.)
+the class; on the built-in dataset the shape alone carries the parts.) ``infer_parts`` applies the net
+to one object of a full frame, ``inferred_parts`` to every person and car of an instance map.
 """
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.labels import PARTS
+from pipeline.labels import BY_ID, INSTANCE_FACTOR, PARTS, TARGET_CLASSES
+from pipeline.masks import mask_bbox
 
 N_PARTS = len(PARTS)  # part ids 1..N_PARTS; channel k is part id k + 1
 
@@ -78,3 +82,60 @@ def part_loss(logits: torch.Tensor, parts: torch.Tensor, mask: torch.Tensor) -> 
     """Cross-entropy on the mask's pixels: ``parts`` [B, S, S] ids 1..N_PARTS there (0 = unknown, ignored)."""
     target = (parts.long() - 1).masked_fill((mask[:, 0] < 0.5) | (parts == 0), -100)
     return F.cross_entropy(logits, target, ignore_index=-100)
+
+
+# ------------------------------------------------------------------- applying it to an object
+def square_window(mask: np.ndarray) -> tuple[int, tuple[slice, slice], tuple[slice, slice]]:
+    """The object's box padded to a square around its centre: the side, and the matching windows of the
+    image and of the square (the square may reach past the image border, those parts stay empty)."""
+    x, y, w, h = mask_bbox(mask)
+    side = max(w, h)
+    x0, y0 = x + w // 2 - side // 2, y + h // 2 - side // 2
+    sy0, sx0 = max(y0, 0), max(x0, 0)
+    sy1, sx1 = min(y0 + side, mask.shape[0]), min(x0 + side, mask.shape[1])
+    return side, (slice(sy0, sy1), slice(sx0, sx1)), (slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0))
+
+
+def object_square(mask: np.ndarray, parts: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The object's mask and part ids in its box padded to a square (centred), resized to ``size``."""
+    side, image_window, square_window_ = square_window(mask)
+    canvas_m = np.zeros((side, side), np.uint8)
+    canvas_p = np.zeros((side, side), np.uint8)
+    window = mask[image_window]
+    canvas_m[square_window_] = window
+    canvas_p[square_window_] = np.where(window, parts[image_window], 0)
+    m = cv2.resize(canvas_m, (size, size), interpolation=cv2.INTER_NEAREST)
+    p = cv2.resize(canvas_p, (size, size), interpolation=cv2.INTER_NEAREST)
+    return m, np.where(m > 0, p, 0).astype(np.uint8)
+
+
+def place_parts(square: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The inverse of ``object_square`` for a part map: [S, S] ids back onto the object's pixels."""
+    side, image_window, square_window_ = square_window(mask)
+    big = cv2.resize(square, (side, side), interpolation=cv2.INTER_NEAREST)
+    out = np.zeros(mask.shape, np.uint8)
+    out[image_window] = big[square_window_]
+    return np.where(mask, out, 0).astype(np.uint8)
+
+
+def infer_parts(net: PartNet, mask: np.ndarray, label_id: int, size: int) -> np.ndarray:
+    """Part ids on the pixels of ``mask`` (an object of class ``label_id``) from the part network, which
+    sees the object as a ``size`` x ``size`` square (``renderer.part_net.size``)."""
+    device = next(net.parameters()).device
+    square, _ = object_square(mask, np.zeros(mask.shape, np.uint8), size)
+    cls = torch.tensor([net.class_names.index(BY_ID[label_id].name)], device=device)
+    # Every pixel of the square gets a part: ``mask``, not the square's coarser copy, decides which pixels
+    # are the object.
+    with torch.no_grad():
+        pred = net.part_map(torch.from_numpy(square)[None, None].float().to(device), cls, everywhere=True)[0]
+    return place_parts(pred.cpu().numpy(), mask)
+
+
+def inferred_parts(net: PartNet, ids: np.ndarray, size: int) -> np.ndarray:
+    """A part map for an instance-id map: each person/car instance's parts from the part network."""
+    parts = np.zeros(ids.shape, np.uint8)
+    for value in np.unique(ids).tolist():
+        if value >= INSTANCE_FACTOR and value // INSTANCE_FACTOR in TARGET_CLASSES:
+            mask = ids == value
+            parts[mask] = infer_parts(net, mask, value // INSTANCE_FACTOR, size)[mask]
+    return parts

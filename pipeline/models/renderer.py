@@ -1,7 +1,7 @@
 """The label-map-to-image renderer, in the pix2pixHD design.
 
-Input: the one-hot label map + the instance boundary map (+ optionally a per-instance feature map, the
-style code). Networks:
+Input (``label_input``): the one-hot label map + the instance boundary map + the part map one-hot
+(+ optionally a per-instance feature map, the style code). Networks:
 
 - ``GlobalGenerator``: 7x7 conv, ``downs`` stride-2 convs (width doubling), ``blocks`` residual blocks
   with InstanceNorm, as many 2x upsamplings (transposed convs as in the reference, or resize + conv),
@@ -25,6 +25,18 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pipeline.encoding import IN_CHANNELS, edges, encode
+from pipeline.models.part_net import N_PARTS
+
+LABEL_INPUT = IN_CHANNELS + N_PARTS  # one-hot labels + boundaries + part one-hot
+
+
+def label_input(labels: torch.Tensor, ids: torch.Tensor, parts: torch.Tensor, with_parts: torch.Tensor) -> torch.Tensor:
+    """[B, H, W] label ids, instance ids, part ids -> the renderer's label input [B, LABEL_INPUT, H, W]."""
+    onehot = encode(labels, edges(ids))
+    part = F.one_hot(parts.long(), N_PARTS + 1)[..., 1:].permute(0, 3, 1, 2).float()
+    return torch.cat([onehot, part * with_parts[:, None, None, None].float()], 1)
 
 
 def _norm(c: int) -> nn.InstanceNorm2d:

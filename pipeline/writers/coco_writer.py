@@ -14,11 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from pipeline.io import atomic_write_json
 from pipeline.labels import BY_ID, BY_NAME
-from pipeline.masks import mask_bbox
+from pipeline.masks import encode_rle, mask_bbox
 from pipeline.polygons import coco_polygons
 from pipeline.scene import Instance, Scene
 
@@ -29,12 +28,6 @@ COCO_CLASSES: tuple[int, ...] = tuple(
 
 def coco_file(root: str | Path, split: str) -> Path:
     return Path(root) / "annotations" / f"instancesonly_filtered_gtFine_{split}.json"
-
-
-def encode_rle(mask: np.ndarray) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
 
 
 class CocoWriter:

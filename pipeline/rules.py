@@ -1,4 +1,4 @@
-"""The placement rules of synthetic-scenes.md, as functions any stage can use to score an object.
+"""The placement rules of docs/synthetic-scenes.md, as functions any stage can use to score an object.
 
 An object (a person or a car) placed in a street scene is plausible when
 
