@@ -5,7 +5,7 @@
 Regenerates every frame of the configured dataset in memory (the generator is deterministic, so
 these are the frames `dvc repro` writes) and, for every fully visible person and car (nothing in
 front, not cut by the border), reports the share standing on a plausible support and the share whose
-pixel height is within [0.75, 1.33] of the camera-predicted height.
+pixel height is within the `rules.scale_band` (default [0.75, 1.33]) of the camera-predicted height.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main() -> None:
     cfg = load_config(args.params)
     counts = {c: {"n": 0, "support": 0, "scale": 0} for c in lb.TARGET_CLASSES}
     frames = frame_ids(cfg.synthetic)
+    lo, hi = cfg.rules.scale_band
     for frame in frames:
         scene = generate_scene(cfg.synthetic, cfg.seed, frame)
         height, width = scene.size
@@ -37,12 +38,12 @@ def main() -> None:
             c = counts[inst.label_id]
             c["n"] += 1
             c["support"] += support_label(scene.labels, mask) in lb.SUPPORT[inst.label_id]
-            c["scale"] += 0.75 <= scale_ratio(mask, scene.camera, inst.label_id) <= 1.33
+            c["scale"] += lo <= scale_ratio(mask, scene.camera, inst.label_id) <= hi
     print(f"frames {len(frames)} ({cfg.synthetic.width}x{cfg.synthetic.height})")
     for label_id, c in counts.items():
         n = max(c["n"], 1)
         print(f"{lb.BY_ID[label_id].name:<7} fully visible {c['n']:5d}  on plausible support {c['support'] / n:.2%}  "
-              f"scale within [0.75, 1.33] {c['scale'] / n:.2%}")
+              f"scale within [{lo}, {hi}] {c['scale'] / n:.2%}")
 
 
 if __name__ == "__main__":

@@ -65,15 +65,15 @@ def run_key(cfg: Config, device: torch.device) -> dict:
     augment = dataclasses.asdict(cfg.augment)
     for key in ("workers", "device", "out", "model"):  # the model enters by its hash, the device by its type
         augment.pop(key)
+    augment["appearance"].pop("renderer")  # the renderer enters by its hash (gan modes)
     params = {"seed": cfg.seed, "data": dataclasses.asdict(cfg.data), "coco": dataclasses.asdict(cfg.coco),
               "prepare": dataclasses.asdict(cfg.prepare), "model_config": dataclasses.asdict(cfg.model),
               "augment": augment, "device": device.type}
     inputs = {"model": file_digest(weights)}
-    if cfg.render.mode == "paste":  # the crop bank pastes its pixels; the learned appearance its weights
+    if cfg.augment.appearance.mode == "paste":  # the crop bank pastes its pixels; the renderer its weights
         inputs["crops"] = tree_digest(Path(cfg.augment.appearance.crops))
     else:
-        params["render"] = {"mode": cfg.render.mode}
-        renderer = Path(cfg.render.model)
+        renderer = Path(cfg.augment.appearance.renderer)
         # Its weights and styles (not config.json: its summary changes with every run, the network not).
         files = [*renderer.glob("*.safetensors"), *renderer.glob("styles.json")] if renderer.is_dir() else []
         inputs["renderer"] = files_digest(files, renderer)

@@ -73,7 +73,7 @@ class Context:
 def build_context(cfg: Config, device: torch.device, key: dict) -> Context:
     gan = load_trained(cfg.augment.model, cfg, device)
     gan = gan.to(memory_format=torch.channels_last)
-    if cfg.render.mode == "paste":
+    if cfg.augment.appearance.mode == "paste":
         inserter = Inserter(gan, CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg, device)
     else:
         inserter = Inserter(gan, None, cfg, device, look=learned_appearance(cfg, device))
@@ -82,9 +82,10 @@ def build_context(cfg: Config, device: torch.device, key: dict) -> Context:
 
 def learned_appearance(cfg: Config, device: torch.device):
     """The trained renderer (and part network for ``gan+parts``) as the augment stage's appearance."""
-    renderer = load_renderer(cfg.render.model, cfg, device)
-    part_net = load_part_net(cfg.render.model, cfg, device) if cfg.render.mode == "gan+parts" else None
-    return LearnedAppearance(renderer, part_net, tuple(cfg.renderer.size), cfg.render.mode,
+    look = cfg.augment.appearance
+    renderer = load_renderer(look.renderer, cfg, device)
+    part_net = load_part_net(look.renderer, cfg, device) if look.mode == "gan+parts" else None
+    return LearnedAppearance(renderer, part_net, tuple(cfg.renderer.size), look.mode,
                              part_size=cfg.renderer.part_net.size, feather=cfg.augment.appearance.feather,
                              device=device)
 

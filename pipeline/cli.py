@@ -241,7 +241,8 @@ def train_renderer(params: str, metrics: str) -> None:
     """Train the learned appearance path: the pix2pixHD-style renderer and the part network.
 
     Reads the dataset of the 'data' section; section 'renderer'; resumes from renderer.checkpoint_dir;
-    writes renderer.out (`render.mode: gan | gan+parts` loads render.model: the same folder by default).
+    writes renderer.out (`augment.appearance.mode: gan | gan+parts` loads augment.appearance.renderer: the same
+    folder by default).
     Same as `dvc repro train_renderer`.
     """
     from pipeline.renderer_training import train_renderer_stage
@@ -261,7 +262,7 @@ def evaluate(params: str, metrics: str, plots: str, reports: str, quiet: bool) -
     """Measure the augmentation: placement, shape, diversity, downstream gain, render modes, real frames.
 
     Reads the trained model (augment.model), the augment output (augment.out), the prepared data and,
-    with evaluate.render_frames > 0, the trained renderer (render.model), as the 'evaluate' section of
+    with evaluate.render_frames > 0, the trained renderer (augment.appearance.renderer), as the 'evaluate' section of
     --params says; prints the headline figures; writes the gallery. Same as `dvc repro evaluate`.
     """
     from pipeline.evaluate import evaluate_stage

@@ -37,6 +37,22 @@ from pipeline.typed_params import (
 
 
 @dataclass
+class RulesConfig:
+    """The placement rules' thresholds (docs/synthetic-scenes.md): the yardstick the metrics judge raw where
+    samples, inserted objects and random boxes by. The augment stage filters candidates by its own
+    (``augment.max_overlap``, ``augment.scale_band``)."""
+
+    max_overlap: Share = 0.5  # an object may cover existing persons/cars with less than this share of it
+    # [low, high] of its pixel height over a mean-sized object's at its contact row (the ground plane's)
+    scale_band: Annotated[list[float], Length(2), Range(above=0)] = field(default_factory=lambda: [0.75, 1.33])
+
+    def validate(self, where: str) -> None:
+        lo, hi = self.scale_band
+        if lo > hi:
+            raise ConfigError(f"{where}.scale_band: expected [low, high] with low <= high, got {[lo, hi]}")
+
+
+@dataclass
 class SyntheticConfig:
     """The built-in street-scene dataset (docs/synthetic-scenes.md)."""
 
@@ -176,6 +192,12 @@ class LossConfig:
     # Not in the reference: the distance (where pixels) from a random-z box's bottom edge to labels its
     # class is seen standing on in the training data (0 = off). Learned ground, not a hand-written table.
     support: Weight = 2.0
+    # How far (where-resolution pixels) the support loss's distance field reaches: a box's bottom edge this
+    # far from ground still feels which way the ground is; farther away it costs the same everywhere.
+    support_reach: Positive = 16
+    # A label counts as ground a class stands on when at least this share of the class's real contacts
+    # rest on it (rare labels under a few boxes - a kerb pixel, a mislabelled edge - do not).
+    support_min_share: Share = 0.02
     # Not in the reference (0 = off): a random-z box's height against what a mean-sized object of its class
     # is where the box stands, under the frame's ground plane (its camera, else fitted to its own objects);
     # free within a factor exp(ground_scale_free).
@@ -213,8 +235,13 @@ class TrainConfig:
 
 @dataclass
 class AppearanceConfig:
-    """How inserted objects get their pixels: a real crop from the crop bank (PasteGAN-style retrieval)."""
+    """How inserted objects get their pixels: ``paste`` (a real crop from the crop bank, PasteGAN-style
+    retrieval), ``gan`` (the trained renderer draws them from the new label map) or ``gan+parts`` (the same,
+    conditioned on part maps the part network infers from each object's shape)."""
 
+    mode: Annotated[str, OneOf(("paste", "gan", "gan+parts"))] = "paste"
+    renderer: str = "models/renderer"  # the trained renderer and part network (train_renderer's out; gan modes)
+    # Paste: the crop bank and how a crop is chosen and blended.
     crops: str = "data/prepared/crops/train"  # the crop bank (``prepare`` stage); train crops only
     top_k: int = 4  # the frame's random generator picks among the k best-scoring crops
     scale_weight: Weight = 0.3  # cost per unit |log(target height / crop height)|: little resampling
@@ -275,20 +302,6 @@ class AugmentConfig:
             raise ConfigError(f"{where}.scale_band: expected [low, high] with 0 < low <= high, got {[lo, hi]}")
         if self.workers < 0:
             raise ConfigError(f"{where}.workers: 0 (one per CPU core) or more, got {self.workers}")
-
-
-@dataclass
-class RenderConfig:
-    """How inserted objects get their pixels: ``paste`` (a real crop from the crop bank), ``gan`` (the
-    trained renderer draws them from the new label map) or ``gan+parts`` (the same, conditioned on part
-    maps the part network infers from each object's shape)."""
-
-    mode: str = "paste"
-    model: str = "models/renderer"  # the train_renderer stage's out (gan modes)
-
-    def validate(self, where: str) -> None:
-        if self.mode not in ("paste", "gan", "gan+parts"):
-            raise ConfigError(f"{where}.mode: expected paste, gan or gan+parts, got {self.mode!r}")
 
 
 @dataclass
@@ -404,7 +417,7 @@ class EvaluateConfig:
     diversity_draws: int = 16  # latent draws per frame and class for the diversity figures
     gallery_frames: Count = 6
     # Val frames drawn in each render mode (paste, gan, gan+parts) for their segmentation score; 0 = skip.
-    # Needs the trained renderer (render.model, the train_renderer stage's out).
+    # Needs the trained renderer (augment.appearance.renderer, the train_renderer stage's out).
     render_frames: Count = 30
     real_root: str = "../shared/data/cityscapes-sample"  # real frames to insert into ("" = none); skipped when absent
     downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
@@ -428,7 +441,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     renderer: RendererConfig = field(default_factory=RendererConfig)
-    render: RenderConfig = field(default_factory=RenderConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
 
     def validate(self, where: str) -> None:
         """What ties sections together."""

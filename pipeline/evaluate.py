@@ -94,8 +94,8 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     gan = load_trained(cfg.augment.model, cfg, device)
     out = cfg.augment.out
     if e.render_frames:  # refuse a missing or mismatched renderer now, not after the downstream experiment
-        load_renderer(cfg.render.model, cfg, device)
-        load_part_net(cfg.render.model, cfg, device)
+        load_renderer(cfg.augment.appearance.renderer, cfg, device)
+        load_part_net(cfg.augment.appearance.renderer, cfg, device)
     test = test_frames(cfg)  # an unlabelled test split is refused now too
     real_set, real_skipped = real_dataset(cfg)  # and a broken real_root
     if real_skipped and cfg.evaluate.real_root:

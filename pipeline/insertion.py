@@ -79,7 +79,8 @@ class Inserter:
 
     def __init__(self, gan: InsertionGAN, bank: CropBank | None, cfg: Config, device: torch.device | str = "cpu",
                  look=None):
-        """``bank``: the crop bank (``render.mode: paste``); ``look``: a ``LearnedAppearance`` (gan modes)."""
+        """``bank``: the crop bank (``augment.appearance.mode: paste``); ``look``: a ``LearnedAppearance``
+        (gan modes)."""
         self.gan = gan.eval()
         self.bank = bank
         self.look = look
@@ -208,7 +209,7 @@ class Inserter:
         if rgb is not None:
             scene.image = paste(scene.image, rgb, cand.box, done.visible, app.blend, app.feather)
         appearance = ({"crop": crop.file, "crop_flipped": crop.flipped, "crop_iou": round(crop.iou, 4)}
-                      if crop is not None else {"crop": None, "render": self.cfg.render.mode})
+                      if crop is not None else {"crop": None, "render": self.cfg.augment.appearance.mode})
         report.inserted.append({
             "insert_id": insert_id, "class": cand.name, "draw": cand.draw, "whole_box": list(cand.box),
             "whole_area": int(local.sum()), "visible_area": int(done.visible.sum()),

@@ -6,7 +6,7 @@ augmented frames; ``crop: 0`` = whole frames). Its input is the one-hot label ma
 boundary channel (``encoding.encode``), the part map one-hot (person head/torso/arm/leg, car
 body/window/wheel/light) and, with ``feature_channels`` > 0, the per-instance style code from the feature
 encoder. On ``part_dropout`` of the steps the part channels are zero: the same renderer then serves
-``render.mode: gan`` (no parts) and ``gan+parts``.
+``augment.appearance.mode: gan`` (no parts) and ``gan+parts``.
 
 Each step (``renderer_step``): one generator update (LSGAN + ``feature_matching`` x discriminator feature
 matching + ``reconstruction`` x L1 to the real frame; the feature encoder trains with the generator) and

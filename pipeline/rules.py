@@ -27,11 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.config import RulesConfig
 from pipeline.labels import INSTANCE_IDS, MEAN_HEIGHT_M, SUPPORT, TARGET_CLASSES
 from pipeline.scene import Camera
 
-DEFAULT_SCALE_BAND: tuple[float, float] = (0.75, 1.33)
-DEFAULT_MAX_OVERLAP = 0.5
+# The thresholds are params (``rules`` in params.yaml, ``config.RulesConfig``); these are its defaults.
+DEFAULT_SCALE_BAND: tuple[float, float] = tuple(RulesConfig().scale_band)
+DEFAULT_MAX_OVERLAP: float = RulesConfig().max_overlap
 # Columns whose lowest mask pixel lies within this share of the object's pixel height above the contact
 # row are its contact columns (feet, wheels); a hand, the gap between striding legs or a car's sill do not
 # vote on the support.
@@ -204,13 +206,14 @@ def is_plausible(labels_before: np.ndarray, mask: np.ndarray, camera: Camera, la
     return check_placement(labels_before, mask, camera, label_id, scale_band, max_overlap).plausible
 
 
-def rule_verdicts(labels_before: np.ndarray, mask: np.ndarray, label_id: int, camera: Camera | None) -> dict[str, bool]:
-    """Each rule's verdict for a non-empty ``mask`` over ``labels_before``, and ``plausible`` (all of them);
-    without a camera the scale rule does not apply and has no entry."""
+def rule_verdicts(labels_before: np.ndarray, mask: np.ndarray, label_id: int, camera: Camera | None,
+                  rules: RulesConfig) -> dict[str, bool]:
+    """Each rule's verdict for a non-empty ``mask`` over ``labels_before`` under ``rules``' thresholds, and
+    ``plausible`` (all of them); without a camera the scale rule does not apply and has no entry."""
     if camera is None:
         support = support_label(labels_before, mask) in SUPPORT[label_id]
-        overlap = overlap_share(mask, labels_before) < DEFAULT_MAX_OVERLAP
+        overlap = overlap_share(mask, labels_before) < rules.max_overlap
         return {"support": support, "overlap": overlap, "plausible": support and overlap}
-    check = check_placement(labels_before, mask, camera, label_id)
+    check = check_placement(labels_before, mask, camera, label_id, tuple(rules.scale_band), rules.max_overlap)
     return {"support": check.support_ok, "overlap": check.overlap_ok, "scale": check.scale_ok,
             "plausible": check.plausible}

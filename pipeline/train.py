@@ -27,7 +27,7 @@ from pipeline.training_data import PreparedData
 def learned_ground(cfg: Config) -> dict[str, list[str]]:
     """Per class, the labels the support loss counts as its ground (``PreparedData.ground_channels``: the
     labels under the training split's real boxes)."""
-    data = PreparedData(Path(cfg.prepare.out) / "train.npz", "cpu", flip_prob=0.0)
+    data = PreparedData(Path(cfg.prepare.out) / "train.npz", "cpu", 0.0, cfg.train.losses.support_min_share)
     return {name: [BY_ID[int(ID_OF_CHANNEL[ch])].name for ch in data.ground[c].nonzero().flatten().tolist()]
             for c, name in enumerate(cfg.prepare.classes)}
 

@@ -95,7 +95,7 @@ def train(cfg: Config, progress: bool = True, stop_after: int | None = None) -> 
     tc = cfg.train
     keep_freed_memory()
     torch.manual_seed(cfg.seed)
-    data = PreparedData(Path(cfg.prepare.out) / "train.npz", rt.device, tc.flip_prob)
+    data = PreparedData(Path(cfg.prepare.out) / "train.npz", rt.device, tc.flip_prob, tc.losses.support_min_share)
     val = PreparedData(Path(cfg.prepare.out) / "val.npz", rt.device, 0.0) if "val" in cfg.prepare.splits else data
     gan = build_model(cfg).to(rt.device)
     cuda = rt.device.type == "cuda"

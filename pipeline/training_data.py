@@ -13,20 +13,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.config import LossConfig
 from pipeline.encoding import CHANNEL_OF_ID, LABEL_CHANNELS, edges, encode
 from pipeline.errors import DatasetError
 from pipeline.labels import INSTANCE_IDS
 from pipeline.models.affine import box_to_theta
 
-# A label counts as ground a class stands on when at least this share of the class's real contact pixels
-# rest on it (rare labels under a few boxes - a kerb pixel, a mislabelled edge - do not).
-MIN_GROUND_SHARE = 0.02
-
 
 class PreparedData:
     """One split of ``data/prepared``: frames and real instances, ready to batch."""
 
-    def __init__(self, path: str | Path, device: torch.device | str = "cpu", flip_prob: float = 0.5):
+    def __init__(self, path: str | Path, device: torch.device | str = "cpu", flip_prob: float = 0.5,
+                 ground_share: float = LossConfig.support_min_share):
+        """``ground_share``: ``train.losses.support_min_share``, the share of a class's contacts that makes a
+        label its ground (``ground_channels``)."""
         path = Path(path)
         if not path.is_file():
             raise DatasetError(path, "missing: run the prepare stage first (dvc repro prepare)")
@@ -58,12 +58,12 @@ class PreparedData:
         self.frame_first = torch.cumsum(counts, 0) - counts
         self.device = torch.device(device)
         self.flip_prob = flip_prob
-        self.ground = self.ground_channels().to(self.device)
+        self.ground = self.ground_channels(ground_share).to(self.device)
 
     def __len__(self) -> int:
         return len(self.inst_frame)
 
-    def ground_channels(self, min_share: float = MIN_GROUND_SHARE) -> torch.Tensor:
+    def ground_channels(self, min_share: float) -> torch.Tensor:
         """[n_classes, LABEL_CHANNELS] 0/1: the label channels each class is seen standing on.
 
         Learned from the data: the labels in the row just below each real instance's box (at the what

@@ -9,18 +9,23 @@ import torch
 from test_placement import CAM, H, W, person_at, street
 
 from pipeline import labels as lb
+from pipeline.config import RulesConfig
 from pipeline.evaluation.downstream import Frame, instance_ap, iou_scores, subset_indices, train_segmenter
 from pipeline.evaluation.inserted import Tally, shifted
 from pipeline.evaluation.shapes import nearest_iou, precision_recall
 from pipeline.ground_plane import fit_ground_plane, scene_objects
 from pipeline.masks import mask_bbox, square_mask
 from pipeline.models.segmenter import Segmenter
-from pipeline.rules import rule_verdicts as judge
+from pipeline.rules import rule_verdicts
 
 PERSON, CAR = lb.PERSON, lb.CAR
 
 
 # ------------------------------------------------------------------------------------------ placement
+def judge(labels, mask, label_id, camera, rules: RulesConfig | None = None):
+    return rule_verdicts(labels, mask, label_id, camera, rules or RulesConfig())
+
+
 def test_person_on_the_sidewalk_at_the_right_scale_scores_plausible_and_in_the_sky_does_not():
     labels = street()
     good = judge(labels, person_at(200, 100), PERSON, CAM)
@@ -31,6 +36,8 @@ def test_person_on_the_sidewalk_at_the_right_scale_scores_plausible_and_in_the_s
     assert not bad["support"] and not bad["scale"] and not bad["plausible"]
     # Without a camera the scale rule is left out, not failed.
     assert judge(labels, person_at(200, 100), PERSON, None) == {"support": True, "overlap": True, "plausible": True}
+    # The thresholds are params: a band that excludes its scale fails the same person.
+    assert not judge(labels, person_at(200, 100), PERSON, CAM, RulesConfig(scale_band=[1.5, 2.0]))["scale"]
 
 
 def test_ground_plane_fitted_from_the_frames_own_objects():

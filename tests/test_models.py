@@ -185,12 +185,12 @@ def test_support_loss_zero_on_ground_and_pulls_the_bottom_edge_toward_it():
     scene = encode(labels, torch.zeros_like(labels, dtype=torch.bool))
     ground = torch.zeros(1, LABEL_CHANNELS)
     ground[0, channel_of(8)] = 1
-    dist = ground_distance(scene, ground)
+    dist = ground_distance(scene, ground, 16)
     assert dist[0, 0, 25].max() == 0 and dist[0, 0, 19].min() == 1 and dist[0, 0, 10].min() == 10
 
     def loss_at(y1, requires_grad=False):
         theta = box_to_theta(torch.tensor([[0.4, y1 - 0.3, 0.5, y1]])).requires_grad_(requires_grad)
-        return support_loss(theta, scene, ground), theta
+        return support_loss(theta, scene, ground, 16), theta
     assert loss_at(0.8)[0].item() == 0  # standing on sidewalk
     # Feet in the sky: the farther from the kerb, the more it costs, and the gradient moves the box down.
     assert loss_at(0.3)[0].item() > loss_at(0.4)[0].item() > loss_at(0.5)[0].item() > 0
@@ -200,8 +200,8 @@ def test_support_loss_zero_on_ground_and_pulls_the_bottom_edge_toward_it():
     assert ((down - theta.detach()) * -theta.grad).sum().item() > 0  # a step against the gradient goes down
     other_class = torch.zeros(1, LABEL_CHANNELS)
     other_class[0, channel_of(7)] = 1  # a class that only stands on road: there is none in this scene
-    flat = support_loss(box_to_theta(torch.tensor([[0.4, 0.5, 0.5, 0.8]])), scene, other_class).item()
-    assert flat == 16  # SUPPORT_REACH everywhere
+    flat = support_loss(box_to_theta(torch.tensor([[0.4, 0.5, 0.5, 0.8]])), scene, other_class, 16).item()
+    assert flat == 16  # the reach everywhere
 
 
 def test_theta_loss_bounds():

@@ -221,13 +221,12 @@ def test_augment_with_the_learned_renderer(trained_tiny, tmp_path):
     from official import coco_self_ap
 
     from pipeline.augment import augment
-    from pipeline.config import RenderConfig
     from pipeline.renderer_training import train_renderer_stage
 
     tiny = tiny_renderer(trained_tiny.data.root, tmp_path)
-    cfg = dataclasses.replace(trained_tiny, renderer=tiny.renderer,
-                              render=RenderConfig(mode="gan+parts", model=tiny.renderer.out),
-                              augment=dataclasses.replace(trained_tiny.augment, out=str(tmp_path / "aug")))
+    look = dataclasses.replace(trained_tiny.augment.appearance, mode="gan+parts", renderer=tiny.renderer.out)
+    cfg = dataclasses.replace(trained_tiny, renderer=tiny.renderer, augment=dataclasses.replace(
+        trained_tiny.augment, out=str(tmp_path / "aug"), appearance=look))
     metrics = train_renderer_stage(cfg, tmp_path / "renderer.json")
     assert 0 <= metrics["part_net"]["accuracy"] <= 1
     result = augment(cfg, progress=False)
@@ -253,7 +252,7 @@ def test_augment_with_the_learned_renderer(trained_tiny, tmp_path):
 def test_render_modes_are_scored_side_by_side(trained_tiny, tmp_path):
     import dataclasses
 
-    from pipeline.config import DownstreamConfig, RenderConfig
+    from pipeline.config import DownstreamConfig
     from pipeline.datasets import open_dataset
     from pipeline.evaluation.downstream import shrink, train_segmenter
     from pipeline.evaluation.render_quality import MODES, evaluate_render_modes
@@ -261,7 +260,9 @@ def test_render_modes_are_scored_side_by_side(trained_tiny, tmp_path):
     from pipeline.trained_gan import load_trained
 
     tiny = tiny_renderer(trained_tiny.data.root, tmp_path)
-    cfg = dataclasses.replace(trained_tiny, renderer=tiny.renderer, render=RenderConfig(model=tiny.renderer.out))
+    look = dataclasses.replace(trained_tiny.augment.appearance, renderer=tiny.renderer.out)
+    cfg = dataclasses.replace(trained_tiny, renderer=tiny.renderer,
+                              augment=dataclasses.replace(trained_tiny.augment, appearance=look))
     cfg = dataclasses.replace(cfg, evaluate=dataclasses.replace(
         cfg.evaluate, downstream=DownstreamConfig(size=[128, 64], widths=[8, 16], crop=0, steps=5, batch_size=2)))
     train_renderer_stage(cfg, tmp_path / "renderer.json")

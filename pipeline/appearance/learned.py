@@ -1,4 +1,4 @@
-"""Learned appearance: the trained renderer draws the inserted objects (``render.mode: gan | gan+parts``).
+"""Learned appearance: the trained renderer draws the inserted objects (``augment.appearance.mode: gan | gan+parts``).
 
 After label surgery, the whole new label map is rendered once per frame at the renderer's size; only
 the inserted objects' visible pixels are taken from it (feathered at their edge, upsampled to the frame),

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from pipeline.config import Config
+from pipeline.config import Config, RulesConfig
 from pipeline.datasets import open_dataset
 from pipeline.ground_plane import frame_camera
 from pipeline.label_surgery import remove_object
@@ -72,14 +72,14 @@ class Tally:
         return result
 
 
-def judge_real(scene: Scene, tally: Tally, min_area: int) -> None:
+def judge_real(scene: Scene, tally: Tally, min_area: int, rules: RulesConfig) -> None:
     """Tally the frame's own persons and cars (``real`` arm), each on its frame with itself removed."""
     for inst in scene.instances:
         if inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < min_area:
             continue
         labels_before, _ = remove_object(scene.labels, scene.instance_ids, inst.value)
         verdicts = rule_verdicts(labels_before, scene.instance_ids == inst.value, inst.label_id,
-                         frame_camera(scene, exclude=inst.value))
+                                 frame_camera(scene, exclude=inst.value), rules)
         tally.add("real", inst.name, verdicts)
 
 
@@ -110,8 +110,9 @@ def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_obj
             for m in items:
                 label_id = BY_NAME[m["class"]].id
                 mask = mask_utils.decode(m["whole_mask"]).astype(bool)
-                tally.add("ours", m["class"], rule_verdicts(scene.labels, mask, label_id, camera))
+                tally.add("ours", m["class"], rule_verdicts(scene.labels, mask, label_id, camera, cfg.rules))
                 for _ in range(random_per_object):
-                    tally.add("random", m["class"], rule_verdicts(scene.labels, shifted(mask, rng), label_id, camera))
-            judge_real(scene, tally, cfg.augment.min_area)
+                    shifted_verdicts = rule_verdicts(scene.labels, shifted(mask, rng), label_id, camera, cfg.rules)
+                    tally.add("random", m["class"], shifted_verdicts)
+            judge_real(scene, tally, cfg.augment.min_area, cfg.rules)
     return tally.summary()

@@ -40,7 +40,8 @@ def evaluate_render_modes(cfg: Config, gan, segmenter, device: torch.device, fra
     size = tuple(cfg.evaluate.downstream.size)
     inserters = {}
     for mode in MODES:
-        mode_cfg = dataclasses.replace(cfg, render=dataclasses.replace(cfg.render, mode=mode))
+        mode_cfg = dataclasses.replace(cfg, augment=dataclasses.replace(
+            cfg.augment, appearance=dataclasses.replace(cfg.augment.appearance, mode=mode)))
         if mode == "paste":
             bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
             inserters[mode] = Inserter(gan, bank, mode_cfg, device)
@@ -74,7 +75,7 @@ def evaluate_render_modes(cfg: Config, gan, segmenter, device: torch.device, fra
                         "inserted_accuracy": round(float(hit.sum() / max(mask.sum(), 1)), 4),
                         "inserted_pixels": int(mask.sum())}
     try:
-        net = load_part_net(cfg.render.model, cfg, device)
+        net = load_part_net(cfg.augment.appearance.renderer, cfg, device)
         source, why = part_source(cfg)  # the dataset it learned from: the only one with part maps to score
         result["part_net"] = part_accuracy(net, *part_examples(source, cfg.coco, split, cfg.renderer.part_net.size))
         if source != cfg.data:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.config import Config
+from pipeline.config import Config, RulesConfig
 from pipeline.datasets import open_dataset
 from pipeline.ground_plane import frame_camera
 from pipeline.labels import BY_NAME
@@ -35,7 +35,7 @@ def box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask
 
 
-def judge(scene, box: np.ndarray, label_id: int, camera: Camera | None) -> dict:
+def judge(scene, box: np.ndarray, label_id: int, camera: Camera | None, rules: RulesConfig) -> dict:
     """The rules' verdicts for a box (its filled rectangle as the object's mask) in ``scene``, whose
     ground plane is ``camera`` (None: no scale rule)."""
     height, width = scene.size
@@ -43,7 +43,7 @@ def judge(scene, box: np.ndarray, label_id: int, camera: Camera | None) -> dict:
     if not mask.any():  # the box lies wholly outside the image: no rule can pass
         rules = ("support", "overlap", "scale") if camera is not None else ("support", "overlap")
         return dict.fromkeys((*rules, "plausible"), False)
-    return rule_verdicts(scene.labels, mask, label_id, camera)
+    return rule_verdicts(scene.labels, mask, label_id, camera, rules)
 
 
 def random_boxes(real_boxes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -79,7 +79,7 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
             real = train.inst_box[train.inst_class == c].numpy()
             for arm, arm_boxes in (("model", boxes), ("random", random_boxes(real, per_frame, rng))):
                 for box in arm_boxes:
-                    for rule, ok in judge(scene, box, label_id, camera).items():
+                    for rule, ok in judge(scene, box, label_id, camera, cfg.rules).items():
                         t = tallies[(arm, c)].setdefault(rule, [0, 0])
                         t[0] += int(ok)
                         t[1] += 1

@@ -79,23 +79,21 @@ def occupancy_loss(box: torch.Tensor, occupied: torch.Tensor, free: float = 0.25
 
 # Points sampled along a box's bottom edge by the support loss.
 SUPPORT_POINTS = 8
-# How far (where-resolution pixels) the support loss's distance field reaches: a box whose bottom edge is
-# this far from ground still feels which way the ground is; farther away it costs the same everywhere.
-SUPPORT_REACH = 16
 
 
-def ground_distance(scene: torch.Tensor, ground: torch.Tensor) -> torch.Tensor:
-    """[B, 1, H, W] chessboard distance (pixels, capped at SUPPORT_REACH) to the nearest pixel of a
-    ``ground`` [B, LABEL_CHANNELS] label channel in the one-hot ``scene`` [B, C, H, W]; 0 on ground."""
+def ground_distance(scene: torch.Tensor, ground: torch.Tensor, reach: int) -> torch.Tensor:
+    """[B, 1, H, W] chessboard distance (pixels, capped at ``reach``: ``train.losses.support_reach``) to the
+    nearest pixel of a ``ground`` [B, LABEL_CHANNELS] label channel in the one-hot ``scene`` [B, C, H, W];
+    0 on ground."""
     on = (scene[:, :LABEL_CHANNELS].float() * ground[:, :, None, None].float()).sum(1, keepdim=True).clamp(0, 1)
     dist = torch.zeros_like(on)
-    for _ in range(SUPPORT_REACH):  # grow the ground one pixel at a time; each step adds 1 off it
+    for _ in range(reach):  # grow the ground one pixel at a time; each step adds 1 off it
         dist = dist + (1 - on)
         on = F.max_pool2d(on, 3, stride=1, padding=1)
     return dist
 
 
-def support_loss(theta: torch.Tensor, scene: torch.Tensor, ground: torch.Tensor) -> torch.Tensor:
+def support_loss(theta: torch.Tensor, scene: torch.Tensor, ground: torch.Tensor, reach: int) -> torch.Tensor:
     """Mean distance (where-resolution pixels) from the points of each box's bottom edge to ground its
     class stands on; batch mean. Zero when the box stands on such ground.
 
@@ -103,8 +101,8 @@ def support_loss(theta: torch.Tensor, scene: torch.Tensor, ground: torch.Tensor)
     0/1 label channels of the sample's class (learned from the data: ``PreparedData.ground_channels``).
     The distance field (``ground_distance``) is sampled bilinearly a quarter pixel below the bottom edge
     at SUPPORT_POINTS points across the box, so the loss is differentiable in theta and its gradient
-    points toward the nearest ground from anywhere within SUPPORT_REACH pixels."""
-    dist = ground_distance(scene, ground)
+    points toward the nearest ground from anywhere within ``reach`` pixels."""
+    dist = ground_distance(scene, ground, reach)
     x0, _, x1, y1 = theta_to_box(theta).unbind(1)
     t = (torch.arange(SUPPORT_POINTS, device=theta.device, dtype=torch.float32) + 0.5) / SUPPORT_POINTS
     xs = x0[:, None] + t * (x1 - x0)[:, None]
@@ -267,7 +265,7 @@ class InsertionGAN(nn.Module):
                 box_mask(theta[r], self.where_hw),
                 g["x_where"][r].index_select(1, self.occupied_channels).sum(1, keepdim=True),
                 self.losses.occupancy_free),
-            "support": support_loss(theta[r], g["x_where"][r], batch["ground"].repeat(2, 1)),
+            "support": support_loss(theta[r], g["x_where"][r], batch["ground"].repeat(2, 1), self.losses.support_reach),
             "ground_scale": ground_scale_loss(theta[r], _planes(batch, theta), self.mean_height[cls_r],
                                               self.losses.ground_scale_free),
             # Input reconstruction on path u (one path keeps the context in the embedding; at the what
