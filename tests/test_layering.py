@@ -57,8 +57,10 @@ def points_wrong_way(source: str, target: str, table: dict[str, tuple[str, int]]
     return other_rank > rank or (other_rank == rank and other_layer != layer)
 
 
-def pipeline_imports(path: Path) -> list[tuple[str, int, bool]]:
-    """(imported module relative to ``pipeline``, line, at module level) for each import of the package."""
+def pipeline_imports(path: Path, package: tuple[str, ...] = ()) -> list[tuple[str, int, bool]]:
+    """(imported module relative to ``pipeline``, line, at module level) for each import of the package;
+    ``package``: the parts of the importing module's package below ``pipeline``, to resolve relative
+    imports."""
     tree = ast.parse(path.read_text())
     top_level = {id(node) for node in tree.body}
     for node in tree.body:  # imports under `if TYPE_CHECKING:` or `try:` at module level count as top level
@@ -67,7 +69,11 @@ def pipeline_imports(path: Path) -> list[tuple[str, int, bool]]:
     out = []
     for node in ast.walk(tree):
         names = []
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        if isinstance(node, ast.ImportFrom) and node.level > 0:  # from .x import y: resolve it
+            base = ("pipeline", *package[: len(package) - node.level + 1])
+            module = ".".join((*base, *([node.module] if node.module else [])))
+            names = [module] if node.module else [f"{module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module] if node.module != "pipeline" else [f"pipeline.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -78,10 +84,18 @@ def pipeline_imports(path: Path) -> list[tuple[str, int, bool]]:
     return out
 
 
+def package_of(module: str, path: Path) -> tuple[str, ...]:
+    """The parts of the package a module sits in, below ``pipeline`` (a package's ``__init__`` is in itself)."""
+    parts = () if module == "pipeline" else tuple(module.split("."))
+    return parts if path.name == "__init__.py" else parts[:-1]
+
+
 def resolve(name: str, known: dict[str, Path]) -> str:
-    """``from pipeline.labels import X`` names a module; ``from pipeline import labels`` too; an attribute
-    of a module (``pipeline.labels.BY_NAME`` can't be imported) never appears here."""
-    return name if name in known or name == "pipeline" else name.rsplit(".", 1)[0]
+    """The module an import names: itself when it is one; else (``from pipeline import __version__``,
+    ``from .models import x`` of a name) the module it is an attribute of."""
+    if name in known:
+        return name
+    return name.rsplit(".", 1)[0] if "." in name else "pipeline"
 
 
 def test_every_module_has_a_floor():
@@ -100,7 +114,7 @@ def test_imports_point_down_or_stay_on_their_layer():
     table, known = floors(), modules()
     wrong = []
     for module, path in known.items():
-        for name, line, _ in pipeline_imports(path):
+        for name, line, _ in pipeline_imports(path, package_of(module, path)):
             target = resolve(name, known)
             if points_wrong_way(module, target, table):
                 wrong.append(f"{path.relative_to(ROOT)}:{line} ({floor_of(module, table)[0]}) imports {target} "
@@ -127,6 +141,14 @@ def test_the_check_sees_a_wrong_way_import(tmp_path, source, target, wrong):
     fake = tmp_path / "m.py"
     fake.write_text(f"import os\n\n\ndef f():\n    from pipeline.{target} import x\n")
     assert pipeline_imports(fake) == [(target, 5, False)]
+
+
+def test_relative_imports_are_resolved(tmp_path):
+    """``from ..labels import X`` in a module of ``pipeline/models/`` is an import of ``labels``."""
+    path = tmp_path / "m.py"
+    path.write_text("from ..labels import BY_NAME\nfrom . import blocks\nfrom .affine import warp\n")
+    found = [resolve(n, modules()) for n, _, _ in pipeline_imports(path, ("models",))]
+    assert found == ["labels", "models.blocks", "models.affine"]
 
 
 def test_every_cited_document_exists():
