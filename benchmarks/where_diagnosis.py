@@ -9,7 +9,9 @@ On the val split, three figures under the placement rules of ``metrics/train.jso
 - **raw samples by rule**: the model's boxes (no filter), with the overlap shares, the scale ratios and the
   support labels of the failures, and how far a frame's boxes spread (centre x, std);
 - **truncated z_where**: the same with ``z_where`` scaled by 0.75, 0.5, 0.25 and 0: if the misses sat in
-  the prior's tails, shrinking z would remove them; if they stay, the scene conditioning is at fault.
+  the prior's tails, shrinking z would remove them; if they stay, the scene conditioning is at fault. (For
+  the density where model, z0 picks the cell by inverse CDF over cells in row-major order: shrinking it
+  draws cells near the median row, so only the sizes' part of this figure reads as a tail test.)
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ class ModelConfig:
     where_widths [32, 64, 128, 256, 256], what_widths [32, 64, 128, 256, 256, 256, 256], what_embed 512,
     shape_widths [256, 256, 128, 64, 32] with where_size 256x128, what_size 1024x512, mask_size 128."""
 
-    z_where: Positive = 4
+    z_where: Positive = 5  # the density where model reads 5 numbers (the GAN's where module: any)
     z_what: Positive = 16
     where_widths: Widths = field(default_factory=lambda: [16, 32, 64])
     where_embed: Positive = 128
@@ -166,6 +166,10 @@ class ModelConfig:
     # Not in the reference: z_what also enters the shape generator beside the embedding (the reference
     # tiles it at the what net's input only, where the conv encoder may wash it out).
     z_what_to_shape: bool = True
+    # Not in the reference: ``density`` replaces the where generator (and its VAE encoder, D_affine and
+    # D_where) with a U-Net that scores every position of the scene and a box size there, trained by
+    # maximum likelihood of the real boxes (models/where_net.py, WhereDensity). ``gan``: the reference's.
+    where_model: typing.Annotated[str, OneOf(("gan", "density"))] = "density"
 
 
 @dataclass
@@ -209,6 +213,8 @@ class LossConfig:
     # Not in the reference (0 = off): a placement discriminator reads the scene at points inside and under a
     # box (models/discriminators.py); the random-z boxes are trained to fool it with this weight.
     placement_adversarial: Weight = 0.0
+    # The density where model's negative log-likelihood of the real boxes (``model.where_model: density``).
+    where_nll: Weight = 1.0
 
 
 @dataclass
@@ -216,9 +222,12 @@ class TrainConfig:
     out: str = "models/insertion"
     checkpoint_dir: str = "models/checkpoints/insertion"  # kept between runs (DVC persist) for resuming
     log_dir: str = "dvclive/train"  # dvclive: loss curves and sample grids
-    steps: Positive = 2400
+    steps: Positive = 3600
     batch_size: Positive = 16
     lr: Rate = 2e-4
+    # The density where model's learning rate (``model.where_model: density``): it learns by likelihood, a
+    # steadier objective than the adversarial nets' (their lr is ``lr``).
+    density_lr: Rate = 1e-3
     betas: Betas = field(default_factory=lambda: [0.5, 0.999])
     g_steps_per_d: Positive = 2  # generator updates per discriminator update
     flip_prob: Share = 0.5

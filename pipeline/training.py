@@ -100,7 +100,7 @@ def train(cfg: Config, progress: bool = True, stop_after: int | None = None) -> 
     gan = build_model(cfg).to(rt.device)
     cuda = rt.device.type == "cuda"
     gan = gan.to(memory_format=torch.channels_last)  # NHWC: faster convolutions on CPU and GPU
-    opt_g = torch.optim.Adam(gan.generator_parameters(), lr=tc.lr, betas=tuple(tc.betas))
+    opt_g = torch.optim.Adam(gan.generator_param_groups(tc.density_lr), lr=tc.lr, betas=tuple(tc.betas))
     opt_d = torch.optim.Adam(gan.discriminator_parameters(), lr=tc.lr, betas=tuple(tc.betas))
     work = run_key(cfg)
     ckpt_dir = Path(tc.checkpoint_dir)

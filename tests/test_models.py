@@ -24,12 +24,13 @@ from pipeline.models.insertion_gan import (
 )
 
 # Small widths: the sizes are what these tests are about, and they must run in seconds on 2 cores.
-TINY = ModelConfig(where_widths=[8, 8, 16, 16], where_embed=16, what_widths=[8, 8, 16, 16, 16], what_embed=16,
-                   shape_widths=[16, 16, 8, 8], d_widths=[8, 16, 16])
+# The reference's where module (the density where model has its own tests: test_where_density.py).
+TINY = ModelConfig(where_model="gan", z_where=4, where_widths=[8, 8, 16, 16], where_embed=16,
+                   what_widths=[8, 8, 16, 16, 16], what_embed=16, shape_widths=[16, 16, 8, 8], d_widths=[8, 16, 16])
 DEFAULT_SIZES = PrepareConfig(where_size=[128, 64], what_size=[256, 128], mask_size=64)
 BIG_SIZES = PrepareConfig(where_size=[256, 128], what_size=[512, 256], mask_size=128)
-BIG = ModelConfig(where_widths=[8, 8, 8, 16, 16], where_embed=16, what_widths=[8, 8, 8, 8, 16, 16], what_embed=16,
-                  shape_widths=[16, 16, 8, 8, 8], d_widths=[8, 8, 16])
+BIG = ModelConfig(where_model="gan", z_where=4, where_widths=[8, 8, 8, 16, 16], where_embed=16,
+                  what_widths=[8, 8, 8, 8, 16, 16], what_embed=16, shape_widths=[16, 16, 8, 8, 8], d_widths=[8, 8, 16])
 MIN_SCALE = [0.05, 0.1]
 
 
@@ -334,7 +335,8 @@ def test_training_reduces_the_supervised_terms():
     The terms are measured with the same noise (seeded z) before and over the last steps: the training
     values themselves swing with the random z of each step."""
     sizes = PrepareConfig(where_size=[64, 32], what_size=[128, 64], mask_size=32)
-    widths = ModelConfig(where_widths=[8, 16, 16], where_embed=16, what_widths=[8, 8, 16, 16], what_embed=16,
+    widths = ModelConfig(where_model="gan", z_where=4, where_widths=[8, 16, 16], where_embed=16,
+                         what_widths=[8, 8, 16, 16], what_embed=16,
                          shape_widths=[16, 8, 8], d_widths=[8, 16])
     net = make_model(widths, sizes, seed=1)
     batch = make_batch(sizes, b=3, seed=1)

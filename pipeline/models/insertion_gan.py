@@ -45,11 +45,11 @@ from pipeline.models.discriminators import (
     ShapeDiscriminator,
 )
 from pipeline.models.what_net import MaskEncoder, WhatNet
-from pipeline.models.where_net import AffineEncoder, WhereNet
+from pipeline.models.where_net import AffineEncoder, WhereDensity, WhereNet
 
 G_TERMS = ("g_adv_affine", "g_adv_where", "g_adv_shape", "g_adv_what", "coord", "theta", "occupancy", "support",
            "ground_scale", "rec_where", "rec_what", "latent_where", "latent_what", "sup_affine", "sup_mask",
-           "kl_where", "kl_what", "g_adv_vae", "mode_seeking", "g_adv_place")
+           "kl_where", "kl_what", "g_adv_vae", "mode_seeking", "g_adv_place", "where_nll")
 D_TERMS = ("d_affine", "d_where", "d_shape", "d_what", "d_where_occupied", "d_place")
 
 
@@ -156,19 +156,26 @@ class InsertionGAN(nn.Module):
         self.what_hw = (prepare.what_size[1], prepare.what_size[0])
         self.mask_size = prepare.mask_size
 
-        self.where = WhereNet(IN_CHANNELS, n, model.z_where, model.where_widths, model.where_embed)
+        # The density where model (not in the reference) is trained by likelihood alone: it has no VAE
+        # encoder and no discriminator of its own (D_affine, D_where, the placement discriminator).
+        self.density = model.where_model == "density"
+        if self.density and model.z_where < 5:
+            raise ConfigError(f"model.z_where: the density where model reads 5 numbers of z, got {model.z_where}")
+        self.where: WhereNet | WhereDensity = (
+            WhereDensity(IN_CHANNELS, n, model.where_widths, model.where_embed) if self.density
+            else WhereNet(IN_CHANNELS, n, model.z_where, model.where_widths, model.where_embed))
         self.what = WhatNet(IN_CHANNELS, n, model.z_what, model.what_widths, model.what_embed, model.shape_widths,
                             model.z_what_to_shape)
-        self.where_vae = AffineEncoder(n, model.z_where)
+        self.where_vae = None if self.density else AffineEncoder(n, model.z_where)
         self.what_vae = MaskEncoder(n, model.z_what, model.shape_widths[::-1])
 
-        self.d_affine = AffineDiscriminator(n)
-        self.d_where = PatchDiscriminator(IN_CHANNELS + 1, n, model.d_widths)
+        self.d_affine = None if self.density else AffineDiscriminator(n)
+        self.d_where = None if self.density else PatchDiscriminator(IN_CHANNELS + 1, n, model.d_widths)
         self.d_shape = ShapeDiscriminator(n, model.d_widths, prepare.mask_size)
         self.d_what = PatchDiscriminator(IN_CHANNELS, n, model.d_widths)
         # Built only when its loss is on: the reference's model keeps its parameters (and init draws) as they are.
         self.d_place = (PlacementDiscriminator(IN_CHANNELS, n, model.d_widths[min(1, len(model.d_widths) - 1)])
-                        if losses.placement_adversarial > 0 else None)
+                        if losses.placement_adversarial > 0 and not self.density else None)
 
         # Class c is painted into its Cityscapes label channel; derived from the config, so not saved.
         channels = torch.tensor([channel_of(BY_NAME[name].id) for name in prepare.classes])
@@ -182,15 +189,22 @@ class InsertionGAN(nn.Module):
 
     # ------------------------------------------------------------------ parameters
     def generators(self) -> list[nn.Module]:
-        return [self.where, self.what, self.where_vae, self.what_vae]
+        return [m for m in (self.where, self.what, self.where_vae, self.what_vae) if m is not None]
 
     def discriminators(self) -> list[nn.Module]:
-        extra = [self.d_place] if self.d_place is not None else []
-        return [self.d_affine, self.d_where, self.d_shape, self.d_what, *extra]
+        return [m for m in (self.d_affine, self.d_where, self.d_shape, self.d_what, self.d_place) if m is not None]
 
     def generator_parameters(self) -> list[nn.Parameter]:
         """Where + what nets and the two VAE encoders (one optimiser)."""
         return [p for m in self.generators() for p in m.parameters()]
+
+    def generator_param_groups(self, density_lr: float) -> list:
+        """The generator optimiser's parameters: one group, or two with the density where model, which has
+        its own learning rate (``train.density_lr``)."""
+        if not self.density:
+            return self.generator_parameters()
+        others = [p for m in self.generators() if m is not self.where for p in m.parameters()]
+        return [{"params": others}, {"params": list(self.where.parameters()), "lr": density_lr}]
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
         return [p for m in self.discriminators() for p in m.parameters()]
@@ -214,13 +228,21 @@ class InsertionGAN(nn.Module):
         c3 = c.repeat(3, 1)
         target3 = self.targets[cls].repeat(3, 1)
 
-        mu_w, logvar_w = self.where_vae(batch["theta_real"], c)
-        mu_s, logvar_s = self.what_vae(batch["mask_real"], c)
-        z_where = torch.cat([torch.randn(2 * b, self.z_where, device=c.device), reparameterize(mu_w, logvar_w)])
-        z_what = torch.cat([torch.randn(2 * b, self.z_what, device=c.device), reparameterize(mu_s, logvar_s)])
-
         x_where = torch.cat([batch["x_where"], batch["xp_where"], batch["xp_where"]])
-        theta, h_where = self.where(x_where, z_where, c3)
+        if self.density:
+            mu_s, logvar_s = self.what_vae(batch["mask_real"], c)
+            z_what = torch.cat([torch.randn(2 * b, self.z_what, device=c.device), reparameterize(mu_s, logvar_s)])
+            # Random-z boxes drawn from the density (no gradient); the VAE path's is the real one.
+            mu_w = logvar_w = h_where = None
+            z_where = torch.randn(2 * b, self.z_where, device=c.device)
+            theta = torch.cat([self.where.sample(x_where[: 2 * b], z_where, c3[: 2 * b]),
+                               batch["theta_real"].float()])
+        else:  # (this order of random draws reproduces earlier trainings)
+            mu_w, logvar_w = self.where_vae(batch["theta_real"], c)
+            mu_s, logvar_s = self.what_vae(batch["mask_real"], c)
+            z_where = torch.cat([torch.randn(2 * b, self.z_where, device=c.device), reparameterize(mu_w, logvar_w)])
+            z_what = torch.cat([torch.randn(2 * b, self.z_what, device=c.device), reparameterize(mu_s, logvar_s)])
+            theta, h_where = self.where(x_where, z_where, c3)
         # The VAE path's what input gets the real box (teacher forcing): its mask belongs to that box.
         box_theta = torch.cat([theta[: 2 * b], batch["theta_real"].float()])
         x_what = torch.cat([batch["x_what"], batch["xp_what"], batch["xp_what"]])
@@ -253,12 +275,40 @@ class InsertionGAN(nn.Module):
         u, r = slice(0, b), slice(0, 2 * b)  # path u; the random-z paths u and p
         theta, shape, c, c3 = g["theta"], g["shape"], g["c"], g["c3"]
         fake_where, fake_what, box, placed = self._fakes_u(batch, theta[u], shape[u])
-        cls_r = batch["cls"].repeat(2)
-        terms = {
-            "g_adv_affine": bce(self._frozen(self.d_affine, theta[r], c3[r]), True),
-            "g_adv_where": bce(self._frozen(self.d_where, fake_where, c), True),
+        # The where generator's terms come first: their dropout draws precede the what module's.
+        if self.density:
+            terms = {"where_nll": self.where.nll(batch["xp_where"], batch["theta_real"], c)}
+        else:
+            terms = self._where_gan_terms(batch, g, fake_where)
+        vae_affine = terms.pop("g_adv_vae_affine", None)
+        terms |= {
             "g_adv_shape": bce(self._frozen(self.d_shape, shape[r], c3[r]), True),
             "g_adv_what": bce(self._frozen(self.d_what, fake_what, c), True),
+            # The reconstruction target is a target: the where net should not shrink boxes to ease it.
+            "rec_what": l1(self.what.reconstruct(g["h_what"][u]), g["what_in"][u].detach()),
+            "latent_what": l1(self.what.predict_z(g["h_what"][r]), g["z_what"][r]),
+            "sup_mask": l1(shape[2 * b:], batch["mask_real"]),
+            "mode_seeking": self._mode_seeking(g, u) if self.losses.mode_seeking > 0 else theta.new_zeros(()),
+            "kl_what": kl_divergence(g["mu_s"], g["logvar_s"], self.losses.kl_reduction, self.losses.kl_free_bits),
+            # The VAE path's mask must fool D_shape too (the reference's cVAE-GAN; its affine: below).
+            "g_adv_vae": bce(self._frozen(self.d_shape, shape[2 * b:], c), True),
+        }
+        if vae_affine is not None:
+            terms["g_adv_vae"] = vae_affine + terms["g_adv_vae"]
+        zero = theta.new_zeros((), dtype=torch.float32)
+        terms = {name: terms.get(name, zero) for name in G_TERMS}
+        images = {"box": box, "shape": shape[u], "placed": placed, "shape_vae": shape[2 * b:]}
+        return terms, {k: v.detach().float() for k, v in images.items()}
+
+    def _where_gan_terms(self, batch: dict, g: dict, fake_where: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The where generator's terms (the reference's where module and its VAE encoder)."""
+        b = batch["cls"].shape[0]
+        u, r = slice(0, b), slice(0, 2 * b)
+        theta, c, c3 = g["theta"], g["c"], g["c3"]
+        cls_r = batch["cls"].repeat(2)
+        return {
+            "g_adv_affine": bce(self._frozen(self.d_affine, theta[r], c3[r]), True),
+            "g_adv_where": bce(self._frozen(self.d_where, fake_where, c), True),
             "coord": coord_loss(theta[r]),
             "theta": theta_loss(theta[r], self.min_scale[cls_r]),
             "occupancy": occupancy_loss(
@@ -271,25 +321,15 @@ class InsertionGAN(nn.Module):
             # Input reconstruction on path u (one path keeps the context in the embedding; at the what
             # resolution each path's 30-channel reconstruction is a large share of a step).
             "rec_where": l1(self.where.reconstruct(g["h_where"][u]), batch["x_where"]),
-            # The reconstruction target is a target: the where net should not shrink boxes to ease it.
-            "rec_what": l1(self.what.reconstruct(g["h_what"][u]), g["what_in"][u].detach()),
             "latent_where": l1(self.where.predict_z(g["h_where"][r]), g["z_where"][r]),
-            "latent_what": l1(self.what.predict_z(g["h_what"][r]), g["z_what"][r]),
             # L1 on the raw affine entries, as the reference. (Measured: in (log scale, centre) space the
             # supervised term no longer outweighs the adversarial ones and raw placements got worse.)
             "sup_affine": l1(free_params(theta[2 * b:]), free_params(batch["theta_real"])),
-            "sup_mask": l1(shape[2 * b:], batch["mask_real"]),
-            "mode_seeking": self._mode_seeking(g, u) if self.losses.mode_seeking > 0 else theta.new_zeros(()),
             "kl_where": kl_divergence(g["mu_w"], g["logvar_w"], self.losses.kl_reduction),
-            "kl_what": kl_divergence(g["mu_s"], g["logvar_s"], self.losses.kl_reduction, self.losses.kl_free_bits),
-            # The VAE path's affine and mask must fool D_affine and D_shape too (the reference's cVAE-GAN).
-            "g_adv_vae": (bce(self._frozen(self.d_affine, theta[2 * b:], c), True)
-                          + bce(self._frozen(self.d_shape, shape[2 * b:], c), True)),
+            "g_adv_vae_affine": bce(self._frozen(self.d_affine, theta[2 * b:], c), True),
             "g_adv_place": (bce(self._frozen(self.d_place, g["x_where"][r], theta[r], c3[r]), True)
                             if self.d_place is not None else theta.new_zeros((), dtype=torch.float32)),
         }
-        images = {"box": box, "shape": shape[u], "placed": placed, "shape_vae": shape[2 * b:]}
-        return terms, {k: v.detach().float() for k, v in images.items()}
 
     def _mode_seeking(self, g: dict, u: slice) -> torch.Tensor:
         """Not in the reference (a diversity term, as in mode-seeking GANs): path u's scenes and boxes drawn
@@ -319,6 +359,7 @@ class InsertionGAN(nn.Module):
             + w.vae_adversarial * t["g_adv_vae"]
             + w.mode_seeking * t["mode_seeking"]
             + w.placement_adversarial * t["g_adv_place"]
+            + w.where_nll * t["where_nll"]
         )
         return total, _floats({**t, "g_total": total}), images
 
@@ -334,7 +375,10 @@ class InsertionGAN(nn.Module):
                           self.targets[batch["cls"]])
         # Extra fakes for D_where (not in the reference): x with the box of one of its own persons/cars - a
         # box on an existing object, which no real example shows.
-        if "theta_occupied" in batch:
+        zero = theta_real.new_zeros((), dtype=torch.float32)
+        if self.density:  # the density where model has no discriminator
+            occupied_bce = valid = theta_real.new_zeros(b, dtype=torch.float32)
+        elif "theta_occupied" in batch:
             occupied_box = box_mask(batch["theta_occupied"], self.where_hw).to(fake_where.dtype)
             logits = self.d_where(torch.cat([batch["x_where"], occupied_box], 1), c).float()
             occupied_bce = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none")
@@ -343,12 +387,12 @@ class InsertionGAN(nn.Module):
         else:  # a batch without those boxes (built by hand)
             occupied_bce = valid = theta_real.new_zeros(b, dtype=torch.float32)
         t = {
-            "d_affine": _d_loss(self.d_affine, theta_real, g["theta"], c, c3),
-            "d_where": _d_loss(self.d_where, real_where, fake_where, c, c),
+            "d_affine": zero if self.density else _d_loss(self.d_affine, theta_real, g["theta"], c, c3),
+            "d_where": zero if self.density else _d_loss(self.d_where, real_where, fake_where, c, c),
             "d_shape": _d_loss(self.d_shape, batch["mask_real"], g["shape"], c, c3),
             "d_what": _d_loss(self.d_what, real_what, fake_what, c, c),
             "d_where_occupied": (occupied_bce * valid).sum() / valid.sum().clamp_min(1),
-            "d_place": self._d_place_loss(batch, g) if self.d_place is not None else theta_real.new_zeros(()),
+            "d_place": self._d_place_loss(batch, g) if self.d_place is not None else zero,
         }
         total = t["d_affine"] + t["d_where"] + t["d_shape"] + t["d_what"] + t["d_place"]
         total = total + self.losses.occupied_negatives * t["d_where_occupied"]
@@ -376,7 +420,7 @@ class InsertionGAN(nn.Module):
         c = F.one_hot(cls, self.n_classes).float()
         z_where = torch.randn(b, self.z_where, device=dev) if z_where is None else z_where
         z_what = torch.randn(b, self.z_what, device=dev) if z_what is None else z_what
-        theta, _ = self.where(x_where, z_where, c)
+        theta = self.where.sample(x_where, z_where, c) if self.density else self.where(x_where, z_where, c)[0]
         what_in = paint(x_what, box_mask(theta, self.what_hw), self.targets[cls])
         logits, _ = self.what(what_in, z_what, c)
         shape = torch.sigmoid(logits)

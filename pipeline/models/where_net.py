@@ -11,11 +11,14 @@ scene (one-hot + edges) ++ tiled z_where ++ tiled class one-hot
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from pipeline.models.affine import box_features, theta_from_features
-from pipeline.models.blocks import ConditionedEncoder, Decoder, LatentHead, float32, mlp
+from pipeline.models.affine import box_features, box_to_theta, theta_from_features, theta_to_box
+from pipeline.models.blocks import ConditionedEncoder, Decoder, LatentHead, TiledConv, down, float32, mlp, up
 
 MAP = (4, 8)  # (H, W) of the map the encoders end on
 TRANSFORMER_HIDDEN = [64, 32]  # the reference's 128-64-32-6, with the embedding as first width
@@ -76,3 +79,102 @@ class AffineEncoder(nn.Module):
         with float32(theta.device.type):
             mu, logvar = self.net(torch.cat([box_features(theta), c.float()], 1)).chunk(2, 1)
         return mu, logvar
+
+
+# Channels of the density net's output at each position: the logit of "a box's bottom centre lies in this
+# cell", then the Gaussian of the box's log height and log width (fractions of the frame) standing there.
+DENSITY_CHANNELS = ("logit", "mu_log_h", "log_sd_h", "mu_log_w", "log_sd_w")
+LOG_SD_RANGE = (-4.0, 1.5)  # sd of a log size: from 2% to a factor e^4.5 (a clamp that only bounds the NLL)
+
+
+class WhereDensity(nn.Module):
+    """Not in the reference (``model.where_model: density``): where an instance could go, as a distribution
+    over the scene's positions rather than one box per z.
+
+    scene ++ tiled class -> a U-Net at the where resolution (the same halving convs as ``Encoder``; one
+    global context vector from the smallest map, tiled back; skips at every level) -> per position: the
+    logit of the box's bottom centre lying in that cell, and a Gaussian over the log height and log width of
+    a box standing there. Trained by maximum likelihood of the real boxes of x+ (``nll``): the position is a
+    softmax over every cell, so the net can put no mass on existing objects or the sky, which a regressor
+    from z can only approach by moving its one box.
+
+    ``sample`` reads its randomness from a z_where [B, >= 5] ~ N(0, I), so seeded draws, fixed and truncated
+    z work as for the GAN's where module: Phi(z0) picks the cell by inverse CDF (cells in row-major order),
+    Phi(z3) and Phi(z4) place the bottom centre across and down the cell, and z1 and z2 scale the sd of the
+    log height and width read there.
+    """
+
+    def __init__(self, in_channels: int, n_classes: int, widths: list[int], embed: int):
+        super().__init__()
+        n = len(widths)
+        self.first = TiledConv(in_channels, n_classes, widths[0])
+        self.act = nn.LeakyReLU(0.2)
+        self.downs = nn.ModuleList(down(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.context = nn.Conv2d(widths[-1], embed, MAP)
+        self.fuse = nn.Sequential(nn.Conv2d(widths[-1] + embed + n_classes, widths[-1], 1), nn.ReLU(True))
+        # ups[k] doubles the map of level k (the bottom one alone, the others with their skip).
+        self.ups = nn.ModuleList(
+            up(widths[k] * (1 if k == n - 1 else 2), widths[max(k - 1, 0)]) for k in range(n))
+        self.head = nn.Conv2d(widths[0], len(DENSITY_CHANNELS), 1)
+        with torch.no_grad():  # start at boxes a tenth of the frame, sd e^0 (the NLL moves them fast)
+            self.head.bias.copy_(torch.tensor([0.0, math.log(0.1), 0.0, math.log(0.1), 0.0]))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Scene [B, C, H, W], class one-hot [B, n] -> [B, 5, H, W] (``DENSITY_CHANNELS``), float32."""
+        feats = [self.act(self.first(x, c))]
+        for layer in self.downs:
+            feats.append(layer(feats[-1]))
+        g = torch.cat([self.act(self.context(feats[-1])), c[:, :, None, None].to(feats[-1].dtype)], 1)
+        y = self.fuse(torch.cat([feats[-1], g.expand(-1, -1, *feats[-1].shape[-2:])], 1))
+        for k in reversed(range(len(feats))):
+            y = self.ups[k](y if k == len(feats) - 1 else torch.cat([y, feats[k]], 1))
+        out = self.head(y).float()
+        return torch.cat([out[:, :1], out[:, 1:2], out[:, 2:3].clamp(*LOG_SD_RANGE),
+                          out[:, 3:4], out[:, 4:5].clamp(*LOG_SD_RANGE)], 1)
+
+    @staticmethod
+    def _sizes_at(out: torch.Tensor, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+        """The 4 size numbers of ``out`` [B, 5, H, W] read bilinearly at points (px, py) [B] in [0, 1] -> [B, 4].
+
+        Read at the exact bottom centre, not at its cell's centre: near the horizon a box's height changes by
+        a large factor within one cell's rows, and the field can follow that between neighbouring cells."""
+        grid = torch.stack([px * 2 - 1, py * 2 - 1], 1)[:, None, None, :].to(out.dtype)
+        return F.grid_sample(out[:, 1:], grid, mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0, 0]
+
+    def nll(self, x: torch.Tensor, theta: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood (nats) of the real boxes ``theta`` [B, 2, 3] on their scenes x:
+        -log p(cell of the bottom centre) - log N(log h) - log N(log w) (the 0.5 log 2 pi constants left out;
+        the position within the cell is uniform)."""
+        out = self(x, c)
+        h, w = out.shape[-2:]
+        x0, y0, x1, y1 = theta_to_box(theta).unbind(1)
+        cx = (x0 + x1) / 2
+        col = (cx * w).floor().long().clamp(0, w - 1)
+        row = (y1 * h).floor().long().clamp(0, h - 1)
+        position = F.cross_entropy(out[:, 0].flatten(1), row * w + col)
+        mu_h, log_sd_h, mu_w, log_sd_w = self._sizes_at(out, cx, y1).unbind(1)
+        size_h = (y1 - y0).clamp_min(1e-4).log()
+        size_w = (x1 - x0).clamp_min(1e-4).log()
+        gauss = (0.5 * ((size_h - mu_h) / log_sd_h.exp()).square() + log_sd_h
+                 + 0.5 * ((size_w - mu_w) / log_sd_w.exp()).square() + log_sd_w)
+        return position + gauss.mean()
+
+    def sample(self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Boxes drawn for scenes x with randomness z [B, >= 5] -> theta [B, 2, 3] float32 (no gradient:
+        a cell is a discrete choice). Boxes are cut to the frame, as real boxes of truncated objects are."""
+        with torch.no_grad():
+            out = self(x, c)
+            h, w = out.shape[-2:]
+            u = torch.special.ndtr(z.float())
+            probs = torch.softmax(out[:, 0].flatten(1), 1)
+            cdf = probs.cumsum(1)
+            idx = torch.searchsorted(cdf, (u[:, :1] * cdf[:, -1:]).contiguous()).clamp_max(h * w - 1)[:, 0]
+            cx = ((idx % w).float() + u[:, 3]) / w
+            bottom = ((idx // w).float() + u[:, 4]) / h
+            mu_h, log_sd_h, mu_w, log_sd_w = self._sizes_at(out, cx, bottom).unbind(1)
+            box_h = (mu_h + log_sd_h.exp() * z[:, 1].float()).exp().clamp(1 / h, 1)
+            box_w = (mu_w + log_sd_w.exp() * z[:, 2].float()).exp().clamp(1 / w, 1)
+            x0, x1 = (cx - box_w / 2).clamp(0, 1 - 1 / w), (cx + box_w / 2).clamp(1 / w, 1)
+            x1 = torch.maximum(x1, x0 + 1 / w)
+            y0 = (bottom - box_h).clamp_min(0)
+            return box_to_theta(torch.stack([x0, y0, x1, torch.maximum(bottom, y0 + 1 / h)], 1))

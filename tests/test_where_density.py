@@ -1,0 +1,127 @@
+"""The density where model (``model.where_model: density``): a distribution over the scene's positions,
+trained by likelihood of real boxes, sampled from z."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from test_models import DEFAULT_SIZES, MIN_SCALE, TINY, make_batch
+
+from pipeline.config import LossConfig
+from pipeline.encoding import IN_CHANNELS, channel_of
+from pipeline.errors import ConfigError
+from pipeline.labels import BY_NAME
+from pipeline.models.affine import box_to_theta, theta_to_box
+from pipeline.models.insertion_gan import D_TERMS, G_TERMS, InsertionGAN
+from pipeline.models.where_net import WhereDensity
+
+DENSITY = dataclasses.replace(TINY, where_model="density", z_where=5)
+H, W = 32, 64  # where resolution of these tests (the bottom map is 4x8 after 3 halvings)
+ROAD, CAR, SKY = (channel_of(BY_NAME[name].id) for name in ("road", "car", "sky"))
+
+
+def street(b: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scenes: sky above row 16, road below, one parked car block at a random column on the road.
+    Real boxes stand on the road, off the car: -> (scenes [B, 30, H, W], boxes [B, 4])."""
+    x = torch.zeros(b, IN_CHANNELS, H, W)
+    x[:, SKY, :16] = 1
+    x[:, ROAD, 16:] = 1
+    car_col = torch.randint(0, W - 16, (b,), generator=gen)
+    boxes = []
+    for i, c0 in enumerate(car_col.tolist()):
+        x[i, :, 18:28, c0:c0 + 16] = 0
+        x[i, CAR, 18:28, c0:c0 + 16] = 1
+        while True:  # a bottom centre on the road, not under the car
+            cx = int(torch.randint(2, W - 2, (1,), generator=gen))
+            bottom = int(torch.randint(20, H, (1,), generator=gen))
+            if not (c0 - 3 <= cx < c0 + 19 and bottom < 30):
+                break
+        hgt = 0.1 + 0.02 * (bottom - 20)  # taller when nearer (lower in the frame)
+        boxes.append([(cx - 1.5) / W, (bottom + 0.5) / H - hgt, (cx + 1.5) / W, (bottom + 0.5) / H])
+    return x, torch.tensor(boxes)
+
+
+def bottoms(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(column, row) of each box's bottom centre at the where resolution."""
+    x0, _, x1, y1 = theta_to_box(theta).unbind(1)
+    return ((x0 + x1) / 2 * W).floor().long().clamp(0, W - 1), (y1 * H).floor().long().clamp(0, H - 1)
+
+
+def on_free_road(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    col, row = bottoms(theta)
+    idx = torch.arange(x.shape[0])
+    return (x[idx, ROAD, row, col] == 1) & (x[idx, CAR, (row - 1).clamp_min(0), col] == 0)
+
+
+def test_learns_where_objects_stand_far_above_chance():
+    """Trained on scenes whose real boxes stand on free road, its samples stand on free road - on scenes
+    it has not seen - far more often than random positions do (which the test also measures)."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    net = WhereDensity(IN_CHANNELS, 1, [8, 16, 16], 32)
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    c = torch.ones(16, 1)
+    for _ in range(150):
+        x, boxes = street(16, gen)
+        loss = net.nll(x, box_to_theta(boxes), c)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, _ = street(64, torch.Generator().manual_seed(99))
+    sampled = net.sample(x, torch.randn(64, 5, generator=gen), torch.ones(64, 1))
+    random_boxes = torch.rand(64, 2, generator=gen)
+    random_theta = box_to_theta(torch.stack([random_boxes[:, 0] - 0.02, random_boxes[:, 1] - 0.1,
+                                             random_boxes[:, 0] + 0.02, random_boxes[:, 1]], 1).clamp(0.001, 1))
+    learned, chance = on_free_road(x, sampled).float().mean(), on_free_road(x, random_theta).float().mean()
+    assert learned >= 0.85 and chance <= 0.6, (learned, chance)
+    # Size follows the row: boxes lower in the frame are taller, as in the data.
+    col, row = bottoms(sampled)
+    height = (theta_to_box(sampled)[:, 3] - theta_to_box(sampled)[:, 1])
+    assert torch.corrcoef(torch.stack([row.float(), height]))[0, 1] > 0.5
+
+
+def test_sample_is_a_function_of_z_inside_the_frame():
+    torch.manual_seed(0)
+    net = WhereDensity(IN_CHANNELS, 2, [8, 16, 16], 32)
+    x = torch.rand(6, IN_CHANNELS, H, W)
+    c = torch.eye(2)[[0, 1, 0, 1, 0, 1]]
+    z = torch.randn(6, 5)
+    a, b = net.sample(x, z, c), net.sample(x, z, c)
+    assert torch.equal(a, b)
+    boxes = theta_to_box(a)
+    assert (boxes >= 0).all() and (boxes <= 1).all()
+    assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+    # z0 picks the cell: across its range the bottom centres move.
+    sweep = torch.zeros(5, 5)
+    sweep[:, 0] = torch.linspace(-2, 2, 5)
+    col, row = bottoms(net.sample(x[:1].expand(5, -1, -1, -1), sweep, c[:1].expand(5, -1)))
+    assert len(set(zip(col.tolist(), row.tolist(), strict=True))) >= 4
+
+
+def test_gan_with_density_where_has_no_where_discriminators_and_trains_it_by_likelihood():
+    torch.manual_seed(0)
+    net = InsertionGAN(DENSITY, DEFAULT_SIZES, LossConfig(), MIN_SCALE)
+    assert isinstance(net.where, WhereDensity)
+    assert net.where_vae is None and net.d_affine is None and net.d_where is None
+    batch = make_batch()
+    total, terms, _ = net.generator_loss(batch)
+    assert set(terms) == {*G_TERMS, "g_total"}
+    assert terms["where_nll"] > 0 and terms["g_adv_where"] == 0 and terms["sup_affine"] == 0
+    total.backward()
+    assert all(p.grad is not None for p in net.where.parameters())
+    # The what side's terms do not reach the density (a sampled cell has no gradient): only the NLL does.
+    net.zero_grad(set_to_none=True)
+    t, _ = net.generator_terms(batch)
+    (t["g_adv_what"] + t["sup_mask"]).backward()
+    assert all(p.grad is None for p in net.where.parameters())
+    d_total, d_terms = net.discriminator_loss(batch)
+    assert set(d_terms) == {*D_TERMS, "d_total"} and d_terms["d_where"] == 0 and torch.isfinite(d_total)
+    out = net.sample(batch["x_where"], batch["x_what"], batch["cls"])
+    assert out["theta"].shape == (3, 2, 3) and out["placed"].shape[-2:] == net.what_hw
+
+
+def test_density_needs_five_numbers_of_z_where():
+    with pytest.raises(ConfigError, match="z_where"):
+        InsertionGAN(dataclasses.replace(DENSITY, z_where=4), DEFAULT_SIZES, LossConfig(), MIN_SCALE)
