@@ -190,11 +190,14 @@ class LossConfig:
     coord: Weight = 1.0
     theta: Weight = 1.0
     # Not in the reference: a hinge on the share of a random-z box that covers existing persons/cars
-    # (0 = the reference's losses only). Without it new cars land on the scene's parked cars.
+    # (0 = the reference's losses only). Without it new cars land on the scene's parked cars. With the
+    # density where model: the density's mass on cells where a box of the mean size read there would.
     occupancy: Weight = 1.0
     occupancy_free: Share = 0.25  # the share of a box that may cover existing objects before it costs
     # Not in the reference: the distance (where pixels) from a random-z box's bottom edge to labels its
     # class is seen standing on in the training data (0 = off). Learned ground, not a hand-written table.
+    # With the density where model: the density's mass on cells where the bottom row of a box of the mean
+    # size read there is neither that ground nor an existing object.
     support: Weight = 2.0
     # How far (where-resolution pixels) the support loss's distance field reaches: a box's bottom edge this
     # far from ground still feels which way the ground is; farther away it costs the same everywhere.

@@ -4,6 +4,7 @@ trained by likelihood of real boxes, sampled from z."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from pipeline.errors import ConfigError
 from pipeline.labels import BY_NAME
 from pipeline.models.affine import box_to_theta, theta_to_box
 from pipeline.models.insertion_gan import D_TERMS, G_TERMS, InsertionGAN
-from pipeline.models.where_net import WhereDensity
+from pipeline.models.where_net import WhereDensity, _bottom_row_sum, _box_share, _mean_box_bounds
 
 DENSITY = dataclasses.replace(TINY, where_model="density", z_where=5)
 H, W = 32, 64  # where resolution of these tests (the bottom map is 4x8 after 3 halvings)
@@ -111,7 +112,7 @@ def test_gan_with_density_where_has_no_where_discriminators_and_trains_it_by_lik
     assert terms["where_nll"] > 0 and terms["g_adv_where"] == 0 and terms["sup_affine"] == 0
     total.backward()
     assert all(p.grad is not None for p in net.where.parameters())
-    # The what side's terms do not reach the density (a sampled cell has no gradient): only the NLL does.
+    # The what side's terms do not reach the density (a sampled cell has no gradient): only its own do.
     net.zero_grad(set_to_none=True)
     t, _ = net.generator_terms(batch)
     (t["g_adv_what"] + t["sup_mask"]).backward()
@@ -125,3 +126,76 @@ def test_gan_with_density_where_has_no_where_discriminators_and_trains_it_by_lik
 def test_density_needs_five_numbers_of_z_where():
     with pytest.raises(ConfigError, match="z_where"):
         InsertionGAN(dataclasses.replace(DENSITY, z_where=4), DEFAULT_SIZES, LossConfig(), MIN_SCALE)
+
+
+def test_box_share_is_the_covered_share_of_the_box_standing_on_each_cell():
+    occupied = torch.zeros(1, 1, 8, 16)
+    occupied[0, 0, 2:6, 4:8] = 1  # a 4x4 object
+    log_h = torch.full((1, 8, 16), math.log(4 / 8))  # boxes 4 cells high and 4 wide
+    log_w = torch.full((1, 8, 16), math.log(4 / 16))
+    share = _box_share(occupied, *_mean_box_bounds(log_h, log_w))[0]
+    assert share[5, 5] == 1  # rows 2-5, columns 4-7 (the centre 5.5 +- 2): the object exactly
+    assert share[5, 3] == 0.5  # columns 2-5: half of it on the object
+    assert share[2, 5] == pytest.approx(1 / 3)  # cut at the top of the frame: rows 0-2, one of them covered
+    assert share[:, 12:].sum() == 0 and share[0].sum() == 0
+
+
+def test_occupancy_term_moves_the_density_off_existing_objects():
+    """The occupancy cost alone (no real boxes needed) drains the mass from cells where a box of the mean
+    size would stand on the parked car, and costs nothing on a scene without objects."""
+    torch.manual_seed(0)
+    net = WhereDensity(IN_CHANNELS, 1, [8, 16, 16], 32)
+    x, boxes = street(8, torch.Generator().manual_seed(1))
+    occupied = x[:, CAR:CAR + 1]
+    c = torch.ones(8, 1)
+
+    def mass_on_objects() -> float:
+        with torch.no_grad():
+            out = net(x, c)
+            cost = _box_share(occupied, *_mean_box_bounds(out[:, 1], out[:, 3])) > 0.25
+            return float((torch.softmax(out[:, 0].flatten(1), 1) * cost.flatten(1)).sum(1).mean())
+
+    before = mass_on_objects()
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    for _ in range(40):
+        _, cost, _ = net.losses(x, box_to_theta(boxes), c, occupied, free=0.25)
+        opt.zero_grad()
+        cost.backward()
+        opt.step()
+    assert before > 0.05 and mass_on_objects() < before / 3, (before, mass_on_objects())
+    _, none, _ = net.losses(x, box_to_theta(boxes), c, torch.zeros_like(occupied))
+    assert none == 0
+
+
+def test_bottom_row_sum_reads_the_box_bottom_row():
+    values = torch.zeros(1, 1, 8, 16)
+    values[0, 0, 5, 4:8] = 1
+    log_h = torch.full((1, 8, 16), math.log(4 / 8))
+    log_w = torch.full((1, 8, 16), math.log(4 / 16))
+    total = _bottom_row_sum(values, *_mean_box_bounds(log_h, log_w))[0]
+    assert total[5, 5] == 4 and total[5, 3] == 2 and total[4, 5] == 0 and total[5, 12] == 0
+
+
+def test_support_term_moves_the_density_onto_the_ground_of_its_class():
+    """The support cost alone drains the mass from cells whose box would stand on the sky (here: not the
+    class's ground), without real boxes; a scene that is all ground costs nothing."""
+    torch.manual_seed(0)
+    net = WhereDensity(IN_CHANNELS, 1, [8, 16, 16], 32)
+    x, boxes = street(8, torch.Generator().manual_seed(2))
+    ground = x[:, ROAD:ROAD + 1]
+    c = torch.ones(8, 1)
+
+    def mass_off_ground() -> float:
+        with torch.no_grad():
+            return float(torch.softmax(net(x, c)[:, 0].flatten(1), 1).view(8, H, W)[:, :16].sum((1, 2)).mean())
+
+    before = mass_off_ground()
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    for _ in range(40):
+        _, _, cost = net.losses(x, box_to_theta(boxes), c, x[:, CAR:CAR + 1], ground=ground)
+        opt.zero_grad()
+        cost.backward()
+        opt.step()
+    assert before > 0.3 and mass_off_ground() < before / 3, (before, mass_off_ground())
+    _, _, none = net.losses(x, box_to_theta(boxes), c, ground=torch.ones_like(ground))
+    assert none == 0

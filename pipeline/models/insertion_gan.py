@@ -277,7 +277,12 @@ class InsertionGAN(nn.Module):
         fake_where, fake_what, box, placed = self._fakes_u(batch, theta[u], shape[u])
         # The where generator's terms come first: their dropout draws precede the what module's.
         if self.density:
-            terms = {"where_nll": self.where.nll(batch["xp_where"], batch["theta_real"], c)}
+            xp = batch["xp_where"]
+            occupied = xp.index_select(1, self.occupied_channels).sum(1, keepdim=True)
+            ground = (xp[:, :LABEL_CHANNELS].float() * batch["ground"][:, :, None, None].float()).sum(1, keepdim=True)
+            nll, occupancy, support = self.where.losses(xp, batch["theta_real"], c, occupied,
+                                                        self.losses.occupancy_free, ground)
+            terms = {"where_nll": nll, "occupancy": occupancy, "support": support}
         else:
             terms = self._where_gan_terms(batch, g, fake_where)
         vae_affine = terms.pop("g_adv_vae_affine", None)
@@ -370,25 +375,22 @@ class InsertionGAN(nn.Module):
             g = self._generate(batch)
             fake_where, fake_what, _, _ = self._fakes_u(batch, g["theta"][:b], g["shape"][:b])
         c, c3, theta_real = g["c"], g["c3"], batch["theta_real"]
-        real_where = torch.cat([batch["xp_where"], box_mask(theta_real, self.where_hw).to(fake_where.dtype)], 1)
         real_what = paint(batch["xp_what"], warp(batch["mask_real"], theta_real, self.what_hw),
                           self.targets[batch["cls"]])
         # Extra fakes for D_where (not in the reference): x with the box of one of its own persons/cars - a
         # box on an existing object, which no real example shows.
         zero = theta_real.new_zeros((), dtype=torch.float32)
-        if self.density:  # the density where model has no discriminator
-            occupied_bce = valid = theta_real.new_zeros(b, dtype=torch.float32)
-        elif "theta_occupied" in batch:
+        if not self.density and "theta_occupied" in batch:  # (the density where model has no discriminator)
             occupied_box = box_mask(batch["theta_occupied"], self.where_hw).to(fake_where.dtype)
             logits = self.d_where(torch.cat([batch["x_where"], occupied_box], 1), c).float()
             occupied_bce = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none")
             occupied_bce = occupied_bce.flatten(1).mean(1)
             valid = batch["occupied_valid"].float()
-        else:  # a batch without those boxes (built by hand)
+        else:  # the density where model, or a batch without those boxes (built by hand)
             occupied_bce = valid = theta_real.new_zeros(b, dtype=torch.float32)
         t = {
             "d_affine": zero if self.density else _d_loss(self.d_affine, theta_real, g["theta"], c, c3),
-            "d_where": zero if self.density else _d_loss(self.d_where, real_where, fake_where, c, c),
+            "d_where": zero if self.density else _d_loss(self.d_where, self._real_where(batch), fake_where, c, c),
             "d_shape": _d_loss(self.d_shape, batch["mask_real"], g["shape"], c, c3),
             "d_what": _d_loss(self.d_what, real_what, fake_what, c, c),
             "d_where_occupied": (occupied_bce * valid).sum() / valid.sum().clamp_min(1),
@@ -398,6 +400,11 @@ class InsertionGAN(nn.Module):
         total = total + self.losses.occupied_negatives * t["d_where_occupied"]
         t["d_total"] = total
         return total, _floats(t)
+
+    def _real_where(self, batch: dict) -> torch.Tensor:
+        """D_where's real input: x+ ++ its real box."""
+        box = box_mask(batch["theta_real"], self.where_hw).to(batch["xp_where"].dtype)
+        return torch.cat([batch["xp_where"], box], 1)
 
     def _d_place_loss(self, batch: dict, g: dict) -> torch.Tensor:
         """The placement discriminator: real = x+ with its real box; fake = the random-z boxes (paths u, p)

@@ -141,23 +141,55 @@ class WhereDensity(nn.Module):
         grid = torch.stack([px * 2 - 1, py * 2 - 1], 1)[:, None, None, :].to(out.dtype)
         return F.grid_sample(out[:, 1:], grid, mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0, 0]
 
+    @staticmethod
+    def _bottom_cell(cx: torch.Tensor, bottom: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Row-major index of the cell of an (h, w) map that holds the bottom centre (cx, bottom) in [0, 1]."""
+        col = (cx * w).floor().long().clamp(0, w - 1)
+        row = (bottom * h).floor().long().clamp(0, h - 1)
+        return row * w + col
+
     def nll(self, x: torch.Tensor, theta: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood (nats) of the real boxes ``theta`` [B, 2, 3] on their scenes x:
         -log p(cell of the bottom centre) - log N(log h) - log N(log w) (the 0.5 log 2 pi constants left out;
         the position within the cell is uniform)."""
+        return self.losses(x, theta, c)[0]
+
+    def losses(self, x: torch.Tensor, theta: torch.Tensor, c: torch.Tensor, occupied: torch.Tensor | None = None,
+               free: float = 0.25, ground: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """(``nll`` of the real boxes, ``occupancy`` cost, ``support`` cost) from one pass of the net over x.
+
+        Both costs read the box of the mean size at every cell (no gradient: only the position logits feel
+        them), standing on the cell's centre, and are the density's expectation of a per-cell cost: mass
+        moves off cells where an object of the usual size would stand badly. ``occupied`` [B, 1, H, W]
+        (existing persons and cars in x): the box's share on them above ``free``, scaled to [0, 1].
+        ``ground`` [B, 1, H, W] (the labels the class stands on in x): the share of the box's bottom row
+        that is neither ground nor an existing object. Each cost is 0 when its map is not given."""
         out = self(x, c)
         h, w = out.shape[-2:]
         x0, y0, x1, y1 = theta_to_box(theta).unbind(1)
         cx = (x0 + x1) / 2
-        col = (cx * w).floor().long().clamp(0, w - 1)
-        row = (y1 * h).floor().long().clamp(0, h - 1)
-        position = F.cross_entropy(out[:, 0].flatten(1), row * w + col)
+        logits = out[:, 0].flatten(1)
+        position = F.cross_entropy(logits, self._bottom_cell(cx, y1, h, w))
         mu_h, log_sd_h, mu_w, log_sd_w = self._sizes_at(out, cx, y1).unbind(1)
         size_h = (y1 - y0).clamp_min(1e-4).log()
         size_w = (x1 - x0).clamp_min(1e-4).log()
         gauss = (0.5 * ((size_h - mu_h) / log_sd_h.exp()).square() + log_sd_h
                  + 0.5 * ((size_w - mu_w) / log_sd_w.exp()).square() + log_sd_w)
-        return position + gauss.mean()
+        zero = logits.new_zeros(())
+        if occupied is None and ground is None:
+            return position + gauss.mean(), zero, zero
+        probs = torch.softmax(logits, 1)
+        bounds = _mean_box_bounds(out[:, 1].detach(), out[:, 3].detach())
+        occupancy = support = zero
+        if occupied is not None:
+            cost = F.relu(_box_share(occupied.float(), *bounds) - free) / (1 - free)
+            occupancy = (probs * cost.flatten(1)).sum(1).mean()
+        if ground is not None:
+            valid = 1 - (occupied.float().clamp(0, 1) if occupied is not None else torch.zeros_like(ground.float()))
+            bad = (1 - ground.float().clamp(0, 1)) * valid
+            cost = _bottom_row_sum(bad, *bounds) / _bottom_row_sum(valid, *bounds).clamp_min(1)
+            support = (probs * cost.flatten(1)).sum(1).mean()
+        return position + gauss.mean(), occupancy, support
 
     def sample(self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Boxes drawn for scenes x with randomness z [B, >= 5] -> theta [B, 2, 3] float32 (no gradient:
@@ -169,6 +201,7 @@ class WhereDensity(nn.Module):
             probs = torch.softmax(out[:, 0].flatten(1), 1)
             cdf = probs.cumsum(1)
             idx = torch.searchsorted(cdf, (u[:, :1] * cdf[:, -1:]).contiguous()).clamp_max(h * w - 1)[:, 0]
+            # (the inverse of _bottom_cell: the cell's corner plus a uniform offset inside it)
             cx = ((idx % w).float() + u[:, 3]) / w
             bottom = ((idx // w).float() + u[:, 4]) / h
             mu_h, log_sd_h, mu_w, log_sd_w = self._sizes_at(out, cx, bottom).unbind(1)
@@ -178,3 +211,49 @@ class WhereDensity(nn.Module):
             x1 = torch.maximum(x1, x0 + 1 / w)
             y0 = (bottom - box_h).clamp_min(0)
             return box_to_theta(torch.stack([x0, y0, x1, torch.maximum(bottom, y0 + 1 / h)], 1))
+
+
+
+def _mean_box_bounds(mu_log_h: torch.Tensor, mu_log_w: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Rows [r0, r1) and columns [c0, c1) (each [B, H, W], long) of the box whose bottom centre is each
+    cell's centre, of height exp(mu_log_h) and width exp(mu_log_w) (fractions of the frame, read at that
+    cell: [B, H, W]); rounded to whole cells, cut to the frame, at least one cell."""
+    b, h, w = mu_log_h.shape
+    dev = mu_log_h.device
+    rows = torch.arange(h, device=dev, dtype=torch.float32)[:, None].expand(h, w)
+    cols = torch.arange(w, device=dev, dtype=torch.float32)[None, :].expand(h, w)
+    box_h = (mu_log_h.float().exp() * h).clamp(1, h)
+    half_w = (mu_log_w.float().exp() * w).clamp(1, w) / 2
+    r1 = (rows + 1).long().expand(b, h, w)
+    r0 = torch.minimum((rows + 1 - box_h).round().long().clamp(0, h - 1), r1 - 1)
+    c0 = (cols + 0.5 - half_w).round().long().clamp(0, w - 1)
+    c1 = torch.maximum((cols + 0.5 + half_w).round().long().clamp(1, w), c0 + 1)
+    return r0, r1, c0, c1
+
+
+def _box_share(occupied: torch.Tensor, r0: torch.Tensor, r1: torch.Tensor, c0: torch.Tensor, c1: torch.Tensor
+               ) -> torch.Tensor:
+    """[B, H, W]: the mean of ``occupied`` [B, 1, H, W] over each cell's box (``_mean_box_bounds``), from a
+    summed-area table: one lookup per corner."""
+    b, _, h, w = occupied.shape
+    table = F.pad(occupied[:, 0].float().cumsum(1).cumsum(2), (1, 0, 1, 0)).flatten(1)  # [B, (H+1)(W+1)]
+
+    def at(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return table.gather(1, (r * (w + 1) + c).flatten(1)).view(b, h, w)
+
+    covered = at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
+    return covered / ((r1 - r0) * (c1 - c0)).float()
+
+
+def _bottom_row_sum(values: torch.Tensor, r0: torch.Tensor, r1: torch.Tensor, c0: torch.Tensor, c1: torch.Tensor
+                    ) -> torch.Tensor:
+    """[B, H, W]: the sum of ``values`` [B, 1, H, W] along each cell's box's bottom row (the cell's own
+    row), columns [c0, c1)."""
+    b, _, h, w = values.shape
+    table = F.pad(values[:, 0].float().cumsum(2), (1, 0)).flatten(1)  # [B, H * (W + 1)]
+    row = r1 - 1
+
+    def at(c: torch.Tensor) -> torch.Tensor:
+        return table.gather(1, (row * (w + 1) + c).flatten(1)).view(b, h, w)
+
+    return at(c1) - at(c0)
