@@ -140,14 +140,28 @@ def test_box_share_is_the_covered_share_of_the_box_standing_on_each_cell():
     assert share[:, 12:].sum() == 0 and share[0].sum() == 0
 
 
+def untrained_on_streets(seed: int) -> tuple[WhereDensity, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A fresh one-class density, 8 street scenes drawn with ``seed``, their boxes and the class one-hot."""
+    torch.manual_seed(0)
+    x, boxes = street(8, torch.Generator().manual_seed(seed))
+    return WhereDensity(IN_CHANNELS, 1, [8, 16, 16], 32), x, boxes, torch.ones(8, 1)
+
+
+def descend(net: WhereDensity, cost, steps: int = 40) -> None:
+    """Adam steps on ``cost()`` alone."""
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    for _ in range(steps):
+        loss = cost()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def test_occupancy_term_moves_the_density_off_existing_objects():
     """The occupancy cost alone (no real boxes needed) drains the mass from cells where a box of the mean
     size would stand on the parked car, and costs nothing on a scene without objects."""
-    torch.manual_seed(0)
-    net = WhereDensity(IN_CHANNELS, 1, [8, 16, 16], 32)
-    x, boxes = street(8, torch.Generator().manual_seed(1))
+    net, x, boxes, c = untrained_on_streets(1)
     occupied = x[:, CAR:CAR + 1]
-    c = torch.ones(8, 1)
 
     def mass_on_objects() -> float:
         with torch.no_grad():
@@ -156,12 +170,7 @@ def test_occupancy_term_moves_the_density_off_existing_objects():
             return float((torch.softmax(out[:, 0].flatten(1), 1) * cost.flatten(1)).sum(1).mean())
 
     before = mass_on_objects()
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
-    for _ in range(40):
-        _, cost, _ = net.losses(x, box_to_theta(boxes), c, occupied, free=0.25)
-        opt.zero_grad()
-        cost.backward()
-        opt.step()
+    descend(net, lambda: net.losses(x, box_to_theta(boxes), c, occupied, free=0.25)[1])
     assert before > 0.05 and mass_on_objects() < before / 3, (before, mass_on_objects())
     _, none, _ = net.losses(x, box_to_theta(boxes), c, torch.zeros_like(occupied))
     assert none == 0
@@ -179,23 +188,15 @@ def test_bottom_row_sum_reads_the_box_bottom_row():
 def test_support_term_moves_the_density_onto_the_ground_of_its_class():
     """The support cost alone drains the mass from cells whose box would stand on the sky (here: not the
     class's ground), without real boxes; a scene that is all ground costs nothing."""
-    torch.manual_seed(0)
-    net = WhereDensity(IN_CHANNELS, 1, [8, 16, 16], 32)
-    x, boxes = street(8, torch.Generator().manual_seed(2))
+    net, x, boxes, c = untrained_on_streets(2)
     ground = x[:, ROAD:ROAD + 1]
-    c = torch.ones(8, 1)
 
     def mass_off_ground() -> float:
         with torch.no_grad():
             return float(torch.softmax(net(x, c)[:, 0].flatten(1), 1).view(8, H, W)[:, :16].sum((1, 2)).mean())
 
     before = mass_off_ground()
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
-    for _ in range(40):
-        _, _, cost = net.losses(x, box_to_theta(boxes), c, x[:, CAR:CAR + 1], ground=ground)
-        opt.zero_grad()
-        cost.backward()
-        opt.step()
+    descend(net, lambda: net.losses(x, box_to_theta(boxes), c, x[:, CAR:CAR + 1], ground=ground)[2])
     assert before > 0.3 and mass_off_ground() < before / 3, (before, mass_off_ground())
     _, _, none = net.losses(x, box_to_theta(boxes), c, ground=torch.ones_like(ground))
     assert none == 0
