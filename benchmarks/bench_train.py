@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from pipeline.config import Config, ModelConfig, PrepareConfig
+from pipeline.config import Config, ModelConfig, PrepareConfig, TrainConfig
 from pipeline.encoding import IN_CHANNELS
 from pipeline.runtime import keep_freed_memory
 from pipeline.trained_gan import build_model
@@ -68,8 +68,9 @@ def bench(profile: str, batch: int, iters: int, device: torch.device, bf16: bool
     cuda = device.type == "cuda"
     gan = gan.to(memory_format=torch.channels_last)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and bf16 else contextlib.nullcontext()
-    opt_g = torch.optim.Adam(gan.generator_param_groups(1e-3), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(gan.discriminator_parameters(), lr=2e-4, betas=(0.5, 0.999))
+    tc = TrainConfig()  # the training stage's optimiser settings
+    opt_g = torch.optim.Adam(gan.generator_param_groups(tc.density_lr), lr=tc.lr, betas=tuple(tc.betas))
+    opt_d = torch.optim.Adam(gan.discriminator_parameters(), lr=tc.lr, betas=tuple(tc.betas))
     data = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
             for k, v in fake_batch(prepare, batch, device).items()}
 
