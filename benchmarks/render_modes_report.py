@@ -15,7 +15,8 @@ import numpy as np
 
 from pipeline.config import load_config
 from pipeline.datasets import open_dataset
-from pipeline.evaluation.downstream import shrink, subset_indices, train_segmenter
+from pipeline.evaluation.arms import subset_indices
+from pipeline.evaluation.downstream import shrink, train_segmenter
 from pipeline.evaluation.gallery import fit_width, write_gallery
 from pipeline.evaluation.render_quality import evaluate_render_modes
 from pipeline.runtime import resolve_device
@@ -32,7 +33,7 @@ def main() -> None:
     dc = cfg.evaluate.downstream
     t0 = time.perf_counter()
     train = open_dataset(cfg.data, "train", cfg.coco)
-    frames = [shrink(train[i], tuple(dc.size)) for i in subset_indices(len(train), dc.frames)]
+    frames = [shrink(train[i], tuple(dc.size)) for i in subset_indices(len(train), dc.sizes[0])]
     segmenter, _ = train_segmenter(frames, dc, cfg.seed, device, desc="segmenter (real frames)")
     gan = load_trained(cfg.augment.model, cfg, device)
     result, rows = evaluate_render_modes(cfg, gan, segmenter, device, args.frames)

@@ -259,11 +259,12 @@ def train_renderer(params: str, metrics: str) -> None:
 @click.option("--reports", default="reports", show_default=True, help="Folder of the gallery.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(params: str, metrics: str, plots: str, reports: str, quiet: bool) -> None:
-    """Measure the augmentation: placement, shape, diversity, downstream gain, render modes, real frames.
+    """Measure the augmentation: placement, shape, diversity, downstream over seeds, render modes, real frames.
 
-    Reads the trained model (augment.model), the augment output (augment.out), the prepared data and,
-    with evaluate.render_frames > 0, the trained renderer (augment.appearance.renderer), as the 'evaluate' section of
-    --params says; prints the headline figures; writes the gallery. Same as `dvc repro evaluate`.
+    Reads the trained model (augment.model), the augment output (augment.out), the prepared data, the
+    downstream runs (metrics/downstream/N-SEED.json: `dvc repro downstream`) and, with
+    evaluate.render_frames > 0, the trained renderer (augment.appearance.renderer), as the 'evaluate' section
+    of --params says; prints the headline figures; writes the gallery. Same as `dvc repro evaluate`.
     """
     from pipeline.evaluate import evaluate_stage
 
@@ -274,9 +275,14 @@ def evaluate(params: str, metrics: str, plots: str, reports: str, quiet: bool) -
                    f"{(row['random_boxes'] or {}).get('plausible')}), acceptance {row['acceptance_rate']}; "
                    f"filtered: inserted {filtered.get('ours', {}).get('plausible')}, random "
                    f"{filtered.get('random', {}).get('plausible')}, real {filtered.get('real', {}).get('plausible')}")
-    down = result["downstream"]
-    for arm in ("subset", "ours", "copy_paste"):
-        click.echo(f"segmenter {arm}: person IoU {down[arm]['person_iou']}, car IoU {down[arm]['car_iou']}")
+    for n, summary in result["downstream"].items():
+        for metric in ("detector_mask_ap50_person", "detector_mask_ap50_car", "segmenter_iou_person",
+                       "segmenter_iou_car"):
+            row = summary["metrics"][metric]
+            arms = ", ".join(f"{arm} {row[arm]['mean']} +- {row[arm]['std']}" for arm in row if "_vs_" not in arm)
+            click.echo(f"downstream N={n} {metric}: {arms}; ours vs copy_paste: "
+                       f"{row.get('ours_vs_copy_paste', {}).get('verdict')}, vs rules: "
+                       f"{row.get('ours_vs_rules', {}).get('verdict')}")
     click.echo(f"figures in {metrics}, gallery in {reports}/gallery.html")
 
 

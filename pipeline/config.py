@@ -383,31 +383,56 @@ class RendererConfig:
 
 
 @dataclass
+class DetectorConfig:
+    """The downstream detector: torchvision's Mask R-CNN (RPN, RoIAlign, box and mask heads) on a small
+    backbone trained from scratch (no pretrained weights offline). CPU-sized defaults; a GPU takes e.g.
+    widths [32, 64, 128, 256], fpn_channels 128, min_size 512, max_size 1024, steps 4000, batch_size 8."""
+
+    widths: Widths = field(default_factory=lambda: [16, 32, 64, 128])  # stride-2 stages; FPN reads the last three
+    fpn_channels: Positive = 64
+    min_size: Positive = 128  # torchvision's own resize: the shorter side, in pixels
+    max_size: Positive = 256  # and the longer side's cap
+    steps: Positive = 200
+    batch_size: Positive = 4
+    lr: Rate = 0.002  # AdamW, linear warm-up then cosine decay
+    weight_decay: Weight = 0.0001
+    warmup: Count = 20  # steps
+    score_threshold: Share = 0.05  # detections kept for COCOeval
+    probe_score: Share = 0.5  # detections the context probe counts
+
+
+@dataclass
 class DownstreamConfig:
-    """The downstream experiment: one compact segmenter trained per arm, same schedule and seed.
+    """The downstream experiment (stages ``downstream_test``, ``arms@N``, ``downstream@N-SEED``).
 
-    Arms: ``subset`` (a: ``frames`` training frames), ``ours`` (b: the same + ``copies`` augmented versions
-    of each, inserted with the trained model), ``copy_paste`` (c: the same + random copy-paste versions with
-    the same number of inserted instances per frame and class). Every arm draws its pasted pixels from
-    the crops of the subset's own frames only, so no arm sees objects from outside the subset."""
+    Arms, each written as Cityscapes + COCO files: ``subset`` (N training frames spread over the train
+    split), ``ours`` (the same + the augment stage's version of each), ``copy_paste`` (the same + a random
+    copy-paste version with exactly ours' per-frame class counts), ``rules`` (the same, random positions
+    kept only when they pass the support / scale / overlap rules). Per arm and seed a compact segmenter
+    and a Mask R-CNN detector are trained, same schedule, same seed, and scored on ``test_split``."""
 
-    frames: int = 40  # training frames of the subset, spread evenly over the train split
-    copies: int = 2  # augmented versions of each subset frame (arms b and c)
+    out: str = "data/downstream"  # arms and the test split, as Cityscapes + COCO
+    sizes: Annotated[list[int], Range(lo=1)] = field(default_factory=lambda: [40])  # subset sizes N (grid: [20, 40])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds of every arm
+    # The segmenter:
     size: Size = field(default_factory=lambda: [256, 128])  # W, H the segmenter sees
     widths: Widths = field(default_factory=lambda: [16, 32, 64])  # encoder widths of the segmenter
     crop: Count = 128  # training crops: crop x crop random windows of the frames (0 = whole frames)
-    steps: int = 600
-    batch_size: int = 8
+    steps: Positive = 300
+    batch_size: Positive = 8
     lr: Rate = 0.002
     log_every: Positive = 10  # the loss curve's points: mean loss over this many steps
-    # The frames every arm is scored on: a labelled split the segmenters never train on (Cityscapes' test
+    # The frames every arm is scored on: a labelled split the models never train on (Cityscapes' test
     # labels are empty, so its val split is the usual test set; an unlabelled split is refused).
     test_split: str = "val"
     test_frames: Count = 0  # 0 = the whole test split
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
 
     def validate(self, where: str) -> None:
-        if self.frames < 1 or self.steps < 1 or self.batch_size < 1 or self.copies < 1:
-            raise ConfigError(f"{where}: frames, copies, steps and batch_size must be >= 1")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"{where}.seeds: at least one seed, each once, got {self.seeds}")
+        if len(set(self.sizes)) != len(self.sizes):
+            raise ConfigError(f"{where}.sizes: each size once, got {self.sizes}")
         if not self.widths:
             raise ConfigError(f"{where}.widths: at least one width is needed")
         w, h = self.size
@@ -416,6 +441,11 @@ class DownstreamConfig:
             raise ConfigError(f"{where}.size: {w}x{h} must be divisible by {step} (2 ** len(widths))")
         if self.crop and (self.crop % step or self.crop > min(w, h)):
             raise ConfigError(f"{where}.crop: {self.crop} must be divisible by {step} and fit in {w}x{h}")
+        if len(self.detector.widths) < 3:
+            raise ConfigError(f"{where}.detector.widths: at least 3 stages (the FPN reads the last three)")
+        if self.detector.min_size > self.detector.max_size:
+            raise ConfigError(f"{where}.detector.min_size: {self.detector.min_size} is above max_size "
+                              f"{self.detector.max_size}")
 
 
 @dataclass

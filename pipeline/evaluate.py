@@ -7,7 +7,9 @@ prepared data; writes ``metrics/evaluate.json`` (DVC metrics), ``plots/evaluate/
 - placement: ``inserted.py`` (ours / random / real, per rule) and ``where_quality.py`` (the where
   module's raw samples against random boxes), with the augment run's acceptance rates;
 - shape and diversity: ``shapes.py``;
-- downstream gain: ``downstream.py`` (three segmenters: subset, + ours, + random copy-paste);
+- downstream: the downstream stages' runs (``pipeline/downstream.py``: a segmenter and a Mask R-CNN per arm -
+  subset, + ours, + random copy-paste, + rule-filtered copy-paste - and seed) gathered over seeds, with
+  ours' verdict against each baseline;
 - real frames: the model inserts into ``evaluate.real_root`` (a Cityscapes tree without camera files:
   ground planes are fitted) and the same placement figures are reported;
 - gallery: ``gallery.py``.
@@ -29,11 +31,12 @@ from pycocotools import mask as mask_utils
 from pipeline.augment import augment
 from pipeline.config import Config
 from pipeline.datasets.cityscapes import CityscapesDataset
+from pipeline.downstream import METRICS_DIR, MODELS_DIR, load_subset_segmenter, summarize_runs
 from pipeline.errors import ConfigError, DatasetError
-from pipeline.evaluation.downstream import ARMS, run_downstream, test_frames
 from pipeline.evaluation.gallery import dataset_reader, fit_width, gallery_pairs, write_gallery
 from pipeline.evaluation.inserted import evaluate_inserted, read_manifest
 from pipeline.evaluation.render_quality import evaluate_render_modes
+from pipeline.evaluation.seeds import METRICS, plot_rows
 from pipeline.evaluation.shapes import evaluate_diversity, evaluate_shapes, square_mask
 from pipeline.evaluation.where_quality import evaluate_where
 from pipeline.io import atomic_write_json, read_json
@@ -85,18 +88,21 @@ def real_frames(cfg: Config, dataset: CityscapesDataset, progress: bool) -> dict
                 "acceptance": acceptance(tmp), "_gallery": pairs}
 
 
-def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
-    """Every figure of the stage, and the plots' data."""
+def evaluate(cfg: Config, progress: bool = True, runs: str | Path = METRICS_DIR,
+             run_models: str | Path = MODELS_DIR) -> tuple[dict, dict]:
+    """Every figure of the stage, and the plots' data; ``runs`` / ``run_models``: the downstream stages'
+    figures and saved segmenters."""
     e = cfg.evaluate
     device = resolve_device(e.device, "evaluate.device")
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     gan = load_trained(cfg.augment.model, cfg, device)
     out = cfg.augment.out
-    if e.render_frames:  # refuse a missing or mismatched renderer now, not after the downstream experiment
+    downstream = summarize_runs(cfg, runs)  # a missing run is refused now, before any work
+    if e.render_frames:  # and a missing or mismatched renderer
         load_renderer(cfg.augment.appearance.renderer, cfg, device)
         load_part_net(cfg.augment.appearance.renderer, cfg, device)
-    test = test_frames(cfg)  # an unlabelled test split is refused now too
+        subset_segmenter = load_subset_segmenter(cfg, device, run_models)
     real_set, real_skipped = real_dataset(cfg)  # and a broken real_root
     if real_skipped and cfg.evaluate.real_root:
         print(f"evaluate: real frames skipped ({real_skipped})", file=sys.stderr)
@@ -118,13 +124,9 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     seconds["shape_diversity"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    downstream, curves, segmenters = run_downstream(cfg, gan, device, progress, test)
-    seconds["downstream"] = round(time.perf_counter() - t, 1)
-
-    t = time.perf_counter()
     render, render_rows = None, []
     if e.render_frames:
-        render, render_rows = evaluate_render_modes(cfg, gan, segmenters["subset"], device, e.render_frames)
+        render, render_rows = evaluate_render_modes(cfg, gan, subset_segmenter, device, e.render_frames)
     seconds["render_modes"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
@@ -143,10 +145,8 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
                                             *((f"filtered {arm}", row["filtered"][arm])
                                               for arm in ("ours", "random", "real") if arm in row["filtered"]))
                       if value],
-        "downstream": [{"series": f"{c} {arm}", "iou": downstream[arm][f"{c}_iou"]}
-                       for arm in ARMS for c in ("person", "car")],
-        "segmenter_loss": [{"step": e.downstream.log_every * (i + 1), **{arm: round(curves[arm][i], 5) for arm in ARMS}}
-                           for i in range(min(len(c) for c in curves.values()))],
+        # One plot per downstream metric (first subset size): each arm's mean with its +- std band.
+        "downstream": {metric: plot_rows(downstream[str(e.downstream.sizes[0])], metric) for metric in METRICS},
         "_gallery": gallery_pairs(dataset_reader(cfg.data, cfg.coco), out, e.gallery_frames)
                     + (real["_gallery"] if real else [])
                     + [(f"{stem} (paste | gan | gan+parts)", [fit_width(im) for im in images])
@@ -157,14 +157,17 @@ def evaluate(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
 
 def evaluate_stage(cfg: Config, metrics_path: str | Path = "metrics/evaluate.json",
                    plots_dir: str | Path = "plots/evaluate", reports: str | Path = "reports",
-                   progress: bool = True) -> dict:
+                   progress: bool = True, runs: str | Path = METRICS_DIR, run_models: str | Path = MODELS_DIR) -> dict:
     """Run ``evaluate`` and write its metrics, plots and reports (each file atomically)."""
     start = time.perf_counter()
-    metrics, plots = evaluate(cfg, progress)
+    metrics, plots = evaluate(cfg, progress, runs, run_models)
     metrics["seconds"]["total"] = round(time.perf_counter() - start, 1)
     plots_dir, reports = Path(plots_dir), Path(reports)
-    for name in ("placement", "downstream", "segmenter_loss"):
-        atomic_write_json(plots_dir / f"{name}.json", plots[name], indent=1)
+    atomic_write_json(plots_dir / "placement.json", plots["placement"], indent=1)
+    if (plots_dir / "downstream").is_dir():
+        shutil.rmtree(plots_dir / "downstream")
+    for metric, rows in plots["downstream"].items():
+        atomic_write_json(plots_dir / "downstream" / f"{metric}.json", rows, indent=1)
     if (reports / "gallery").is_dir():
         shutil.rmtree(reports / "gallery")
     write_gallery(plots["_gallery"], reports, metrics)

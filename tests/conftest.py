@@ -70,3 +70,16 @@ def trained_tiny(synthetic_root, tmp_path_factory):
     aug = AugmentConfig(out=str(tmp / "aug"), model=cfg.train.out, **LOOSE)
     aug.appearance = dataclasses.replace(aug.appearance, crops=str(tmp / "prepared" / "crops" / "train"))
     return dataclasses.replace(cfg, augment=aug)
+
+
+@pytest.fixture(scope="session")
+def augmented_tiny(trained_tiny, tmp_path_factory):
+    """``trained_tiny`` with its augment stage run (Cityscapes tree + COCO files under ``augment.out``): the
+    config and the run's figures. Shared: tests must not write into its output."""
+    import dataclasses
+
+    from pipeline.augment import augment
+
+    aug = dataclasses.replace(trained_tiny.augment, out=str(tmp_path_factory.mktemp("augmented") / "aug"))
+    cfg = dataclasses.replace(trained_tiny, augment=aug)
+    return cfg, augment(cfg, progress=False)

@@ -32,10 +32,8 @@ def tree_bytes(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def augmented(trained_tiny, tmp_path_factory) -> tuple[Config, dict]:
-    cfg = at(trained_tiny, tmp_path_factory.mktemp("run") / "aug")
-    result = augment(cfg, progress=False)
-    return cfg, result
+def augmented(augmented_tiny) -> tuple[Config, dict]:
+    return augmented_tiny
 
 
 def test_inserts_objects_and_reports_them(augmented):

@@ -1,14 +1,20 @@
 """Bad input: one clear line naming the file and the problem, exit status 1, nothing half-written."""
 
+import contextlib
+import io
 import json
+import os
+import runpy
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import REPO
 
 FRAME = "simtown_000000_000019"
 
@@ -16,6 +22,39 @@ FRAME = "simtown_000000_000019"
 def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=120)
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_in_process(module: str, *args, cwd=None) -> Ran:
+    """``python -m module args`` run inside this process: argv, working directory, stdout and stderr swapped
+    for the call, the exit status read from ``SystemExit``. The bad-input corpus runs its ~70 cases this
+    way (a fresh interpreter importing torch costs seconds each); the tests here keep real processes."""
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_cwd, saved_path = sys.argv, os.getcwd(), list(sys.path)
+    sys.argv = [module, *map(str, args)]
+    sys.path.insert(0, str(REPO))  # the stages package, as `python -m` from the project sees it
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                if module.startswith("stages."):  # by path: pytest's import hook claims `*_test` modules
+                    runpy.run_path(str(REPO / "stages" / f"{module.split('.', 1)[1]}.py"), run_name="__main__")
+                else:
+                    runpy.run_module(module, run_name="__main__", alter_sys=True)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+        os.chdir(saved_cwd)
+    return Ran(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

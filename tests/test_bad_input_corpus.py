@@ -1,21 +1,23 @@
-"""The bad-input corpus: broken files and params, each through the real command line (`python -m pipeline`)
-or a stage entry point (`python -m stages.*`, what `dvc repro` runs). Every case must end in one line
-naming the file or key, exit status 1, no traceback, and nothing half-written.
+"""The bad-input corpus: broken files and params, each through the command line's entry point (`python -m
+pipeline`) or a stage entry point (`python -m stages.*`, what `dvc repro` runs), run in this process
+(``test_bad_input.run_in_process``; ``test_bad_input.py`` runs its cases as real processes). Every case must
+end in one line naming the file or key, exit status 1, no traceback, and nothing half-written.
 
 Each breaker takes the one-frame tree (``test_bad_input.tree``) and returns (the file or key the error must
 name, a piece of the problem's wording).
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO
-from test_bad_input import FRAME, assert_clean_failure, convert, gt, image, tree  # noqa: F401 (fixture)
+from test_bad_input import FRAME, assert_clean_failure, gt, image, run_in_process, tree  # noqa: F401 (fixture)
+
+
+def convert(root, tmp_path, *extra):
+    out = tmp_path / "converted"
+    return run_in_process("pipeline", "convert", root, out, "--quiet", *extra), out
 
 
 def _png(path, array):
@@ -204,21 +206,23 @@ PARAM_CASES = {
     "renderer.part_net.source": "renderer:\n  part_net:\n    source: web\n",
     "augment.max_overlap": "augment:\n  max_overlap: 2\n",
     "train.losses.kl": "train:\n  losses:\n    kl: -1\n",
+    "evaluate.downstream.seeds": "evaluate:\n  downstream:\n    seeds: [0, 0]\n",
+    "evaluate.downstream.detector.min_size": "evaluate:\n  downstream:\n    detector:\n      min_size: 0\n",
 }
 
 
 # Every case through one stage; three of them through every other stage.
 STAGE_CASES = [("prepare", key) for key in PARAM_CASES] + [
-    (stage, key) for stage in ("synthesize", "train", "train_renderer", "augment", "evaluate")
+    (stage, key) for stage in ("synthesize", "train", "train_renderer", "augment", "downstream_test", "arms",
+                               "downstream", "evaluate")
     for key in ("train.steps", "augment.scale_band", "evaluate.downstream.size")]
+STAGE_ARGS = {"arms": ["40"], "downstream": ["40", "0"]}  # what dvc.yaml's foreach / matrix pass
 
 
 @pytest.mark.parametrize("stage, key", STAGE_CASES)
 def test_bad_params_stop_every_stage_entry_point_in_one_line(tmp_path, stage, key):
     (tmp_path / "params.yaml").write_text(PARAM_CASES[key])
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = run_in_process(f"stages.{stage}", *STAGE_ARGS.get(stage, []), cwd=tmp_path)
     wanted = key if key != "prepare.colour" else "unknown key 'colour'"
     assert_clean_failure(result, "params.yaml", wanted)
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["params.yaml"]
@@ -227,9 +231,7 @@ def test_bad_params_stop_every_stage_entry_point_in_one_line(tmp_path, stage, ke
 def test_a_file_where_the_output_folder_goes(tree, tmp_path):  # noqa: F811
     out = tmp_path / "converted"
     out.write_text("I am a file")
-    from test_bad_input import run_cli
-
-    result = run_cli("convert", tree, out, "--quiet")
+    result = run_in_process("pipeline", "convert", tree, out, "--quiet")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(out) in lines[0], result.stderr
@@ -308,11 +310,10 @@ def test_broken_weights(tiny_params, trained_tiny, tmp_path, breaker, entry):
     params["evaluate"] = {"real_root": "", "render_frames": 0}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     if entry == "pipeline augment":
-        cmd = [sys.executable, "-m", "pipeline", "augment", trained_tiny.data.root, str(tmp_path / "out"), "--quiet"]
+        result = run_in_process("pipeline", "augment", trained_tiny.data.root, tmp_path / "out", "--quiet",
+                                cwd=tmp_path)
     else:
-        cmd = [sys.executable, "-m", entry]
-    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        result = run_in_process(entry, cwd=tmp_path)
     assert_clean_failure(result, named, problem)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written

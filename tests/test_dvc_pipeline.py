@@ -33,8 +33,10 @@ def tiny_params(params: dict) -> dict:
     params["renderer"]["part_net"].update(size=16, widths=[4, 8], steps=4, batch_size=8)
     params["evaluate"].update(samples_per_frame=1, random_per_object=1, diversity_frames=1, diversity_draws=2,
                               gallery_frames=2, render_frames=2, real_root="")
-    params["evaluate"]["downstream"].update(frames=3, copies=1, size=[64, 32], widths=[8, 16], crop=32, steps=4,
+    params["evaluate"]["downstream"].update(sizes=[3], seeds=[0, 1], size=[64, 32], widths=[8, 16], crop=32, steps=4,
                                             batch_size=2)
+    params["evaluate"]["downstream"]["detector"].update(widths=[8, 8, 16, 16], fpn_channels=16, min_size=64,
+                                                        max_size=128, steps=2, batch_size=2, warmup=1)
     return params
 
 
@@ -81,7 +83,10 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
     assert set(summary["classes"]) == {"person", "car"} and not summary["errors"]
     evaluation = json.loads((clone / "metrics" / "evaluate.json").read_text())
     assert set(evaluation["placement"]) == {"person", "car"}
-    assert set(evaluation["downstream"]["train_frames"]) == {"subset", "ours", "copy_paste"}
+    down = evaluation["downstream"]["3"]
+    assert down["train_frames"] == {"subset": 3, "ours": 6, "copy_paste": 6, "rules": 6} and down["seeds"] == [0, 1]
+    assert down["metrics"]["detector_mask_ap50_car"]["ours"]["n"] == 2
+    assert (clone / "models" / "downstream" / "3-1-subset.safetensors").is_file()
     renderer = json.loads((clone / "metrics" / "renderer.json").read_text())
     assert renderer["renderer"]["steps"] == 4 and renderer["part_net"]["accuracy"] is not None
     assert (clone / "models" / "renderer" / "generator.safetensors").is_file()
@@ -95,7 +100,7 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
     plots = dvc(clone, env, "plots", "show", "-o", str(tmp_path / "plots"), timeout=120)
     assert plots.returncode == 0, plots.stdout + plots.stderr
     page = (tmp_path / "plots" / "index.html").read_text()
-    assert "segmenter_loss" in page and "placement" in page
+    assert "detector_mask_ap50_person" in page and "placement" in page
 
     # Saved work is reused only when it is still valid. The same params again, stages forced to run: the
     # checkpoints at their last step are resumed (nothing trained) and the logs come back with them.
@@ -108,7 +113,7 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["synthetic"]["persons_per_frame"] = [5, 12]
     (clone / "params.yaml").write_text(yaml.safe_dump(params))
-    changed = dvc(clone, env, "repro")
+    changed = dvc(clone, env, "repro", "augment")  # the stages after augment ran above: no need to again
     assert changed.returncode == 0, changed.stdout + changed.stderr
     assert json.loads((clone / "metrics" / "train.json").read_text())["train"]["resumed_from"] == 0
     assert json.loads((clone / "metrics" / "renderer.json").read_text())["renderer"]["resumed_from"] == 0

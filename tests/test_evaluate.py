@@ -10,7 +10,8 @@ from test_placement import CAM, H, W, person_at, street
 
 from pipeline import labels as lb
 from pipeline.config import RulesConfig
-from pipeline.evaluation.downstream import Frame, instance_ap, iou_scores, subset_indices, train_segmenter
+from pipeline.evaluation.arms import subset_indices
+from pipeline.evaluation.downstream import Frame, iou_scores, train_segmenter
 from pipeline.evaluation.inserted import Tally, shifted
 from pipeline.evaluation.shapes import nearest_iou, precision_recall
 from pipeline.ground_plane import fit_ground_plane, scene_objects
@@ -128,20 +129,6 @@ def test_iou_scores_known_answer():
     assert np.isnan(s["car_iou"])  # no car anywhere
 
 
-def test_instance_ap_is_1_for_a_perfect_prediction_and_lower_for_merged_instances():
-    ids = np.full((32, 64), lb.BY_NAME["road"].id, np.int32)
-    ids[5:15, 5:10] = PERSON * 1000
-    ids[5:15, 20:25] = PERSON * 1000 + 1
-    ids[20:30, 40:60] = CAR * 1000
-    target = lb.train_id_lut()[np.where(ids >= 1000, ids // 1000, ids)]
-    frame = Frame(np.zeros((32, 64, 3), np.uint8), target, ids)
-    probs = np.ones((1, 2, 32, 64), np.float32)
-    assert instance_ap(target[None], probs, [frame]) == {"person_ap": 1.0, "car_ap": 1.0}
-    merged = target.copy()
-    merged[5:15, 10:20] = lb.BY_NAME["person"].train_id  # the two persons run into one component
-    assert instance_ap(merged[None], probs, [frame])["person_ap"] == 0.0
-
-
 def test_subset_indices_spread_over_the_split():
     assert subset_indices(10, 3) == [0, 4, 9] or subset_indices(10, 3) == [0, 5, 9]
     assert subset_indices(3, 10) == [0, 1, 2]
@@ -185,21 +172,43 @@ def test_copy_paste_inserts_the_asked_counts_with_consistent_labels(trained_tiny
         assert (scene.labels[scene.mask(inst)] == inst.label_id).all()
 
 
-# ------------------------------------------------------------------------------------- the stage
-def test_evaluate_stage_end_to_end(trained_tiny, tmp_path):
-    from pipeline.augment import augment
-    from pipeline.config import DownstreamConfig, EvaluateConfig
+# ------------------------------------------------------------------------------------- the stages
+def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
+    """The downstream stages on a tiny run - the test split, the four arms, two seeds - then the evaluate
+    stage gathering them over seeds beside its own figures."""
+    from pipeline.config import DetectorConfig, DownstreamConfig, EvaluateConfig
+    from pipeline.downstream import arms_stage, downstream_stage, downstream_test_stage
     from pipeline.evaluate import evaluate_stage
+    from pipeline.evaluation.seeds import METRICS
 
-    aug = dataclasses.replace(trained_tiny.augment, out=str(tmp_path / "aug"))
-    cfg = dataclasses.replace(trained_tiny, augment=aug)
-    augment(cfg, progress=False)
+    cfg, _ = augmented_tiny
+    detector = DetectorConfig(widths=[8, 8, 16, 16], fpn_channels=16, min_size=64, max_size=128, steps=3,
+                              batch_size=2, warmup=1)
+    down = DownstreamConfig(out=str(tmp_path / "downstream"), sizes=[3], seeds=[0, 1], size=[128, 64],
+                            widths=[8, 16], crop=32, steps=6, batch_size=2, log_every=3, test_split="val",
+                            detector=detector)
     cfg = dataclasses.replace(cfg, evaluate=EvaluateConfig(
         samples_per_frame=2, random_per_object=2, diversity_frames=2, diversity_draws=4, gallery_frames=2,
-        render_frames=0, real_root="", device="cpu",
-        downstream=DownstreamConfig(frames=4, copies=1, size=[128, 64], widths=[8, 16], crop=32, steps=20,
-                                    batch_size=2, test_split="val")))
-    metrics = evaluate_stage(cfg, tmp_path / "metrics.json", tmp_path / "plots", tmp_path / "reports", progress=False)
+        render_frames=0, real_root="", device="cpu", downstream=down))
+    assert downstream_test_stage(cfg, progress=False) == 4
+    arms = arms_stage(cfg, 3, progress=False)
+    assert arms["frames"] == {"subset": 3, "ours": 6, "copy_paste": 6, "rules": 6}
+    assert arms["inserted"]["ours"] == arms["inserted"]["copy_paste"]  # the same counts in every inserted arm
+    for arm in ("subset", "ours", "copy_paste", "rules"):
+        doc = json.loads((tmp_path / f"downstream/arms/3/{arm}/coco/annotations/instances_train.json").read_text())
+        assert len(doc["images"]) == arms["frames"][arm]
+        for image in doc["images"]:
+            assert (tmp_path / f"downstream/arms/3/{arm}/cityscapes/leftImg8bit/train" / image["file_name"]).is_file()
+    for seed in (0, 1):
+        run = downstream_stage(cfg, 3, seed, tmp_path / "metrics", tmp_path / "models", progress=False)
+        for arm in ("subset", "ours", "copy_paste", "rules"):
+            f = run["arms"][arm]
+            assert f["train_frames"] == arms["frames"][arm]
+            assert {"person_iou", "car_iou", "person_out_of_context_pixels"} <= set(f["segmenter"])
+            assert {"mask_ap50", "box_ap50", "ar_small"} <= set(f["detector"]["scores"]["car"])
+    assert (tmp_path / "models/3-0-subset.safetensors").is_file()
+    metrics = evaluate_stage(cfg, tmp_path / "metrics.json", tmp_path / "plots", tmp_path / "reports", progress=False,
+                             runs=tmp_path / "metrics", run_models=tmp_path / "models")
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
     for name in ("person", "car"):
@@ -209,13 +218,20 @@ def test_evaluate_stage_end_to_end(trained_tiny, tmp_path):
         assert 0 <= row["filtered"]["ours"]["plausible"] <= 1 and 0 <= row["raw_where"]["plausible"] <= 1
         assert set(saved["shape"][name]) == {"raw", "real_train", "box", "inserted"}
         assert 0 <= saved["diversity"][name]["box_iou_within"] <= 1
-    down = saved["downstream"]
-    assert down["train_frames"] == {"subset": 4, "ours": 8, "copy_paste": 8}
-    assert down["inserted"]["ours"] == down["inserted"]["copy_paste"]  # the same counts in (b) and (c)
-    for arm in ("subset", "ours", "copy_paste"):
-        assert {"person_iou", "car_iou", "miou", "person_ap", "car_ap"} <= set(down[arm])
+    summary = saved["downstream"]["3"]
+    assert summary["seeds"] == [0, 1] and summary["train_frames"]["ours"] == 6
+    iou = summary["metrics"]["segmenter_iou_car"]
+    assert iou["ours"]["n"] == 2 and iou["ours"]["std"] is not None
+    assert iou["ours_vs_copy_paste"]["verdict"] in ("beats", "loses", "within 2 std")
+    assert set(summary["metrics"]) == set(METRICS)
+    # The render modes' score reads the first run's subset-arm segmenter (the tiny run has no renderer to score with).
+    from pipeline.downstream import load_subset_segmenter
+
+    segmenter = load_subset_segmenter(cfg, torch.device("cpu"), tmp_path / "models")
+    assert segmenter(torch.rand(1, 3, 64, 128)).shape == (1, 19, 64, 128)
     assert saved["real_frames"] == {"skipped": "evaluate.real_root is empty"}
     assert (tmp_path / "reports" / "gallery.png").stat().st_size > 0
     assert "gallery/" in (tmp_path / "reports" / "gallery.html").read_text()
-    loss = json.loads((tmp_path / "plots" / "segmenter_loss.json").read_text())
-    assert len(loss) == 2 and set(loss[0]) == {"step", "subset", "ours", "copy_paste"}
+    rows = json.loads((tmp_path / "plots" / "downstream" / "segmenter_iou_car.json").read_text())
+    assert [r["arm"] for r in rows] == ["copy_paste", "ours", "rules", "subset"]
+    assert all(r["low"] <= r["mean"] <= r["high"] for r in rows)

@@ -58,18 +58,21 @@ def finite_numbers(value, where="") -> list[str]:
 
 
 def test_an_unlabelled_test_split_is_refused_naming_the_param(sample_root, tmp_path):
-    from pipeline.evaluation.downstream import test_frames
+    from pipeline.evaluation.runs import read_test_set, write_test_set
 
     root = user_tree(tmp_path / "cs")
     down = DownstreamConfig(size=[64, 32], widths=[8, 16], crop=32, test_split="test")
     cfg = Config(data=DataConfig(root=str(root)), evaluate=EvaluateConfig(downstream=down))
     with pytest.raises(ConfigError, match=r"^evaluate\.downstream\.test_split: split 'test' .* no labelled pixels"):
-        test_frames(cfg)
+        write_test_set(cfg, tmp_path / "test", progress=False)
+    assert not (tmp_path / "test").exists()  # nothing half-written
     # The default picks the labelled val split.
     assert DownstreamConfig().test_split == "val"
     cfg = dataclasses.replace(cfg, evaluate=EvaluateConfig(downstream=dataclasses.replace(down, test_split="val")))
-    frames = test_frames(cfg)
-    assert len(frames) == 2 and all((f.target != 255).any() for f in frames)
+    assert write_test_set(cfg, tmp_path / "test", progress=False) == 2
+    test = read_test_set(cfg, tmp_path / "test")
+    assert len(test.frames) == 2 and all((f.target != 255).any() for f in test.frames)
+    assert len(test.coco) == 2 and len(test.labels) == 2
 
 
 def test_a_stage_entry_point_reports_bad_input_in_one_line(tmp_path):
@@ -162,17 +165,20 @@ def test_coco_images_per_split_are_read_from_their_own_folder(tmp_path):
 # -------------------------------------------------------------------------------------- end to end
 
 
-def check_every_stage(clone, augmented_images: int):
-    """Every stage's outputs exist; every metrics file parses with finite numbers."""
-    for path in ("data/prepared/train.npz", "data/prepared/val.npz", "models/insertion/model.safetensors",
-                 "models/insertion/config.json", "models/renderer/generator.safetensors",
-                 "models/renderer/part_net.safetensors", "data/augmented/manifest.jsonl",
-                 "data/augmented/summary.json", "reports/gallery.png", "reports/gallery.html",
-                 "plots/evaluate/placement.json", "plots/evaluate/downstream.json"):
+def check_stages(clone, augmented_images: int, through_evaluate: bool):
+    """Every stage's outputs exist (those up to augment, or every one); every metrics file parses with
+    finite numbers."""
+    paths = ["data/prepared/train.npz", "data/prepared/val.npz", "models/insertion/model.safetensors",
+             "models/insertion/config.json", "models/renderer/generator.safetensors",
+             "models/renderer/part_net.safetensors", "data/augmented/manifest.jsonl", "data/augmented/summary.json"]
+    if through_evaluate:
+        paths += ["reports/gallery.png", "reports/gallery.html", "plots/evaluate/placement.json",
+                  "plots/evaluate/downstream/segmenter_iou_person.json", "metrics/downstream/3-0.json"]
+    for path in paths:
         assert (clone / path).is_file(), path
     assert any((clone / "data/prepared/crops/train").iterdir())
     metrics = {}
-    for name in ("train", "renderer", "augment", "evaluate"):
+    for name in ("train", "renderer", "augment", *(["evaluate"] if through_evaluate else [])):
         metrics[name] = json.loads((clone / "metrics" / f"{name}.json").read_text())
         assert not finite_numbers(metrics[name]), (name, finite_numbers(metrics[name]))
     coco_file = clone / "data/augmented/coco/annotations/instances_train.json"
@@ -185,36 +191,40 @@ def check_every_stage(clone, augmented_images: int):
     assert len(images) == augmented_images
     # No part maps in the data: the part network learned from the built-in dataset's, and says so.
     assert metrics["renderer"]["part_net"]["source"]["root"] == "data/synthetic"
-    evaluation = metrics["evaluate"]
-    assert evaluation["downstream"]["split"] == "val" and evaluation["downstream"]["test_frames"] == 2
-    assert set(evaluation["placement"]) == {"person", "car"}
     # No camera files: the scale rule comes from fitted ground planes, in training's and evaluation's figures.
     assert "scale" in metrics["train"]["where_raw"]["person"]
-    assert "scale" in evaluation["placement"]["car"]["raw_where"]
+    if through_evaluate:
+        evaluation = metrics["evaluate"]
+        assert evaluation["downstream"]["3"]["split"] == "val" and evaluation["downstream"]["3"]["test_frames"] == 2
+        assert set(evaluation["placement"]) == {"person", "car"}
+        assert "scale" in evaluation["placement"]["car"]["raw_where"]
     return metrics
 
 
-def repro_on(tmp_path, data: dict) -> None:
-    """`dvc repro` of the tiny pipeline in a fresh project copy with ``data`` as its params' data section;
-    every stage's outputs checked, and a second `dvc status` finds nothing to do."""
+def repro_on(tmp_path, data: dict, target: str | None = None) -> None:
+    """`dvc repro [target]` of the tiny pipeline in a fresh project copy with ``data`` as its params' data
+    section (one downstream seed); the stages' outputs checked, and a second `dvc status` finds nothing to do."""
 
     def edit(params):
         params = tiny_params(params)
         params["data"].update(data)
         params["prepare"].update(min_area=150, min_height=12)  # the real frames' own resolution
+        params["evaluate"]["downstream"]["seeds"] = [0]
         return params
 
     clone = tmp_path / "clone"
     env = project_copy(clone, edit)
-    result = dvc(clone, env, "repro")
+    result = dvc(clone, env, "repro", *([target] if target else []))
     assert result.returncode == 0, result.stdout + result.stderr
-    check_every_stage(clone, augmented_images=12)
-    assert "up to date" in dvc(clone, env, "status", timeout=120).stdout
+    check_stages(clone, augmented_images=12, through_evaluate=target is None)
+    assert "up to date" in dvc(clone, env, "status", *([target] if target else []), timeout=120).stdout
 
 
+# The two runs share the real frames' traits (no camera files, no part maps, photographs): the Cityscapes
+# tree goes as far as the augmented dataset, the COCO copy through every stage.
 @pytest.mark.slow
 def test_dvc_repro_on_a_real_cityscapes_tree(sample_root, tmp_path):
-    repro_on(tmp_path, {"root": str(user_tree(tmp_path / "cityscapes"))})
+    repro_on(tmp_path, {"root": str(user_tree(tmp_path / "cityscapes"))}, target="augment")
 
 
 @pytest.mark.slow

@@ -1,0 +1,108 @@
+"""The downstream stages: does a detector or segmenter trained with our inserted objects do better?
+
+Three DVC stages (``dvc.yaml``), the grid spelled out by ``evaluate.downstream.sizes`` x ``seeds``:
+
+- ``downstream_test``: the test split as Cityscapes + COCO (``{out}/test``);
+- ``arms@N`` (one per subset size): the four arms' training sets (``{out}/arms/N``; ``evaluation/arms.py``);
+- ``downstream@N-SEED`` (one per size and seed): every arm's segmenter and Mask R-CNN trained and scored
+  (``evaluation/runs.py``) -> ``metrics/downstream/N-SEED.json``, and the subset arm's segmenter
+  (``models/downstream/N-SEED-subset.safetensors``), which the evaluate stage's render-mode score reads.
+
+The evaluate stage gathers the runs over seeds (``summarize_runs``; ``evaluation/seeds.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pipeline.checkpoints import load_weights, weights_bytes
+from pipeline.config import Config
+from pipeline.errors import ConfigError
+from pipeline.evaluation.arms import write_arms
+from pipeline.evaluation.downstream import N_CLASSES
+from pipeline.evaluation.runs import read_test_set, run_arms, write_test_set
+from pipeline.evaluation.seeds import summarize
+from pipeline.io import atomic_write_bytes, atomic_write_json, read_json
+from pipeline.models.segmenter import Segmenter
+from pipeline.runtime import resolve_device
+
+METRICS_DIR = Path("metrics/downstream")
+MODELS_DIR = Path("models/downstream")
+
+
+def test_root(cfg: Config) -> Path:
+    return Path(cfg.evaluate.downstream.out) / "test"
+
+
+def arms_root(cfg: Config, n: int) -> Path:
+    return Path(cfg.evaluate.downstream.out) / "arms" / str(n)
+
+
+def run_name(n: int, seed: int) -> str:
+    return f"{n}-{seed}"
+
+
+def downstream_test_stage(cfg: Config, progress: bool = True) -> int:
+    return write_test_set(cfg, test_root(cfg), progress)
+
+
+def arms_stage(cfg: Config, n: int, progress: bool = True) -> dict:
+    if n not in cfg.evaluate.downstream.sizes:
+        raise ConfigError(f"evaluate.downstream.sizes: {n} is not one of {cfg.evaluate.downstream.sizes}")
+    summary = write_arms(cfg, n, arms_root(cfg, n), progress)
+    print(f"arms {n}: frames {summary['frames']}, inserted {summary['inserted']}")
+    return summary
+
+
+def downstream_stage(cfg: Config, n: int, seed: int, metrics_dir: str | Path = METRICS_DIR,
+                     models_dir: str | Path = MODELS_DIR, progress: bool = True) -> dict:
+    """One run of the grid: every arm of the N-frame subset with ``seed``; writes its figures and the
+    subset arm's segmenter (each file atomically)."""
+    dc = cfg.evaluate.downstream
+    if n not in dc.sizes or seed not in dc.seeds:
+        raise ConfigError(f"evaluate.downstream: size {n} / seed {seed} not in sizes {dc.sizes} / seeds {dc.seeds}")
+    device = resolve_device(cfg.evaluate.device, "evaluate.device")
+    test = read_test_set(cfg, test_root(cfg))
+    figures, segmenter = run_arms(cfg, arms_root(cfg, n), seed, test, device, progress)
+    result = {"subset_frames": n, "seed": seed, "test_frames": len(test.frames), "split": dc.test_split,
+              "arms": figures}
+    name = run_name(n, seed)
+    atomic_write_bytes(Path(models_dir) / f"{name}-subset.safetensors", weights_bytes(segmenter))
+    atomic_write_json(Path(metrics_dir) / f"{name}.json", result, indent=2)
+    for arm, f in figures.items():
+        det, seg = f["detector"]["scores"], f["segmenter"]
+        print(f"downstream {name} {arm}: mask AP50 person {det['person']['mask_ap50']} car {det['car']['mask_ap50']}"
+              f", IoU person {seg['person_iou']} car {seg['car_iou']}")
+    return result
+
+
+def summarize_runs(cfg: Config, metrics_dir: str | Path = METRICS_DIR) -> dict:
+    """Per subset size: the runs' figures over seeds (``seeds.summarize``). A missing run is one line
+    naming its file and the stage that writes it."""
+    dc = cfg.evaluate.downstream
+    out = {}
+    for n in dc.sizes:
+        runs = {}
+        for seed in dc.seeds:
+            path = Path(metrics_dir) / f"{run_name(n, seed)}.json"
+            if not path.is_file():
+                raise ConfigError(f"{path}: missing; run `dvc repro downstream@{run_name(n, seed)}`")
+            runs[seed] = read_json(path)
+        out[str(n)] = summarize({seed: run["arms"] for seed, run in runs.items()})
+        first = next(iter(runs.values()))
+        out[str(n)] |= {"split": first["split"], "test_frames": first["test_frames"],
+                        "train_frames": {arm: f["train_frames"] for arm, f in first["arms"].items()}}
+    return out
+
+
+def load_subset_segmenter(cfg: Config, device: torch.device, models_dir: str | Path = MODELS_DIR) -> Segmenter:
+    """The first run's subset-arm segmenter (real frames only), for the render-mode score."""
+    dc = cfg.evaluate.downstream
+    name = run_name(dc.sizes[0], dc.seeds[0])
+    model = Segmenter(N_CLASSES, dc.widths).to(device)
+    load_weights(model, Path(models_dir) / f"{name}-subset.safetensors", device,
+                 retrain=f"run `dvc repro downstream@{name}`")
+    return model.eval()
+

@@ -1,0 +1,106 @@
+"""The downstream experiment's training sets ("arms"), written as datasets a user's script would read.
+
+For a subset of N training frames spread evenly over the train split, each arm is a Cityscapes tree
+(``{arm}/cityscapes``) with a COCO instances file beside it (``{arm}/coco/annotations/instances_train.json``,
+``file_name`` relative to ``{arm}/cityscapes/leftImg8bit/train``) - the augment stage's layout:
+
+- ``subset``: the N original frames;
+- ``ours``: the same + the augment stage's augmented version of each, files and COCO entries copied as the
+  augment stage wrote them (the trained model's placements, shapes and the augment stage's appearance);
+- ``copy_paste``: the same + a random copy-paste version of each with exactly the per-class counts ours
+  inserted into that frame (``CopyPaste``);
+- ``rules``: the same, random positions kept only when they pass the placement rules
+  (``CopyPaste(rules=True)``): what a user could do without the learned model.
+
+Every inserted arm draws crops from the same bank the augment stage used (never the frame's own), so the
+inserted arms differ only in where objects go and what shape they have.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pipeline.appearance import CropBank
+from pipeline.augmentation import augmented_frame, copy_scene, frame_seed
+from pipeline.config import Config
+from pipeline.datasets import open_dataset
+from pipeline.datasets.cityscapes import frame_paths
+from pipeline.evaluation.copy_paste import CopyPaste
+from pipeline.evaluation.detection import quiet_coco
+from pipeline.io import atomic_directory, atomic_write_bytes, atomic_write_json
+from pipeline.labels import BY_ID
+from pipeline.writers.cityscapes_writer import write_scene
+from pipeline.writers.coco_writer import CocoWriter, cityscapes_file_name
+
+ARMS = ("subset", "ours", "copy_paste", "rules")
+SPLIT = "train"
+
+
+def subset_indices(total: int, n: int) -> list[int]:
+    """``n`` frame indices spread evenly over ``total`` frames (all of them when n >= total)."""
+    if n >= total:
+        return list(range(total))
+    return sorted({int(round(i)) for i in np.linspace(0, total - 1, n)})
+
+
+def arm_files(root: str | Path, arm: str) -> tuple[Path, Path]:
+    """An arm's COCO instances file and the image folder its ``file_name``s are relative to."""
+    base = Path(root) / arm
+    return base / "coco" / "annotations" / f"instances_{SPLIT}.json", base / "cityscapes" / "leftImg8bit" / SPLIT
+
+
+def augment_coco(cfg: Config) -> Path:
+    return Path(cfg.augment.out) / "coco" / "annotations" / f"instances_{SPLIT}.json"
+
+
+def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> dict:
+    """Write the four arms of the N-frame subset under ``out`` (replaced atomically); returns per arm the
+    frames and the inserted instances per class (also written to ``out/arms.json``)."""
+    dataset = open_dataset(cfg.data, SPLIT, cfg.coco)
+    aug_root = Path(cfg.augment.out) / "cityscapes"
+    aug = quiet_coco(augment_coco(cfg))
+    aug_images = {img["file_name"]: img for img in aug.dataset["images"]}
+    bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
+    pasters = {"copy_paste": CopyPaste(bank, cfg), "rules": CopyPaste(bank, cfg, rules=True)}
+    writers = {arm: CocoWriter() for arm in ARMS}
+    frames = Counter()
+    inserted = {arm: Counter() for arm in ARMS[1:]}
+    with atomic_directory(Path(out)) as tmp:
+        for i in tqdm(subset_indices(len(dataset), n), desc=f"arms {n}", unit="frame", disable=not progress):
+            scene, frame = dataset[i], dataset.frame_id(i)
+            for arm in ARMS:
+                written = write_scene(tmp / arm / "cityscapes", scene)
+                writers[arm].add(written, cityscapes_file_name(written))
+                frames[arm] += 1
+            aug_frame = augmented_frame(frame)
+            image = aug_images.get(f"{aug_frame.city}/{aug_frame.stem}_leftImg8bit.png")
+            if image is None:  # the augment run skipped this frame (on_error: skip): no inserted version anywhere
+                continue
+            anns = [{k: v for k, v in a.items() if k not in ("id", "image_id")}
+                    for a in aug.loadAnns(aug.getAnnIds(imgIds=image["id"]))]
+            counts = Counter(BY_ID[a["category_id"]].name for a in anns if a.get("inserted"))
+            src, dst = frame_paths(aug_root, aug_frame), frame_paths(tmp / "ours" / "cityscapes", aug_frame)
+            for key in ("label_ids", "instance_ids", "polygons", "parts", "camera", "image"):  # image last
+                if getattr(src, key).is_file():
+                    atomic_write_bytes(getattr(dst, key), getattr(src, key).read_bytes())
+            writers["ours"].add_image(image["file_name"], image["height"], image["width"], anns)
+            frames["ours"] += 1
+            inserted["ours"].update(counts)
+            for arm, paster in pasters.items():
+                pasted = copy_scene(scene, aug_frame)
+                paster.insert(pasted, dict(counts), frame_seed(cfg.seed, SPLIT, f"{frame.stem}/{arm}"),
+                              exclude_frame=frame.stem)
+                written = write_scene(tmp / arm / "cityscapes", pasted)
+                writers[arm].add(written, cityscapes_file_name(written))
+                frames[arm] += 1
+                inserted[arm].update(inst.name for inst in written.instances if "insert_id" in inst.meta)
+        for arm in ARMS:
+            writers[arm].write(arm_files(tmp, arm)[0])
+        summary = {"subset_frames": n, "frames": dict(frames),
+                   "inserted": {arm: dict(sorted(c.items())) for arm, c in inserted.items()}}
+        atomic_write_json(tmp / "arms.json", summary, indent=2)
+    return summary
