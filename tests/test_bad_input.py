@@ -8,7 +8,6 @@ import runpy
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -24,16 +23,9 @@ def run_cli(*args, cwd=None):
                           cwd=cwd, timeout=120)
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run_in_process(module: str, *args, cwd=None) -> Ran:
+def run_in_process(module: str, *args, cwd=None) -> subprocess.CompletedProcess:
     """``python -m module args`` run inside this process: argv, working directory, stdout and stderr swapped
-    for the call, the exit status read from ``SystemExit``. The bad-input corpus runs its ~70 cases this
+    for the call, the exit status read from ``SystemExit``. The bad-input corpus runs its 86 cases this
     way (a fresh interpreter importing torch costs seconds each); the tests here keep real processes."""
     out, err = io.StringIO(), io.StringIO()
     saved_argv, saved_cwd, saved_path = sys.argv, os.getcwd(), list(sys.path)
@@ -54,7 +46,7 @@ def run_in_process(module: str, *args, cwd=None) -> Ran:
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
         os.chdir(saved_cwd)
-    return Ran(code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess([module, *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

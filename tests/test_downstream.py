@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from pycocotools import mask as mask_utils
 
 from pipeline import labels as lb
 from pipeline.config import DetectorConfig
@@ -15,6 +14,7 @@ from pipeline.evaluation.detection import CocoInstances, coco_scores, detect, tr
 from pipeline.evaluation.downstream import out_of_context_pixels
 from pipeline.evaluation.runs import ScoredSplit, out_of_context_detections
 from pipeline.evaluation.seeds import mean_std, plot_rows, summarize, verdict
+from pipeline.masks import encode_rle
 
 TINY_DETECTOR = DetectorConfig(widths=[8, 8, 16, 16], fpn_channels=16, min_size=64, max_size=128, steps=10,
                                batch_size=2, warmup=2)
@@ -46,11 +46,9 @@ def as_results(data: CocoInstances, shift: int = 0) -> list[dict]:
     out = []
     for ann in data.coco.loadAnns(data.coco.getAnnIds(iscrowd=False)):
         m = np.roll(data.coco.annToMask(ann), shift, axis=1)
-        rle = mask_utils.encode(np.asfortranarray(m))
-        rle["counts"] = rle["counts"].decode()
         x, y, w, h = ann["bbox"]
         out.append({"image_id": ann["image_id"], "category_id": ann["category_id"], "score": 0.9,
-                    "bbox": [x + shift, y, w, h], "segmentation": rle})
+                    "bbox": [x + shift, y, w, h], "segmentation": encode_rle(m)})
     return out
 
 

@@ -176,14 +176,15 @@ def test_copy_paste_inserts_the_asked_counts_with_consistent_labels(trained_tiny
 def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     """The downstream stages on a tiny run - the test split, the four arms, two seeds - then the evaluate
     stage gathering them over seeds beside its own figures."""
-    from pipeline.config import DetectorConfig, DownstreamConfig, EvaluateConfig
+    from test_downstream import TINY_DETECTOR
+
+    from pipeline.config import DownstreamConfig, EvaluateConfig
     from pipeline.downstream import arms_stage, downstream_stage, downstream_test_stage
     from pipeline.evaluate import evaluate_stage
     from pipeline.evaluation.seeds import METRICS
 
     cfg, _ = augmented_tiny
-    detector = DetectorConfig(widths=[8, 8, 16, 16], fpn_channels=16, min_size=64, max_size=128, steps=3,
-                              batch_size=2, warmup=1)
+    detector = dataclasses.replace(TINY_DETECTOR, steps=3, warmup=1)
     down = DownstreamConfig(out=str(tmp_path / "downstream"), sizes=[3], seeds=[0, 1], size=[128, 64],
                             widths=[8, 16], crop=32, steps=6, batch_size=2, log_every=3, test_split="val",
                             detector=detector)
