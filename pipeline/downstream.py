@@ -48,9 +48,17 @@ def downstream_test_stage(cfg: Config, progress: bool = True) -> int:
     return write_test_set(cfg, test_root(cfg), progress)
 
 
+def _check_run(cfg: Config, n: int, seed: int | None = None) -> None:
+    """A stage's size (and seed) must be in the params' grid: one line naming the key when not."""
+    dc = cfg.evaluate.downstream
+    if n not in dc.sizes:
+        raise ConfigError(f"evaluate.downstream.sizes: {n} is not one of {dc.sizes}")
+    if seed is not None and seed not in dc.seeds:
+        raise ConfigError(f"evaluate.downstream.seeds: {seed} is not one of {dc.seeds}")
+
+
 def arms_stage(cfg: Config, n: int, progress: bool = True) -> dict:
-    if n not in cfg.evaluate.downstream.sizes:
-        raise ConfigError(f"evaluate.downstream.sizes: {n} is not one of {cfg.evaluate.downstream.sizes}")
+    _check_run(cfg, n)
     summary = write_arms(cfg, n, arms_root(cfg, n), progress)
     print(f"arms {n}: frames {summary['frames']}, inserted {summary['inserted']}")
     return summary
@@ -61,8 +69,7 @@ def downstream_stage(cfg: Config, n: int, seed: int, metrics_dir: str | Path = M
     """One run of the grid: every arm of the N-frame subset with ``seed``; writes its figures and the
     subset arm's segmenter (each file atomically)."""
     dc = cfg.evaluate.downstream
-    if n not in dc.sizes or seed not in dc.seeds:
-        raise ConfigError(f"evaluate.downstream: size {n} / seed {seed} not in sizes {dc.sizes} / seeds {dc.seeds}")
+    _check_run(cfg, n, seed)
     device = resolve_device(cfg.evaluate.device, "evaluate.device")
     test = read_test_set(cfg, test_root(cfg))
     figures, segmenter = run_arms(cfg, arms_root(cfg, n), seed, test, device, progress)

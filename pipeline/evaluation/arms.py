@@ -33,6 +33,7 @@ from pipeline.evaluation.copy_paste import CopyPaste
 from pipeline.evaluation.detection import quiet_coco
 from pipeline.io import atomic_directory, atomic_write_bytes, atomic_write_json
 from pipeline.labels import BY_ID
+from pipeline.scene import FrameId
 from pipeline.writers.cityscapes_writer import write_scene
 from pipeline.writers.coco_writer import CocoWriter, cityscapes_file_name
 
@@ -57,6 +58,14 @@ def augment_coco(cfg: Config) -> Path:
     return Path(cfg.augment.out) / "coco" / "annotations" / f"instances_{SPLIT}.json"
 
 
+def _copy_frame(src_root: Path, dst_root: Path, frame: FrameId) -> None:
+    """Copy one frame's Cityscapes files, byte for byte, from one tree into another."""
+    src, dst = frame_paths(src_root, frame), frame_paths(dst_root, frame)
+    for key in ("label_ids", "instance_ids", "polygons", "parts", "camera", "image"):  # image last
+        if getattr(src, key).is_file():
+            atomic_write_bytes(getattr(dst, key), getattr(src, key).read_bytes())
+
+
 def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> dict:
     """Write the four arms of the N-frame subset under ``out`` (replaced atomically); returns per arm the
     frames and the inserted instances per class (also written to ``out/arms.json``)."""
@@ -72,8 +81,10 @@ def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> d
     with atomic_directory(Path(out)) as tmp:
         for i in tqdm(subset_indices(len(dataset), n), desc=f"arms {n}", unit="frame", disable=not progress):
             scene, frame = dataset[i], dataset.frame_id(i)
+            written = write_scene(tmp / ARMS[0] / "cityscapes", scene)  # encoded once, copied into every arm
             for arm in ARMS:
-                written = write_scene(tmp / arm / "cityscapes", scene)
+                if arm != ARMS[0]:
+                    _copy_frame(tmp / ARMS[0] / "cityscapes", tmp / arm / "cityscapes", frame)
                 writers[arm].add(written, cityscapes_file_name(written))
                 frames[arm] += 1
             aug_frame = augmented_frame(frame)
@@ -83,10 +94,7 @@ def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> d
             anns = [{k: v for k, v in a.items() if k not in ("id", "image_id")}
                     for a in aug.loadAnns(aug.getAnnIds(imgIds=image["id"]))]
             counts = Counter(BY_ID[a["category_id"]].name for a in anns if a.get("inserted"))
-            src, dst = frame_paths(aug_root, aug_frame), frame_paths(tmp / "ours" / "cityscapes", aug_frame)
-            for key in ("label_ids", "instance_ids", "polygons", "parts", "camera", "image"):  # image last
-                if getattr(src, key).is_file():
-                    atomic_write_bytes(getattr(dst, key), getattr(src, key).read_bytes())
+            _copy_frame(aug_root, tmp / "ours" / "cityscapes", aug_frame)
             writers["ours"].add_image(image["file_name"], image["height"], image["width"], anns)
             frames["ours"] += 1
             inserted["ours"].update(counts)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from pipeline.config import DetectorConfig
 from pipeline.errors import DatasetError
 from pipeline.io import read_rgb
+from pipeline.masks import encode_rle
 from pipeline.models.detector import build_detector
 
 CLASSES = ("person", "car")
@@ -149,11 +149,10 @@ def detect(model: torch.nn.Module, data: CocoInstances, device: torch.device, sc
         masks = (out["masks"][keep, 0] >= 0.5).cpu().numpy()
         for box, label, score, m in zip(out["boxes"][keep].tolist(), out["labels"][keep].tolist(),
                                         out["scores"][keep].tolist(), masks, strict=True):
-            rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-            rle["counts"] = rle["counts"].decode()
             x0, y0, x1, y1 = box
             results.append({"image_id": data.ids[i], "category_id": data.category_ids[label - 1],
-                            "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(score), "segmentation": rle})
+                            "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(score),
+                            "segmentation": encode_rle(m)})
     return results
 
 

@@ -52,13 +52,17 @@ def _tensors(frames: list[Frame], device: torch.device) -> tuple[torch.Tensor, t
 
 def train_segmenter(frames: list[Frame], dc: DownstreamConfig, seed: int, device: torch.device,
                     progress: bool = True, desc: str = "segmenter") -> tuple[Segmenter, list[float]]:
-    """Train a fresh segmenter on ``frames`` (random windows of ``crop`` pixels, random left-right flips);
-    returns it and the mean loss of every ``dc.log_every`` steps."""
+    """Train a fresh segmenter on ``frames`` (random windows of ``crop`` pixels, random left-right flips,
+    cross-entropy weighted by ``dc.class_weights``); returns it and the mean loss of every ``dc.log_every``
+    steps."""
     torch.manual_seed(seed)  # the same initial weights in every arm
     model = Segmenter(N_CLASSES, dc.widths).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=dc.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=dc.lr, total_steps=dc.steps, pct_start=0.1)
     x_all, y_all = _tensors(frames, device)
+    weight = torch.ones(N_CLASSES, device=device)
+    for name, w in dc.class_weights.items():
+        weight[BY_NAME[name].train_id] = w
     gen = torch.Generator().manual_seed(seed)
     losses, running = [], []
     model.train()
@@ -75,7 +79,7 @@ def train_segmenter(frames: list[Frame], dc: DownstreamConfig, seed: int, device
         f = flip.to(device)
         x = torch.where(f[:, None, None, None], x.flip(-1), x)
         y = torch.where(f[:, None, None], y.flip(-1), y)
-        loss = F.cross_entropy(model(x), y, ignore_index=255)
+        loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=255)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -11,7 +11,7 @@ small (far) objects (COCOeval AR_small).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,10 @@ class ScoredSplit:
     frames: list[Frame]
     coco: CocoInstances
     labels: dict[int, np.ndarray]  # COCO image id -> label ids at full size
+    targets: np.ndarray = field(init=False)  # [N, H, W] train ids of ``frames``: every arm's segmenter target
+
+    def __post_init__(self) -> None:
+        self.targets = np.stack([f.target for f in self.frames]) if self.frames else np.zeros((0, 0, 0), np.uint8)
 
 
 def read_test_set(cfg: Config, root: str | Path) -> ScoredSplit:
@@ -115,8 +119,7 @@ def run_arm(cfg: Config, root: str | Path, arm: str, seed: int, test: ScoredSpli
     frames = [shrink(tree[i], tuple(dc.size)) for i in range(len(tree))]
     segmenter, seg_curve = train_segmenter(frames, dc, seed, device, progress, desc=f"segmenter {arm}")
     pred, _ = predict(segmenter, test.frames, device)
-    target = np.stack([f.target for f in test.frames])
-    segment = iou_scores(pred, target) | out_of_context_pixels(pred, target)
+    segment = iou_scores(pred, test.targets) | out_of_context_pixels(pred, test.targets)
     seg_seconds = time.perf_counter() - start
 
     start = time.perf_counter()

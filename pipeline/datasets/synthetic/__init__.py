@@ -10,13 +10,15 @@
 3. objects standing on the ground, each drawn in its own small canvas: street lamps, traffic signs and
    lights, trees, cars (rear / front / side views) and persons (articulated, front / rear / side views,
    several poses), composited far to near (painter's order by contact row) so nearer ones occlude;
-4. instance ids (``label * 1000 + k``, ``k`` gapless per class in painter's order over the objects that
+4. look-alikes (``decoys.py``): posters of persons and cars, shop-window mannequins and statues on the
+   facades, labelled building (Cityscapes' policy), in the image only;
+5. instance ids (``label * 1000 + k``, ``k`` gapless per class in painter's order over the objects that
    stay visible), a part map (``labels.PARTS``) and the RGB image rendered from all of it.
 
 The package: ``geometry.py`` (camera and view), ``layout.py`` (the stuff layout), ``canvas.py`` (the codes
 objects are drawn with and the fixed-point drawing primitives), ``sprites.py`` (persons, cars and their
 colours), ``builder.py`` (the scene under construction: free space, placement, compositing, instance
-numbering), ``render.py`` (the RGB image).
+numbering), ``decoys.py`` (the look-alikes), ``render.py`` (the RGB image).
 
 Geometry: a ground point at lateral offset ``X`` and distance ``D`` projects to ``u = u0 + fx X / D``,
 ``v = v_h + fy z / D`` (``z`` = camera height); a point at height ``Y`` above it to
@@ -50,6 +52,7 @@ import numpy as np
 
 from pipeline.config import SyntheticConfig
 from pipeline.datasets.synthetic.builder import Builder
+from pipeline.datasets.synthetic.decoys import add_decoys, decoy_count
 from pipeline.datasets.synthetic.render import render_image
 from pipeline.scene import FrameId, Scene
 
@@ -65,18 +68,25 @@ def frame_ids(cfg: SyntheticConfig) -> list[FrameId]:
             for split, n in cfg.splits.items() for i in range(n)]
 
 
-def scene_rng(seed: int, split: str, seq: int) -> np.random.Generator:
-    """The generator of one frame: a function of ``(seed, split, seq)`` only (never Python's ``hash``)."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(split.encode()), int(seq)]))
+def scene_rng(seed: int, split: str, seq: int, stream: int = 0) -> np.random.Generator:
+    """The generator of one frame: a function of ``(seed, split, seq)`` only (never Python's ``hash``).
+    ``stream`` 1 is the look-alikes' own (``decoys.py``): drawing them leaves stream 0's numbers alone."""
+    key = [int(seed), zlib.crc32(split.encode()), int(seq)] + ([int(stream)] if stream else [])
+    return np.random.default_rng(np.random.SeedSequence(key))
 
 
 def generate_scene(cfg: SyntheticConfig, seed: int, frame: FrameId) -> Scene:
+    return build_scene(cfg, seed, frame)[0]
+
+
+def build_scene(cfg: SyntheticConfig, seed: int, frame: FrameId) -> tuple[Scene, Builder]:
     """One synthetic frame, a function of ``(seed, frame.split, frame.seq)`` and the config only.
 
     Uses ``cfg.width`` x ``cfg.height``, ``cfg.persons_per_frame`` / ``cfg.cars_per_frame`` (inclusive
     ``[min, max]`` of objects *attempted*: one is skipped when no free, valid spot is found) and
-    ``cfg.crosswalk_prob``. The returned ``Scene`` has its ``instances`` in painter's order (far to
-    near) with the ``meta`` described in the module docstring.
+    ``cfg.crosswalk_prob``, ``cfg.decoys_per_frame`` (look-alikes tried, ``decoys.py``). The returned
+    ``Scene`` has its ``instances`` in painter's order (far to near) with the ``meta`` described in the
+    module docstring; ``build_scene`` also returns the builder (its ``decoys``: the look-alikes drawn).
     """
     rng = scene_rng(seed, frame.split, frame.seq)
     b = Builder(cfg, rng)
@@ -88,9 +98,11 @@ def generate_scene(cfg: SyntheticConfig, seed: int, frame: FrameId) -> Scene:
     b.persons(int(rng.integers(lo, hi + 1)))
     b.composite()
     inst, order, metas = b.instances()
+    decoy_rng = scene_rng(seed, frame.split, frame.seq, stream=1)
+    b.decoys = add_decoys(b, decoy_rng, decoy_count(decoy_rng, cfg.decoys_per_frame))
     image = render_image(b)
     scene = Scene(frame=frame, image=image, labels=b.lab, instance_ids=inst, camera=b.camera, parts=b.parts)
     scene.index(order)
     for instance in scene.instances:
         instance.meta = metas[instance.value]
-    return scene
+    return scene, b

@@ -125,6 +125,11 @@ def render_image(builder: Builder) -> np.ndarray:
     obj = np.flatnonzero(builder.app)
     flat_col[obj] = np.take(builder.palette, builder.app.ravel()[obj], axis=0)
     shade.ravel()[obj] = builder.obj_shade.ravel()[obj]
+    # look-alikes on the facades (decoys.py): in the image only, the labels stay building
+    decoy = getattr(builder, "decoy_mask", None)
+    if decoy is not None and decoy.any():
+        col[decoy] = builder.decoy_rgb[decoy]
+        shade[decoy] = builder.decoy_shade[decoy]
 
     # texture: two smooth random fields (bit-exact integer upsampling), amplitudes per class
     a1 = np.zeros(256, np.float32)
