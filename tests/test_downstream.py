@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from pipeline import labels as lb
-from pipeline.config import DetectorConfig
+from pipeline.config import DetectorConfig, DownstreamConfig
 from pipeline.evaluation.detection import CocoInstances, coco_scores, detect, train_detector
-from pipeline.evaluation.downstream import out_of_context_pixels
+from pipeline.evaluation.downstream import Frame, out_of_context_pixels, predict, train_segmenter
 from pipeline.evaluation.runs import ScoredSplit, out_of_context_detections
 from pipeline.evaluation.seeds import mean_std, plot_rows, summarize, verdict
 from pipeline.masks import encode_rle
@@ -123,6 +123,32 @@ def test_the_rule_baseline_keeps_only_positions_that_pass_the_rules(trained_tiny
         verdicts[with_rules] = list(placed)
     assert len(verdicts[True]) >= 10 and all(verdicts[True])  # behind the rules: every placement passes
     assert not all(verdicts[False])  # random positions alone: some do not
+
+
+# ------------------------------------------------------------------------------------------ segmenter
+def test_class_weights_make_the_segmenter_label_a_rare_class():
+    """Persons on 1% of the pixels: 20 unweighted steps label (almost) none of them, the same 20 steps with
+    the person weight up label more of them - the weight reaches the loss."""
+    tid = lb.train_id_lut()
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(8):
+        image = np.full((32, 64, 3), 110, np.uint8) + rng.integers(0, 8, (32, 64, 3), dtype=np.uint8)
+        target = np.full((32, 64), tid[lb.BY_NAME["road"].id], np.uint8)
+        y, x = int(rng.integers(0, 28)), int(rng.integers(0, 60))
+        image[y:y + 4, x:x + 5] = (200, 40, 40)
+        target[y:y + 4, x:x + 5] = lb.BY_NAME["person"].train_id
+        frames.append(Frame(image, target, np.zeros((32, 64), np.int32)))
+    person = lb.BY_NAME["person"].train_id
+    labelled = {}
+    for name, weights in (("plain", {}), ("weighted", {"person": 50.0})):
+        dc = DownstreamConfig(size=[64, 32], widths=[8, 16], crop=0, steps=20, batch_size=4, lr=0.01,
+                              class_weights=weights)
+        model, _ = train_segmenter(frames, dc, 0, torch.device("cpu"), progress=False)
+        pred, _ = predict(model, frames, torch.device("cpu"))
+        targets = np.stack([f.target for f in frames])
+        labelled[name] = float((pred[targets == person] == person).mean())
+    assert labelled["weighted"] > labelled["plain"] + 0.2, labelled
 
 
 # ------------------------------------------------------------------------------------ context probe
