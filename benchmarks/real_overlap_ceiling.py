@@ -21,8 +21,7 @@ import numpy as np
 
 from pipeline.config import load_config
 from pipeline.datasets.synthetic import build_scene, frame_ids
-from pipeline.datasets.synthetic.canvas import CAR, PERSON
-from pipeline.labels import BY_ID, BY_NAME, INSTANCE_FACTOR
+from pipeline.labels import BY_ID, BY_NAME
 from pipeline.prepare import instance_filter
 from pipeline.rules import overlap_share
 
@@ -51,13 +50,12 @@ def main() -> None:
     for frame in frames:
         scene, builder = build_scene(cfg.synthetic, cfg.seed, frame)
         kept = {inst.value for inst in scene.instances if not instance_filter(inst, cfg.prepare, classes)}
-        values = {}  # object -> its instance value (painter's order, numbered as ``Builder.instances`` does)
-        visible = np.bincount(builder.objmap.ravel(), minlength=builder.n_inst + 1)
-        counters = {PERSON: 0, CAR: 0}
+        # object -> its instance value, read where it is visible (objects hidden everywhere have none)
+        values = {}
         for obj in builder.order:
-            if obj.index and visible[obj.index]:
-                values[id(obj)] = obj.label * INSTANCE_FACTOR + counters[obj.label]
-                counters[obj.label] += 1
+            at = builder.objmap == obj.index
+            if obj.index and at.any():
+                values[id(obj)] = int(scene.instance_ids[at][0])
         everyone = list(builder.objects)
         for obj in [o for o in everyone if id(o) in values]:
             builder.lab = builder.stuff.copy()

@@ -140,13 +140,13 @@ def test_class_weights_make_the_segmenter_label_a_rare_class():
         target[y:y + 4, x:x + 5] = lb.BY_NAME["person"].train_id
         frames.append(Frame(image, target, np.zeros((32, 64), np.int32)))
     person = lb.BY_NAME["person"].train_id
+    targets = np.stack([f.target for f in frames])
     labelled = {}
     for name, weights in (("plain", {}), ("weighted", {"person": 50.0})):
         dc = DownstreamConfig(size=[64, 32], widths=[8, 16], crop=0, steps=20, batch_size=4, lr=0.01,
                               class_weights=weights)
         model, _ = train_segmenter(frames, dc, 0, torch.device("cpu"), progress=False)
         pred, _ = predict(model, frames, torch.device("cpu"))
-        targets = np.stack([f.target for f in frames])
         labelled[name] = float((pred[targets == person] == person).mean())
     assert labelled["weighted"] > labelled["plain"] + 0.2, labelled
 
