@@ -195,7 +195,7 @@ class LossConfig:
     # Not in the reference: a hinge on the share of a random-z box that covers existing persons/cars
     # (0 = the reference's losses only). Without it new cars land on the scene's parked cars. With the
     # density where model: the density's mass on cells where a box of the mean size read there would.
-    occupancy: Weight = 1.0
+    occupancy: Weight = 3.0
     occupancy_free: Share = 0.25  # the share of a box that may cover existing objects before it costs
     # Not in the reference: the distance (where pixels) from a random-z box's bottom edge to labels its
     # class is seen standing on in the training data (0 = off). Learned ground, not a hand-written table.

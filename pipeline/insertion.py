@@ -1,8 +1,10 @@
 """Inference: sample placements and shapes for a scene, reject the implausible, insert the rest.
 
-Per frame, one batch through the insertion GAN holds ``augment.candidates`` random (z_where, z_what)
-draws for every class to insert. Each class's candidates are then tried in draw order; a candidate is
-rejected when it
+Per frame and class to insert, one batch through the insertion GAN holds ``augment.candidates`` random
+(z_where, z_what) draws (all drawn up front from the frame's seed). The classes take turns in
+``prepare.classes`` order, and each class's batch reads the scene as it is by then: the objects inserted
+for the classes before it are in the model's input, as existing objects are, so it can place around them.
+Each class's candidates are tried in draw order; a candidate is rejected when it
 
 - leaves the image (``outside``), or its whole mask is under ``min_area`` pixels (``small``),
 - covers existing - or already inserted - persons and cars beyond ``max_overlap`` (``overlap``),
@@ -94,33 +96,39 @@ class Inserter:
             raise ConfigError(f"augment.per_frame: the model was trained for {cfg.prepare.classes}, not {unknown}")
 
     # -------------------------------------------------------------------------------- sampling
-    def propose(self, scene: Scene, seed: int) -> dict[str, list[Candidate]]:
-        """Every class's candidates for ``scene``, in draw order, from one batched forward pass."""
-        a = self.cfg.augment
-        classes = [(c, n) for c, n in enumerate(self.cfg.prepare.classes) if a.per_frame.get(n, 0) > 0]
-        if not classes:
-            return {}
-        n = a.candidates
-        # Latents drawn on the CPU from the frame's seed: the same numbers whatever the device.
+    def _classes(self) -> list[tuple[int, str]]:
+        """(model class index, name) of every class to insert, in ``prepare.classes`` order."""
+        per_frame = self.cfg.augment.per_frame
+        return [(c, n) for c, n in enumerate(self.cfg.prepare.classes) if per_frame.get(n, 0) > 0]
+
+    def _latents(self, seed: int, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """z_where and z_what of every class's candidates, class after class: drawn on the CPU from the
+        frame's seed, so the same numbers whatever the device."""
         gen = torch.Generator().manual_seed(seed)
-        b = n * len(classes)
-        z_where = torch.randn(b, self.gan.z_where, generator=gen).to(self.device)
-        z_what = torch.randn(b, self.gan.z_what, generator=gen).to(self.device)
-        cls = torch.tensor([c for c, _ in classes for _ in range(n)], device=self.device)
+        b = self.cfg.augment.candidates * classes
+        return torch.randn(b, self.gan.z_where, generator=gen), torch.randn(b, self.gan.z_what, generator=gen)
+
+    def _sample(self, scene: Scene, c: int, name: str, z_where: torch.Tensor, z_what: torch.Tensor
+                ) -> list[Candidate]:
+        """One class's candidates for ``scene`` as it is now, in draw order, from one batched forward pass."""
+        n = z_where.shape[0]
+        cls = torch.full((n,), c, dtype=torch.long, device=self.device)
         x_where, x_what = scene_inputs(scene, self.cfg, self.device)
         with torch.no_grad():
-            out = self.gan.sample(x_where.expand(b, -1, -1, -1), x_what.expand(b, -1, -1, -1), cls, z_where, z_what)
+            out = self.gan.sample(x_where.expand(n, -1, -1, -1), x_what.expand(n, -1, -1, -1), cls,
+                                  z_where.to(self.device), z_what.to(self.device))
         boxes = out["box"].float().cpu().numpy().astype(np.float64)
         shapes = out["shape"].float().cpu().numpy()[:, 0]
         height, width = scene.size
-        result: dict[str, list[Candidate]] = {}
-        for j, (_, name) in enumerate(classes):
-            items = []
-            for i in range(n):
-                k = j * n + i
-                items.append(_candidate(name, i, boxes[k], shapes[k], width, height))
-            result[name] = items
-        return result
+        return [_candidate(name, i, boxes[i], shapes[i], width, height) for i in range(n)]
+
+    def propose(self, scene: Scene, seed: int) -> dict[str, list[Candidate]]:
+        """Every class's candidates for ``scene`` as given (nothing inserted in between), in draw order."""
+        classes = self._classes()
+        z_where, z_what = self._latents(seed, len(classes))
+        n = self.cfg.augment.candidates
+        return {name: self._sample(scene, c, name, z_where[j * n : (j + 1) * n], z_what[j * n : (j + 1) * n])
+                for j, (c, name) in enumerate(classes)}
 
     # ------------------------------------------------------------------------------- insertion
     def insert(self, scene: Scene, seed: int, exclude_frame: str | None = None) -> FrameInsertions:
@@ -132,7 +140,12 @@ class Inserter:
         report = FrameInsertions()
         camera = frame_camera(scene)  # from the frame as it was: inserted objects do not bend its fit
         rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-        for name, candidates in self.propose(scene, seed).items():
+        classes = self._classes()
+        z_where, z_what = self._latents(seed, len(classes))
+        n = a.candidates
+        for j, (c, name) in enumerate(classes):
+            # Sampled after the classes before it are in: the model sees them as it sees existing objects.
+            candidates = self._sample(scene, c, name, z_where[j * n : (j + 1) * n], z_what[j * n : (j + 1) * n])
             wanted = a.per_frame[name]
             kept = 0
             for cand in candidates:

@@ -20,6 +20,7 @@ from pycocotools.coco import COCO
 from pipeline.augment import augment
 from pipeline.config import Config
 from pipeline.errors import PipelineError
+from pipeline.labels import BY_NAME
 
 
 def at(cfg: Config, out: Path, **changes) -> Config:
@@ -251,3 +252,42 @@ def test_real_cityscapes_frames(trained_tiny, sample_root, tmp_path):
         labels = cv2.imread(str(polygons).replace("_polygons.json", "_labelIds.png"), cv2.IMREAD_UNCHANGED)
         rendered, _ = render_polygons(polygons)
         assert (rendered == labels).mean() >= 0.995, polygons.name
+
+
+def test_each_class_is_sampled_on_the_scene_with_the_earlier_classes_inserted(trained_tiny, synthetic_root,
+                                                                                monkeypatch):
+    """The car candidates come from the model reading the frame with the persons just inserted (as it reads
+    existing persons), not from the frame as it was: they can be placed around the new objects."""
+    import pipeline.insertion as insertion
+    from pipeline.appearance import CropBank
+    from pipeline.datasets.cityscapes import CityscapesDataset
+    from pipeline.trained_gan import load_trained
+
+    cfg = trained_tiny
+    inserter = insertion.Inserter(load_trained(cfg.augment.model, cfg),
+                                  CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg)
+    seen: list[np.ndarray] = []
+    real = insertion.scene_inputs
+
+    def spy(scene, *args):
+        seen.append(scene.labels.copy())
+        return real(scene, *args)
+
+    monkeypatch.setattr(insertion, "scene_inputs", spy)
+    person = BY_NAME["person"].id
+    dataset = CityscapesDataset(synthetic_root, ["train"])
+    for index in range(len(dataset)):
+        scene = dataset[index]
+        before = scene.labels.copy()
+        seen.clear()
+        report = inserter.insert(scene, seed=index)
+        persons = [i for i in report.inserted if i["class"] == "person"]
+        if persons:
+            break
+    else:
+        pytest.fail("no frame got a person")
+    assert len(seen) == 2  # one batch per class: persons, then cars
+    assert np.array_equal(seen[0], before)
+    # The cars' input holds the inserted persons' visible pixels, and nothing else changed.
+    changed = seen[1] != before
+    assert changed.sum() > 0 and (seen[1][changed] == person).all()
