@@ -96,17 +96,19 @@ class Inserter:
             raise ConfigError(f"augment.per_frame: the model was trained for {cfg.prepare.classes}, not {unknown}")
 
     # -------------------------------------------------------------------------------- sampling
-    def _classes(self) -> list[tuple[int, str]]:
-        """(model class index, name) of every class to insert, in ``prepare.classes`` order."""
-        per_frame = self.cfg.augment.per_frame
-        return [(c, n) for c, n in enumerate(self.cfg.prepare.classes) if per_frame.get(n, 0) > 0]
-
-    def _latents(self, seed: int, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """z_where and z_what of every class's candidates, class after class: drawn on the CPU from the
-        frame's seed, so the same numbers whatever the device."""
+    def _draws(self, seed: int) -> list[tuple[int, str, torch.Tensor, torch.Tensor]]:
+        """(model class index, name, z_where, z_what) of every class to insert, in ``prepare.classes`` order,
+        ``augment.candidates`` latents each: drawn on the CPU from the frame's seed (every class's z_where,
+        then every class's z_what), so the same numbers whatever the device."""
+        a = self.cfg.augment
+        classes = [(c, name) for c, name in enumerate(self.cfg.prepare.classes) if a.per_frame.get(name, 0) > 0]
+        if not classes:
+            return []
         gen = torch.Generator().manual_seed(seed)
-        b = self.cfg.augment.candidates * classes
-        return torch.randn(b, self.gan.z_where, generator=gen), torch.randn(b, self.gan.z_what, generator=gen)
+        n = a.candidates
+        z_where = torch.randn(n * len(classes), self.gan.z_where, generator=gen).split(n)
+        z_what = torch.randn(n * len(classes), self.gan.z_what, generator=gen).split(n)
+        return [(c, name, zw, zt) for (c, name), zw, zt in zip(classes, z_where, z_what, strict=True)]
 
     def _sample(self, scene: Scene, c: int, name: str, z_where: torch.Tensor, z_what: torch.Tensor
                 ) -> list[Candidate]:
@@ -124,11 +126,7 @@ class Inserter:
 
     def propose(self, scene: Scene, seed: int) -> dict[str, list[Candidate]]:
         """Every class's candidates for ``scene`` as given (nothing inserted in between), in draw order."""
-        classes = self._classes()
-        z_where, z_what = self._latents(seed, len(classes))
-        n = self.cfg.augment.candidates
-        return {name: self._sample(scene, c, name, z_where[j * n : (j + 1) * n], z_what[j * n : (j + 1) * n])
-                for j, (c, name) in enumerate(classes)}
+        return {name: self._sample(scene, c, name, z_where, z_what) for c, name, z_where, z_what in self._draws(seed)}
 
     # ------------------------------------------------------------------------------- insertion
     def insert(self, scene: Scene, seed: int, exclude_frame: str | None = None) -> FrameInsertions:
@@ -140,12 +138,9 @@ class Inserter:
         report = FrameInsertions()
         camera = frame_camera(scene)  # from the frame as it was: inserted objects do not bend its fit
         rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-        classes = self._classes()
-        z_where, z_what = self._latents(seed, len(classes))
-        n = a.candidates
-        for j, (c, name) in enumerate(classes):
+        for c, name, z_where, z_what in self._draws(seed):
             # Sampled after the classes before it are in: the model sees them as it sees existing objects.
-            candidates = self._sample(scene, c, name, z_where[j * n : (j + 1) * n], z_what[j * n : (j + 1) * n])
+            candidates = self._sample(scene, c, name, z_where, z_what)
             wanted = a.per_frame[name]
             kept = 0
             for cand in candidates:
