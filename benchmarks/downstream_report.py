@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.config import load_config
 from pipeline.downstream import METRICS_DIR, summarize_runs
-from pipeline.evaluation.arms import ARMS
+from pipeline.evaluation.arm_layout import ARMS
 from pipeline.evaluation.seeds import BASELINES
 
 

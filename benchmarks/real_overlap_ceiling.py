@@ -21,6 +21,7 @@ import numpy as np
 
 from pipeline.config import load_config
 from pipeline.datasets.synthetic import build_scene, frame_ids
+from pipeline.datasets.synthetic.canvas import windows
 from pipeline.labels import BY_ID, BY_NAME
 from pipeline.prepare import instance_filter
 from pipeline.rules import overlap_share
@@ -29,10 +30,10 @@ from pipeline.rules import overlap_share
 def whole_mask(obj, height: int, width: int) -> np.ndarray:
     """An object's whole canvas mask placed in the frame (cut to it)."""
     mask = np.zeros((height, width), bool)
-    h, w = obj.codes.shape
-    ys, ye, xs, xe = max(0, obj.y0), min(height, obj.y0 + h), max(0, obj.x0), min(width, obj.x0 + w)
-    if ys < ye and xs < xe:
-        mask[ys:ye, xs:xe] = obj.codes[ys - obj.y0:ye - obj.y0, xs - obj.x0:xe - obj.x0] > 0
+    placed = windows(obj.codes.shape, obj.y0, obj.x0, (height, width))
+    if placed is not None:
+        at, cut = placed
+        mask[at] = obj.codes[cut] > 0
     return mask
 
 

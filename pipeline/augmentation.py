@@ -26,11 +26,11 @@ from pipeline.config import Config
 from pipeline.datasets import open_dataset
 from pipeline.datasets.cityscapes import CityscapesDataset, frame_paths
 from pipeline.insertion import Inserter
-from pipeline.io import atomic_write_bytes, dumps_json
+from pipeline.io import dumps_json
 from pipeline.scene import FrameId, Instance, Scene
 from pipeline.trained_gan import load_trained
 from pipeline.trained_renderer import load_part_net, load_renderer
-from pipeline.writers.cityscapes_writer import write_scene
+from pipeline.writers.cityscapes_writer import copy_frame, write_scene
 from pipeline.writers.coco_writer import cityscapes_file_name, scene_annotations
 
 AUG_SUFFIX = "-aug"
@@ -161,14 +161,7 @@ def _write_original(tree: Path, dataset, index: int, scene: Scene) -> dict:
     """The original frame in the output tree: its files copied as they are when it comes from a
     Cityscapes tree, written from the scene otherwise; returns its COCO image entry."""
     if isinstance(dataset, CityscapesDataset):
-        src, dst = dataset.paths(index), frame_paths(tree, scene.frame)
-        color = Path(str(src.label_ids).replace("_labelIds", "_color"))
-        pairs = [(getattr(src, k), getattr(dst, k)) for k in ("label_ids", "instance_ids", "polygons", "parts",
-                                                             "camera")]
-        pairs.append((color, Path(str(dst.label_ids).replace("_labelIds", "_color"))))
-        for a, b in pairs + [(src.image, dst.image)]:  # the image last: it marks a complete frame
-            if a.is_file():
-                atomic_write_bytes(b, a.read_bytes())
+        copy_frame(dataset.paths(index), frame_paths(tree, scene.frame))
         written = scene
     else:
         written = write_scene(tree, scene)

@@ -433,6 +433,11 @@ class DownstreamConfig:
     test_split: str = "val"
     test_frames: Count = 0  # 0 = the whole test split
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    # How the eight models of a run (four arms, segmenter and detector) share the machine: each trains on
+    # ``threads`` torch threads (the figures depend on it), ``workers`` of them side by side (they do not;
+    # 0 = the CPU cores / threads, 1 on a GPU).
+    threads: Positive = 1
+    workers: Count = 0
 
     def validate(self, where: str) -> None:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):

@@ -3,7 +3,8 @@
 Three DVC stages (``dvc.yaml``), the grid spelled out by ``evaluate.downstream.sizes`` x ``seeds``:
 
 - ``downstream_test``: the test split as Cityscapes + COCO (``{out}/test``);
-- ``arms@N`` (one per subset size): the four arms' training sets (``{out}/arms/N``; ``evaluation/arms.py``);
+- ``arms@N`` (one per subset size): the four arms' training sets (``{out}/arms/N``; ``evaluation/arms.py``,
+  run by ``downstream_arms.py``: apart, so that the runs below import none of the augment stage's code);
 - ``downstream@N-SEED`` (one per size and seed): every arm's segmenter and Mask R-CNN trained and scored
   (``evaluation/runs.py``) -> ``metrics/downstream/N-SEED.json``, and the subset arm's segmenter
   (``models/downstream/N-SEED-subset.safetensors``), which the evaluate stage's render-mode score reads.
@@ -17,12 +18,11 @@ from pathlib import Path
 
 import torch
 
-from pipeline.checkpoints import load_weights, weights_bytes
+from pipeline.checkpoints import load_weights
 from pipeline.config import Config
 from pipeline.errors import ConfigError
-from pipeline.evaluation.arms import write_arms
 from pipeline.evaluation.downstream import N_CLASSES
-from pipeline.evaluation.runs import read_test_set, run_arms, write_test_set
+from pipeline.evaluation.runs import run_arms, test_frames, write_test_set
 from pipeline.evaluation.seeds import summarize
 from pipeline.io import atomic_write_bytes, atomic_write_json, read_json
 from pipeline.models.segmenter import Segmenter
@@ -48,7 +48,7 @@ def downstream_test_stage(cfg: Config, progress: bool = True) -> int:
     return write_test_set(cfg, test_root(cfg), progress)
 
 
-def _check_run(cfg: Config, n: int, seed: int | None = None) -> None:
+def check_run(cfg: Config, n: int, seed: int | None = None) -> None:
     """A stage's size (and seed) must be in the params' grid: one line naming the key when not."""
     dc = cfg.evaluate.downstream
     if n not in dc.sizes:
@@ -57,26 +57,18 @@ def _check_run(cfg: Config, n: int, seed: int | None = None) -> None:
         raise ConfigError(f"evaluate.downstream.seeds: {seed} is not one of {dc.seeds}")
 
 
-def arms_stage(cfg: Config, n: int, progress: bool = True) -> dict:
-    _check_run(cfg, n)
-    summary = write_arms(cfg, n, arms_root(cfg, n), progress)
-    print(f"arms {n}: frames {summary['frames']}, inserted {summary['inserted']}")
-    return summary
-
-
 def downstream_stage(cfg: Config, n: int, seed: int, metrics_dir: str | Path = METRICS_DIR,
                      models_dir: str | Path = MODELS_DIR, progress: bool = True) -> dict:
     """One run of the grid: every arm of the N-frame subset with ``seed``; writes its figures and the
     subset arm's segmenter (each file atomically)."""
     dc = cfg.evaluate.downstream
-    _check_run(cfg, n, seed)
+    check_run(cfg, n, seed)
     device = resolve_device(cfg.evaluate.device, "evaluate.device")
-    test = read_test_set(cfg, test_root(cfg))
-    figures, segmenter = run_arms(cfg, arms_root(cfg, n), seed, test, device, progress)
-    result = {"subset_frames": n, "seed": seed, "test_frames": len(test.frames), "split": dc.test_split,
+    figures, segmenter = run_arms(cfg, arms_root(cfg, n), seed, test_root(cfg), device, progress)
+    result = {"subset_frames": n, "seed": seed, "test_frames": test_frames(cfg, test_root(cfg)), "split": dc.test_split,
               "arms": figures}
     name = run_name(n, seed)
-    atomic_write_bytes(Path(models_dir) / f"{name}-subset.safetensors", weights_bytes(segmenter))
+    atomic_write_bytes(Path(models_dir) / f"{name}-subset.safetensors", segmenter)
     atomic_write_json(Path(metrics_dir) / f"{name}.json", result, indent=2)
     for arm, f in figures.items():
         det, seg = f["detector"]["scores"], f["segmenter"]

@@ -7,7 +7,7 @@ COCO each) and arms.json. N is one of evaluate.downstream.sizes.
 import sys
 
 from pipeline.config import load_config
-from pipeline.downstream import arms_stage
+from pipeline.downstream_arms import arms_stage
 from pipeline.errors import ConfigError, reported_as_one_line
 
 if __name__ == "__main__":

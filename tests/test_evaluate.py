@@ -179,7 +179,8 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     from test_downstream import TINY_DETECTOR
 
     from pipeline.config import DownstreamConfig, EvaluateConfig
-    from pipeline.downstream import arms_stage, downstream_stage, downstream_test_stage
+    from pipeline.downstream import downstream_stage, downstream_test_stage
+    from pipeline.downstream_arms import arms_stage
     from pipeline.evaluate import evaluate_stage
     from pipeline.evaluation.seeds import METRICS
 
@@ -200,14 +201,29 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
         assert len(doc["images"]) == arms["frames"][arm]
         for image in doc["images"]:
             assert (tmp_path / f"downstream/arms/3/{arm}/cityscapes/leftImg8bit/train" / image["file_name"]).is_file()
-    for seed in (0, 1):
-        run = downstream_stage(cfg, 3, seed, tmp_path / "metrics", tmp_path / "models", progress=False)
+        labels = sorted((tmp_path / f"downstream/arms/3/{arm}/cityscapes/gtFine/train").rglob("*_labelIds.png"))
+        assert len(labels) == arms["frames"][arm]  # every frame complete, its colour file too (copied or written)
+        assert all(p.with_name(p.name.replace("_labelIds", "_color")).is_file() for p in labels)
+    for seed in (0, 1):  # seed 0: the eight models two at a time, in worker processes; seed 1 one after another
+        workers = dataclasses.replace(cfg.evaluate, downstream=dataclasses.replace(down, workers=2 - seed))
+        run = downstream_stage(dataclasses.replace(cfg, evaluate=workers), 3, seed, tmp_path / "metrics",
+                               tmp_path / "models", progress=False)
         for arm in ("subset", "ours", "copy_paste", "rules"):
             f = run["arms"][arm]
             assert f["train_frames"] == arms["frames"][arm]
             assert {"person_iou", "car_iou", "person_out_of_context_pixels"} <= set(f["segmenter"])
             assert {"mask_ap50", "box_ap50", "ar_small"} <= set(f["detector"]["scores"]["car"])
     assert (tmp_path / "models/3-0-subset.safetensors").is_file()
+    # The worker count does not change a figure: seed 0 again, one model after another.
+    one = dataclasses.replace(cfg.evaluate, downstream=dataclasses.replace(down, workers=1))
+    again = downstream_stage(dataclasses.replace(cfg, evaluate=one), 3, 0, tmp_path / "again", tmp_path / "again",
+                             progress=False)
+    first = json.loads((tmp_path / "metrics/3-0.json").read_text())
+    for arm, f in again["arms"].items():
+        assert {k: v for k, v in f.items() if k != "seconds"} == {k: v for k, v in first["arms"][arm].items()
+                                                                  if k != "seconds"}
+    assert (tmp_path / "again/3-0-subset.safetensors").read_bytes() == (tmp_path / "models/3-0-subset.safetensors"
+                                                                          ).read_bytes()
     metrics = evaluate_stage(cfg, tmp_path / "metrics.json", tmp_path / "plots", tmp_path / "reports", progress=False,
                              runs=tmp_path / "metrics", run_models=tmp_path / "models")
     saved = json.loads((tmp_path / "metrics.json").read_text())

@@ -39,6 +39,9 @@ def test_code_keys_cover_what_each_stage_runs_and_nothing_above_it():
     assert {"augment.py", "augmentation.py", "insertion.py", "trained_gan.py", "models/insertion_gan.py",
             "writers/coco_writer.py"} <= aug
     assert not aug & {"training.py", "renderer_training.py"}  # inference loads weights, it does not train
+    runs = {str(p) for p in code_files("pipeline.downstream")}
+    assert {"evaluation/runs.py", "evaluation/detection.py", "models/detector.py", "models/segmenter.py"} <= runs
+    assert not runs & {"insertion.py", "augmentation.py", "models/insertion_gan.py", "evaluation/arms.py"}
 
 
 def test_code_digest_changes_with_a_file_the_stage_runs_only(tmp_path, monkeypatch):
@@ -56,9 +59,13 @@ def test_code_digest_changes_with_a_file_the_stage_runs_only(tmp_path, monkeypat
 @pytest.mark.parametrize("stage, module", [("synthesize", "pipeline.synthesize"), ("prepare", "pipeline.prepare"),
                                            ("train", "pipeline.training"), ("train", "pipeline.train"),
                                            ("train_renderer", "pipeline.renderer_training"),
-                                           ("augment", "pipeline.augment"), ("evaluate", "pipeline.evaluate")])
+                                           ("augment", "pipeline.augment"), ("evaluate", "pipeline.evaluate"),
+                                           ("downstream_test", "pipeline.downstream"),
+                                           ("arms", "pipeline.downstream_arms"),
+                                           ("downstream", "pipeline.downstream")])
 def test_dvc_reruns_a_stage_whenever_its_code_or_its_saved_works_key_changes(stage, module):
-    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["deps"]
+    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
+    deps = spec.get("do", spec)["deps"]  # foreach stages keep theirs under do
     for path in code_files(module):
         full = f"pipeline/{path}"
         assert any(full == d or full.startswith(d.rstrip("/") + "/") for d in deps), f"{stage}: {full} not a dep"

@@ -311,3 +311,22 @@ def test_instances_have_distinct_learnable_appearance(scenes):
                 distinct += np.abs(means[i] - means[j]).sum() > 15
     assert total >= 10 and distinct >= 0.85 * total
 
+
+
+def test_a_canvas_past_the_frame_edges_is_cut_to_the_part_inside():
+    from pipeline.datasets.synthetic.canvas import windows
+
+    frame = np.zeros((4, 6), int)
+    canvas = np.arange(1, 10).reshape(3, 3)
+    for y0, x0 in ((-1, -2), (2, 4), (0, 1), (-3, 0), (4, 0), (0, 6), (1, -3)):
+        placed = windows(canvas.shape, y0, x0, frame.shape)
+        expected = np.zeros((4 + 6, 6 + 6), int)  # the frame padded by the canvas size on every side
+        expected[3 + y0 : 3 + y0 + 3, 3 + x0 : 3 + x0 + 3] = canvas
+        expected = expected[3 : 3 + 4, 3 : 3 + 6]
+        out = frame.copy()
+        if placed is None:
+            assert not expected.any(), (y0, x0)  # wholly outside: nothing to paint
+            continue
+        at, cut = placed
+        out[at] = canvas[cut]
+        assert np.array_equal(out, expected), (y0, x0)

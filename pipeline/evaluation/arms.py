@@ -29,16 +29,14 @@ from pipeline.augmentation import augmented_frame, copy_scene, frame_seed
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
 from pipeline.datasets.cityscapes import frame_paths
+from pipeline.evaluation.arm_layout import ARMS, SPLIT, arm_files
 from pipeline.evaluation.copy_paste import CopyPaste
 from pipeline.evaluation.detection import quiet_coco
-from pipeline.io import atomic_directory, atomic_write_bytes, atomic_write_json
+from pipeline.io import atomic_directory, atomic_write_json
 from pipeline.labels import BY_ID
 from pipeline.scene import FrameId
-from pipeline.writers.cityscapes_writer import write_scene
+from pipeline.writers.cityscapes_writer import copy_frame, write_scene
 from pipeline.writers.coco_writer import CocoWriter, cityscapes_file_name
-
-ARMS = ("subset", "ours", "copy_paste", "rules")
-SPLIT = "train"
 
 
 def subset_indices(total: int, n: int) -> list[int]:
@@ -48,22 +46,12 @@ def subset_indices(total: int, n: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, total - 1, n)})
 
 
-def arm_files(root: str | Path, arm: str) -> tuple[Path, Path]:
-    """An arm's COCO instances file and the image folder its ``file_name``s are relative to."""
-    base = Path(root) / arm
-    return base / "coco" / "annotations" / f"instances_{SPLIT}.json", base / "cityscapes" / "leftImg8bit" / SPLIT
-
-
 def augment_coco(cfg: Config) -> Path:
     return Path(cfg.augment.out) / "coco" / "annotations" / f"instances_{SPLIT}.json"
 
 
 def _copy_frame(src_root: Path, dst_root: Path, frame: FrameId) -> None:
-    """Copy one frame's Cityscapes files, byte for byte, from one tree into another."""
-    src, dst = frame_paths(src_root, frame), frame_paths(dst_root, frame)
-    for key in ("label_ids", "instance_ids", "polygons", "parts", "camera", "image"):  # image last
-        if getattr(src, key).is_file():
-            atomic_write_bytes(getattr(dst, key), getattr(src, key).read_bytes())
+    copy_frame(frame_paths(src_root, frame), frame_paths(dst_root, frame))
 
 
 def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> dict:

@@ -108,19 +108,18 @@ def train_detector(data: CocoInstances, cfg: DetectorConfig, seed: int, device: 
     total loss averaged over every 10 steps. The same seed gives every arm the same initial weights."""
     torch.manual_seed(seed)
     model = build_detector(cfg, len(data.classes)).to(device)
-    frames = [(data.image(i), data.target(i)) for i in range(len(data))]  # small subsets: read once
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.warmup, cfg.steps))
     gen = torch.Generator().manual_seed(seed)
     curve, running = [], []
     model.train()
     for _ in tqdm(range(cfg.steps), desc=desc, disable=not progress):
-        idx = torch.randint(len(frames), (cfg.batch_size,), generator=gen).tolist()
+        idx = torch.randint(len(data), (cfg.batch_size,), generator=gen).tolist()
         flips = (torch.rand(cfg.batch_size, generator=gen) < 0.5).tolist()
         images, targets = [], []
-        for i, flip in zip(idx, flips, strict=True):
-            image = _as_tensor(frames[i][0], device)
-            target = {k: v.to(device) for k, v in frames[i][1].items()}
+        for i, flip in zip(idx, flips, strict=True):  # read from disk per step: any dataset size fits in memory
+            image = _as_tensor(data.image(i), device)
+            target = {k: v.to(device) for k, v in data.target(i).items()}
             if flip:
                 image, target = _flipped(image, target)
             images.append(image)

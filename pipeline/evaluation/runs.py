@@ -10,20 +10,26 @@ small (far) objects (COCOeval AR_small).
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
+from tqdm import tqdm
 
+from pipeline.checkpoints import weights_bytes
 from pipeline.config import Config
 from pipeline.convert import convert
 from pipeline.datasets import open_dataset
 from pipeline.datasets.cityscapes import CityscapesDataset
-from pipeline.errors import ConfigError
-from pipeline.evaluation.arms import ARMS, SPLIT, arm_files
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.evaluation.arm_layout import ARMS, SPLIT, arm_files
 from pipeline.evaluation.detection import CocoInstances, coco_scores, detect, train_detector
 from pipeline.evaluation.downstream import (
     OUT_OF_CONTEXT,
@@ -81,6 +87,11 @@ class ScoredSplit:
         self.targets = np.stack([f.target for f in self.frames]) if self.frames else np.zeros((0, 0, 0), np.uint8)
 
 
+def test_frames(cfg: Config, root: str | Path) -> int:
+    """How many frames the test set written under ``root`` has."""
+    return len(CityscapesDataset(Path(root), [cfg.evaluate.downstream.test_split]))
+
+
 def read_test_set(cfg: Config, root: str | Path) -> ScoredSplit:
     dc = cfg.evaluate.downstream
     root = Path(root)
@@ -109,37 +120,102 @@ def out_of_context_detections(results: list[dict], test: ScoredSplit, min_score:
     return out
 
 
-def run_arm(cfg: Config, root: str | Path, arm: str, seed: int, test: ScoredSplit, device: torch.device,
-            progress: bool = True) -> tuple[dict, torch.nn.Module]:
-    """Train and score the segmenter and the detector of one arm; returns the figures and the segmenter."""
+MODELS = ("segmenter", "detector")
+
+
+def train_and_score(cfg: Config, root: str | Path, arm: str, model: str, seed: int, test: ScoredSplit,
+                    device: torch.device, progress: bool = True) -> tuple[dict, bytes | None]:
+    """Train one model of one arm (``segmenter`` or ``detector``) and score it on ``test``: its figures, and
+    the segmenter's weights (safetensors bytes) for the subset arm, which the evaluate stage reads."""
     dc = cfg.evaluate.downstream
-    annotations, images = arm_files(root, arm)
     start = time.perf_counter()
-    tree = CityscapesDataset(Path(root) / arm / "cityscapes", [SPLIT])
-    frames = [shrink(tree[i], tuple(dc.size)) for i in range(len(tree))]
-    segmenter, seg_curve = train_segmenter(frames, dc, seed, device, progress, desc=f"segmenter {arm}")
-    pred, _ = predict(segmenter, test.frames, device)
-    segment = iou_scores(pred, test.targets) | out_of_context_pixels(pred, test.targets)
-    seg_seconds = time.perf_counter() - start
+    if model == "segmenter":
+        tree = CityscapesDataset(Path(root) / arm / "cityscapes", [SPLIT])
+        frames = [shrink(tree[i], tuple(dc.size)) for i in range(len(tree))]
+        segmenter, curve = train_segmenter(frames, dc, seed, device, progress, desc=f"segmenter {arm}")
+        pred, _ = predict(segmenter, test.frames, device)
+        figures = {"train_frames": len(frames),
+                   "segmenter": iou_scores(pred, test.targets) | out_of_context_pixels(pred, test.targets)}
+        weights = weights_bytes(segmenter) if arm == ARMS[0] else None
+    else:
+        detector, curve = train_detector(CocoInstances(*arm_files(root, arm)), dc.detector, seed, device, progress,
+                                         desc=f"detector {arm}")
+        results = detect(detector, test.coco, device, dc.detector.score_threshold, progress)
+        figures = {"detector": {"scores": coco_scores(test.coco, results),
+                                **out_of_context_detections(results, test, dc.detector.probe_score)}}
+        weights = None
+    figures |= {"loss": [round(v, 5) for v in curve], "seconds": round(time.perf_counter() - start, 1)}
+    return figures, weights
 
-    start = time.perf_counter()
-    data = CocoInstances(annotations, images)
-    detector, det_curve = train_detector(data, dc.detector, seed, device, progress, desc=f"detector {arm}")
-    results = detect(detector, test.coco, device, dc.detector.score_threshold, progress)
-    detection = {"scores": coco_scores(test.coco, results),
-                 **out_of_context_detections(results, test, dc.detector.probe_score)}
-    figures = {"train_frames": len(frames), "segmenter": segment, "detector": detection,
-               "loss": {"segmenter": [round(v, 5) for v in seg_curve], "detector": [round(v, 5) for v in det_curve]},
-               "seconds": {"segmenter": round(seg_seconds, 1), "detector": round(time.perf_counter() - start, 1)}}
-    return figures, segmenter
+
+def worker_count(workers: int, threads: int, device: torch.device, jobs: int) -> int:
+    """Processes to train side by side: ``workers`` (0 = the CPU cores / ``threads``; 1 on a GPU), at most
+    one per job."""
+    if workers == 0:
+        workers = 1 if device.type == "cuda" else max(1, (os.cpu_count() or 1) // threads)
+    return max(1, min(workers, jobs))
 
 
-def run_arms(cfg: Config, root: str | Path, seed: int, test: ScoredSplit, device: torch.device,
-             progress: bool = True) -> tuple[dict, torch.nn.Module]:
-    """Every arm under ``root`` with one seed; returns {arm: figures} and the subset arm's segmenter."""
-    figures, subset_segmenter = {}, None
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op threads set to ``n`` for the block (the figures depend on it: sums split over
+    threads round differently), then back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(cfg: Config, root: str, seed: int, test_root: str, device: str) -> None:
+    torch.set_num_threads(cfg.evaluate.downstream.threads)
+    _WORKER.update(cfg=cfg, root=root, seed=seed, device=torch.device(device), test=read_test_set(cfg, test_root))
+
+
+def _worker_job(arm: str, model: str) -> tuple[dict, bytes | None]:
+    w = _WORKER
+    try:
+        return train_and_score(w["cfg"], w["root"], arm, model, w["seed"], w["test"], w["device"], progress=False)
+    except PipelineError as e:  # its one line, as a type that crosses the process boundary whatever its fields
+        raise PipelineError(str(e)) from None
+
+
+def run_arms(cfg: Config, root: str | Path, seed: int, test_root: str | Path, device: torch.device,
+             progress: bool = True) -> tuple[dict, bytes]:
+    """Every arm under ``root`` with one seed, scored on the test set written under ``test_root``; returns
+    {arm: figures} and the subset arm's segmenter (safetensors bytes).
+
+    The arms' eight models train in ``evaluate.downstream.workers`` processes side by side, each on
+    ``threads`` torch threads: on a small CPU two one-thread models do more work than one two-thread model
+    (measured in the README, "Downstream"). Every model runs with the same thread count whatever the worker
+    count, so the figures do not depend on it."""
+    dc = cfg.evaluate.downstream
+    jobs = [(arm, model) for arm in ARMS for model in MODELS]
+    workers = worker_count(dc.workers, dc.threads, device, len(jobs))
+    done: dict[tuple[str, str], tuple[dict, bytes | None]] = {}
+    if workers == 1:
+        test = read_test_set(cfg, test_root)
+        with torch_threads(dc.threads):
+            for arm, model in jobs:
+                done[arm, model] = train_and_score(cfg, root, arm, model, seed, test, device, progress)
+    else:
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked OpenMP state
+        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker,
+                                 initargs=(cfg, str(root), seed, str(test_root), str(device))) as pool:
+            futures = {pool.submit(_worker_job, arm, model): (arm, model) for arm, model in jobs}
+            for future in tqdm(as_completed(futures), total=len(jobs), desc=f"arms' models ({workers} workers)",
+                               unit="model", disable=not progress):
+                done[futures[future]] = future.result()
+    figures = {}
     for arm in ARMS:
-        figures[arm], segmenter = run_arm(cfg, root, arm, seed, test, device, progress)
-        if arm == "subset":
-            subset_segmenter = segmenter
+        (seg, weights), (det, _) = done[arm, "segmenter"], done[arm, "detector"]
+        if arm == ARMS[0]:
+            subset_segmenter = weights
+        figures[arm] = {"train_frames": seg["train_frames"], "segmenter": seg["segmenter"],
+                        "detector": det["detector"], "loss": {"segmenter": seg["loss"], "detector": det["loss"]},
+                        "seconds": {"segmenter": seg["seconds"], "detector": det["seconds"]}}
     return figures, subset_segmenter

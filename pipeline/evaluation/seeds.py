@@ -70,7 +70,7 @@ def verdict(ours: list[float], other: list[float], lower_better: bool = False) -
 
 
 def summarize(runs: dict[int, dict[str, dict]]) -> dict:
-    """``runs``: seed -> arm -> one run's figures (``runs.run_arm``). Per metric: each arm's mean and std
+    """``runs``: seed -> arm -> one run's figures (``runs.run_arms``). Per metric: each arm's mean and std
     over the seeds, and ours' verdict against each baseline. A seed whose figure is None (e.g. no
     confident detection to rate) is left out of that metric for every arm, keeping the seeds paired."""
     arms = sorted({arm for figures in runs.values() for arm in figures})

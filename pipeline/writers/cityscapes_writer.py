@@ -79,6 +79,18 @@ def write_scene(root: str | Path, scene: Scene) -> Scene:
     return scene
 
 
+def copy_frame(src: FramePaths, dst: FramePaths) -> None:
+    """Copy every file of one frame, byte for byte, from where ``src`` says to where ``dst`` says - the
+    colour visualisation too; a file the source lacks (parts, camera) is left out. The image goes last, as
+    ``write_scene`` writes it: a frame whose image exists is complete."""
+    for key in FILE_KEYS:
+        if _path(src, key).is_file():
+            atomic_write_bytes(_path(dst, key), _path(src, key).read_bytes())
+
+
+FILE_KEYS = ("label_ids", "instance_ids", "color", "polygons", "parts", "camera", "image")  # image last
+
+
 def _path(paths: FramePaths, key: str) -> Path:
     if key == "color":
         return paths.label_ids.with_name(paths.label_ids.name.replace("_labelIds", "_color"))

@@ -34,6 +34,7 @@ from pipeline.datasets.synthetic.canvas import (
     _limb,
     _poly,
     _rect,
+    windows,
 )
 from pipeline.datasets.synthetic.geometry import _View, make_camera
 from pipeline.datasets.synthetic.layout import _facade_plan, _make_layout
@@ -65,6 +66,11 @@ class Builder:
         self.objects: list[_Obj] = []
         self.footprints: list[tuple[float, float, float, float]] = []
         self.light = 0.1 if rng.random() < 0.5 else -0.1  # which side objects are lit from
+        # The look-alikes' layer (decoys.py), in the image only; render_image lays it over the facades.
+        self.decoy_rgb = np.zeros((self.H, self.W, 3), np.float32)
+        self.decoy_shade = np.ones((self.H, self.W), np.float32)
+        self.decoy_mask = np.zeros((self.H, self.W), bool)
+        self.decoys: list = []  # decoys.Decoy records, one per look-alike drawn
 
     # ---------------------------------------------------------------- stuff layout
 
@@ -449,12 +455,11 @@ class Builder:
         palettes = [np.zeros((N_CODES, 3), np.float32)]
         n_inst = 0
         for obj in self.order:
-            h, w = obj.codes.shape
-            ys, ye = max(0, obj.y0), min(H, obj.y0 + h)
-            xs, xe = max(0, obj.x0), min(W, obj.x0 + w)
-            if ys >= ye or xs >= xe:
+            placed = windows(obj.codes.shape, obj.y0, obj.x0, (H, W))
+            if placed is None:
                 continue
-            sub = obj.codes[ys - obj.y0:ye - obj.y0, xs - obj.x0:xe - obj.x0]
+            at, cut = placed
+            sub = obj.codes[cut]
             m = sub > 0
             obj.full_px = int(m.sum())
             if obj.full_px == 0:
@@ -465,11 +470,11 @@ class Builder:
             offset = len(palettes) * N_CODES
             palettes.append(obj.colours)
             codes = sub[m]
-            lab[ys:ye, xs:xe][m] = CODE_LABEL[codes]
-            self.parts[ys:ye, xs:xe][m] = CODE_PART[codes]
-            self.objmap[ys:ye, xs:xe][m] = obj.index
-            self.app[ys:ye, xs:xe][m] = codes.astype(np.int32) + offset
-            self.obj_shade[ys:ye, xs:xe][m] = obj.shade[ys - obj.y0:ye - obj.y0, xs - obj.x0:xe - obj.x0][m]
+            lab[at][m] = CODE_LABEL[codes]
+            self.parts[at][m] = CODE_PART[codes]
+            self.objmap[at][m] = obj.index
+            self.app[at][m] = codes.astype(np.int32) + offset
+            self.obj_shade[at][m] = obj.shade[cut][m]
         self.palette = np.concatenate(palettes).astype(np.float32)
         self.n_inst = n_inst
 

@@ -62,6 +62,17 @@ _SHIFT = 4
 _ONE = 1 << _SHIFT
 
 
+def windows(canvas_hw: tuple[int, int], y0: int, x0: int, frame_hw: tuple[int, int]):
+    """Where a canvas of ``canvas_hw`` = (h, w) placed with its top-left at (``y0``, ``x0``) meets a frame of
+    ``frame_hw``: (the frame's window, the canvas' window), each a pair of slices, or None when it lies
+    wholly outside. Canvases may reach past any edge of the frame: what lies outside is cut off."""
+    (h, w), (H, W) = canvas_hw, frame_hw
+    ys, ye, xs, xe = max(0, y0), min(H, y0 + h), max(0, x0), min(W, x0 + w)
+    if ys >= ye or xs >= xe:
+        return None
+    return (slice(ys, ye), slice(xs, xe)), (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
+
+
 def _fix(x: float, y: float) -> tuple[int, int]:
     """Continuous image coordinates -> cv2 fixed point (cv2 puts pixel centres on integers)."""
     return int(math.floor((x - 0.5) * _ONE + 0.5)), int(math.floor((y - 0.5) * _ONE + 0.5))

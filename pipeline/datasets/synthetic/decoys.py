@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.datasets.synthetic.canvas import BUILDING, MIN_OBJECT_PX, N_CODES, SIDEWALK, TERRAIN, C
+from pipeline.datasets.synthetic.builder import Builder
+from pipeline.datasets.synthetic.canvas import BUILDING, MIN_OBJECT_PX, N_CODES, SIDEWALK, TERRAIN, C, windows
 from pipeline.datasets.synthetic.sprites import (
     PERSON_POSES,
     _car_canvas,
@@ -48,14 +49,11 @@ class Decoy:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) of the whole look-alike, pixels
 
 
-def add_decoys(b, rng: np.random.Generator, n: int) -> list[Decoy]:
+def add_decoys(b: Builder, rng: np.random.Generator, n: int) -> list[Decoy]:
     """Draw up to ``n`` look-alikes into builder ``b``'s decoy layer (``b.decoy_rgb``, ``b.decoy_shade``,
     ``b.decoy_mask``; ``render_image`` lays it over the facades). A look-alike is skipped when no spot of
     its kind fits after ``ATTEMPTS`` tries (small or no facades)."""
     H, W = b.H, b.W
-    b.decoy_rgb = np.zeros((H, W, 3), np.float32)
-    b.decoy_shade = np.ones((H, W), np.float32)
-    b.decoy_mask = np.zeros((H, W), bool)
     free = (b.lab == BUILDING) & (b.app == 0) & (b.fac > 0)
     out: list[Decoy] = []
     for _ in range(n):
@@ -181,14 +179,15 @@ def _blank(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _stamp(rgb: np.ndarray, mask: np.ndarray, shade: np.ndarray, codes: np.ndarray, pal: np.ndarray,
            y0: int, x0: int, fig_shade: np.ndarray) -> None:
     """Paint a canvas of codes with its palette into (rgb, mask, shade) at (y0, x0), cut to their shape."""
-    h, w = codes.shape
-    ys, xs = max(0, y0), max(0, x0)
-    ye, xe = min(rgb.shape[0], y0 + h), min(rgb.shape[1], x0 + w)
-    sub = codes[ys - y0:ye - y0, xs - x0:xe - x0]
+    placed = windows(codes.shape, y0, x0, mask.shape)
+    if placed is None:
+        return
+    at, cut = placed
+    sub = codes[cut]
     on = sub > 0
-    rgb[ys:ye, xs:xe][on] = pal[sub[on]]
-    shade[ys:ye, xs:xe][on] = fig_shade[ys - y0:ye - y0, xs - x0:xe - x0][on]
-    mask[ys:ye, xs:xe] |= on
+    rgb[at][on] = pal[sub[on]]
+    shade[at][on] = fig_shade[cut][on]
+    mask[at] |= on
 
 
 def _view(rng: np.random.Generator) -> str:

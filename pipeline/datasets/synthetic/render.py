@@ -126,8 +126,8 @@ def render_image(builder: Builder) -> np.ndarray:
     flat_col[obj] = np.take(builder.palette, builder.app.ravel()[obj], axis=0)
     shade.ravel()[obj] = builder.obj_shade.ravel()[obj]
     # look-alikes on the facades (decoys.py): in the image only, the labels stay building
-    decoy = getattr(builder, "decoy_mask", None)
-    if decoy is not None and decoy.any():
+    decoy = builder.decoy_mask
+    if decoy.any():
         col[decoy] = builder.decoy_rgb[decoy]
         shade[decoy] = builder.decoy_shade[decoy]
 
