@@ -205,3 +205,22 @@ def test_summary_pairs_seeds_and_leaves_out_a_seed_without_a_figure():
     rows = plot_rows(summary, "segmenter_iou_person")
     assert [r["arm"] for r in rows] == ["copy_paste", "ours", "rules", "subset"]
     assert rows[1]["low"] == pytest.approx(0.4) and rows[1]["high"] == pytest.approx(0.5)
+
+
+def test_a_model_that_fails_in_a_worker_ends_the_run_with_its_one_line(tmp_path):
+    """Two workers, arms and test set missing: the job's error comes back as one line naming the file (not
+    a broken pool's traceback: the workers read the test set in their first job, not at start-up)."""
+    import dataclasses
+
+    from conftest import REPO
+
+    from pipeline.config import load_config
+    from pipeline.errors import PipelineError
+    from pipeline.evaluation.runs import run_arms
+
+    cfg = load_config(REPO / "params.yaml")
+    down = dataclasses.replace(cfg.evaluate.downstream, workers=2)
+    cfg = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, downstream=down))
+    with pytest.raises(PipelineError) as failure:
+        run_arms(cfg, tmp_path / "arms", 0, tmp_path / "test", torch.device("cpu"), progress=False)
+    assert str(tmp_path / "test") in str(failure.value) and "\n" not in str(failure.value)

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,12 +174,14 @@ _WORKER: dict = {}
 
 def _init_worker(cfg: Config, root: str, seed: int, test_root: str, device: str) -> None:
     torch.set_num_threads(cfg.evaluate.downstream.threads)
-    _WORKER.update(cfg=cfg, root=root, seed=seed, device=torch.device(device), test=read_test_set(cfg, test_root))
+    _WORKER.update(cfg=cfg, root=root, seed=seed, test_root=test_root, device=torch.device(device))
 
 
 def _worker_job(arm: str, model: str) -> tuple[dict, bytes | None]:
     w = _WORKER
     try:
+        if "test" not in w:  # read in the first job, not the initializer: a bad file is that job's one-line error
+            w["test"] = read_test_set(w["cfg"], w["test_root"])
         return train_and_score(w["cfg"], w["root"], arm, model, w["seed"], w["test"], w["device"], progress=False)
     except PipelineError as e:  # its one line, as a type that crosses the process boundary whatever its fields
         raise PipelineError(str(e)) from None
@@ -207,9 +210,16 @@ def run_arms(cfg: Config, root: str | Path, seed: int, test_root: str | Path, de
         with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker,
                                  initargs=(cfg, str(root), seed, str(test_root), str(device))) as pool:
             futures = {pool.submit(_worker_job, arm, model): (arm, model) for arm, model in jobs}
-            for future in tqdm(as_completed(futures), total=len(jobs), desc=f"arms' models ({workers} workers)",
-                               unit="model", disable=not progress):
-                done[futures[future]] = future.result()
+            try:
+                for future in tqdm(as_completed(futures), total=len(jobs), desc=f"arms' models ({workers} workers)",
+                                   unit="model", disable=not progress):
+                    done[futures[future]] = future.result()
+            except BaseException as e:
+                pool.shutdown(cancel_futures=True)  # the first failure ends the run: no queued model starts
+                if isinstance(e, BrokenProcessPool):
+                    raise PipelineError("evaluate.downstream.workers: a worker process died (out of memory?); "
+                                        "try fewer, e.g. -S evaluate.downstream.workers=1") from None
+                raise
     figures = {}
     for arm in ARMS:
         (seg, weights), (det, _) = done[arm, "segmenter"], done[arm, "detector"]
