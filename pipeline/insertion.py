@@ -110,12 +110,13 @@ class Inserter:
         z_what = torch.randn(n * len(classes), self.gan.z_what, generator=gen).split(n)
         return [(c, name, zw, zt) for (c, name), zw, zt in zip(classes, z_where, z_what, strict=True)]
 
-    def _sample(self, scene: Scene, c: int, name: str, z_where: torch.Tensor, z_what: torch.Tensor
-                ) -> list[Candidate]:
-        """One class's candidates for ``scene`` as it is now, in draw order, from one batched forward pass."""
+    def _sample(self, scene: Scene, inputs: tuple[torch.Tensor, torch.Tensor], c: int, name: str,
+                z_where: torch.Tensor, z_what: torch.Tensor) -> list[Candidate]:
+        """One class's candidates for ``scene``, whose network inputs are ``inputs`` (``scene_inputs``), in
+        draw order, from one batched forward pass."""
         n = z_where.shape[0]
         cls = torch.full((n,), c, dtype=torch.long, device=self.device)
-        x_where, x_what = scene_inputs(scene, self.cfg, self.device)
+        x_where, x_what = inputs
         with torch.no_grad():
             out = self.gan.sample(x_where.expand(n, -1, -1, -1), x_what.expand(n, -1, -1, -1), cls,
                                   z_where.to(self.device), z_what.to(self.device))
@@ -126,7 +127,9 @@ class Inserter:
 
     def propose(self, scene: Scene, seed: int) -> dict[str, list[Candidate]]:
         """Every class's candidates for ``scene`` as given (nothing inserted in between), in draw order."""
-        return {name: self._sample(scene, c, name, z_where, z_what) for c, name, z_where, z_what in self._draws(seed)}
+        inputs = scene_inputs(scene, self.cfg, self.device)  # encoded once: the scene does not change
+        return {name: self._sample(scene, inputs, c, name, z_where, z_what)
+                for c, name, z_where, z_what in self._draws(seed)}
 
     # ------------------------------------------------------------------------------- insertion
     def insert(self, scene: Scene, seed: int, exclude_frame: str | None = None) -> FrameInsertions:
@@ -140,7 +143,7 @@ class Inserter:
         rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         for c, name, z_where, z_what in self._draws(seed):
             # Sampled after the classes before it are in: the model sees them as it sees existing objects.
-            candidates = self._sample(scene, c, name, z_where, z_what)
+            candidates = self._sample(scene, scene_inputs(scene, self.cfg, self.device), c, name, z_where, z_what)
             wanted = a.per_frame[name]
             kept = 0
             for cand in candidates:
