@@ -222,10 +222,8 @@ def run_arms(cfg: Config, root: str | Path, seed: int, test_root: str | Path, de
                 raise
     figures = {}
     for arm in ARMS:
-        (seg, weights), (det, _) = done[arm, "segmenter"], done[arm, "detector"]
-        if arm == ARMS[0]:
-            subset_segmenter = weights
+        (seg, _), (det, _) = done[arm, "segmenter"], done[arm, "detector"]
         figures[arm] = {"train_frames": seg["train_frames"], "segmenter": seg["segmenter"],
                         "detector": det["detector"], "loss": {"segmenter": seg["loss"], "detector": det["loss"]},
                         "seconds": {"segmenter": seg["seconds"], "detector": det["seconds"]}}
-    return figures, subset_segmenter
+    return figures, done[ARMS[0], "segmenter"][1]

@@ -19,6 +19,9 @@ from pipeline.labels import color_lut
 from pipeline.polygons import painter_polygons
 from pipeline.scene import Scene
 
+# A frame's files in the order they are written or copied: the image last, so a frame whose image exists
+# is complete (readers list frames by their images).
+FILE_KEYS = ("label_ids", "instance_ids", "color", "polygons", "parts", "camera", "image")
 _COLOR_LUT = np.concatenate([color_lut(), np.full((256, 1), 255, np.uint8)], axis=1)
 
 
@@ -74,7 +77,7 @@ def write_scene(root: str | Path, scene: Scene) -> Scene:
     scene, document = canonical_scene(scene)
     paths = frame_paths(Path(root), scene.frame)
     files = frame_files(scene, document)
-    for key in sorted(files, key=lambda k: k == "image"):
+    for key in sorted(files, key=FILE_KEYS.index):
         atomic_write_bytes(_path(paths, key), files[key])
     return scene
 
@@ -86,9 +89,6 @@ def copy_frame(src: FramePaths, dst: FramePaths) -> None:
     for key in FILE_KEYS:
         if _path(src, key).is_file():
             atomic_write_bytes(_path(dst, key), _path(src, key).read_bytes())
-
-
-FILE_KEYS = ("label_ids", "instance_ids", "color", "polygons", "parts", "camera", "image")  # image last
 
 
 def _path(paths: FramePaths, key: str) -> Path:
