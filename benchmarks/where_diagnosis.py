@@ -24,45 +24,29 @@ import torch
 
 from pipeline.config import load_config
 from pipeline.datasets import open_dataset
-from pipeline.evaluation.where_quality import box_mask, judge
-from pipeline.ground_plane import frame_camera
-from pipeline.label_surgery import remove_object
+from pipeline.evaluation.where_quality import box_mask, judge, real_box_verdicts
 from pipeline.labels import BY_ID, BY_NAME
-from pipeline.prepare import instance_filter
-from pipeline.rules import check_placement
+from pipeline.rules import Yardstick, check_placement
 from pipeline.trained_gan import load_trained
 from pipeline.training_data import PreparedData
 
 
-class _Labels:
-    """A scene's label map and size, for ``judge``."""
-
-    def __init__(self, labels: np.ndarray):
-        self.labels, self.size = labels, labels.shape
-
-
 def real_boxes(cfg, dataset) -> dict:
-    classes = [BY_NAME[n].id for n in cfg.prepare.classes]
     tally = collections.defaultdict(list)
+    yardstick = Yardstick.of(cfg)
     for i in range(len(dataset)):
-        scene = dataset[i]
-        camera, (height, width) = frame_camera(scene), scene.size
-        for inst in scene.instances:
-            if instance_filter(inst, cfg.prepare, classes):
-                continue
-            labels, _ = remove_object(scene.labels, scene.instance_ids, inst.value)
-            x, y, w, h = inst.bbox
-            box = np.array([x / width, y / height, (x + w) / width, (y + h) / height])
-            tally[inst.name].append(judge(_Labels(labels), box, inst.label_id, camera, cfg.rules)["plausible"])
+        for inst, verdicts in real_box_verdicts(dataset[i], cfg, yardstick):
+            tally[inst.name].append(verdicts["plausible"])
     return {name: (round(float(np.mean(v)), 3), len(v)) for name, v in tally.items()}
 
 
 def raw_samples(cfg, gan, dataset, prepared, per_frame: int, z_scale: float = 1.0, detail: bool = False) -> dict:
     torch.manual_seed(cfg.seed)
+    yardstick = Yardstick.of(cfg)
     stats = {name: collections.defaultdict(list) for name in cfg.prepare.classes}
     for i in range(len(dataset)):
         scene = dataset[i]
-        camera, (height, width) = frame_camera(scene), scene.size
+        camera, (height, width) = yardstick.camera(scene), scene.size
         x_where, x_what = prepared.scene_inputs(torch.full((per_frame,), i, dtype=torch.long))
         for c, name in enumerate(cfg.prepare.classes):
             z = torch.randn(per_frame, gan.z_where) * z_scale
@@ -71,7 +55,7 @@ def raw_samples(cfg, gan, dataset, prepared, per_frame: int, z_scale: float = 1.
             st = stats[name]
             st["centre_std"].append(float(np.std((boxes[:, 0] + boxes[:, 2]) / 2)))
             for box in boxes:
-                st["plausible"].append(judge(scene, box, BY_NAME[name].id, camera, cfg.rules)["plausible"])
+                st["plausible"].append(judge(scene, box, BY_NAME[name].id, camera, yardstick)["plausible"])
                 mask = box_mask(box, height, width)
                 if detail and mask.any() and camera is not None:
                     check = check_placement(scene.labels, mask, camera, BY_NAME[name].id,

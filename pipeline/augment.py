@@ -249,6 +249,7 @@ def merge(cfg: Config, digest: str) -> dict | None:
     short = Counter()
     for split, items in records.items():
         coco = CocoWriter()
+        split_drawn, split_inserted = Counter(), Counter()
         for record in items:
             if record["error"]:
                 summary["errors"].append({"split": split, "frame": record["frame"], "error": record["error"]})
@@ -260,12 +261,16 @@ def merge(cfg: Config, digest: str) -> dict | None:
             stats = record["stats"]
             drawn.update(stats["drawn"])
             inserted.update(stats["inserted"])
+            split_drawn.update(stats["drawn"])
+            split_inserted.update(stats["inserted"])
             rejected.update(stats["rejected"])
             for name, n in cfg.augment.per_frame.items():
                 if stats["inserted"].get(name, 0) < n:
                     short[name] += 1
         coco.write(out / "coco" / "annotations" / f"instances_{split}.json")
-        summary["frames"][split] = {"frames": len(items), "errors": sum(1 for r in items if r["error"])}
+        summary["frames"][split] = {"frames": len(items), "errors": sum(1 for r in items if r["error"]),
+                                    "acceptance_rate": {name: round(split_inserted[name] / n, 4)
+                                                        for name, n in sorted(split_drawn.items()) if n}}
     for name in sorted(cfg.augment.per_frame):
         summary["classes"][name] = {
             "inserted": inserted[name], "candidates_drawn": drawn[name],

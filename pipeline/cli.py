@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.config import CocoConfig, Config, load_config
+from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
 
 
@@ -20,10 +20,19 @@ def _config(params: str) -> Config:
     return load_config(params) if Path(params).exists() or params != "params.yaml" else Config()
 
 
-def _datasets(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str, ...], coco: CocoConfig):
+def _datasets(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str, ...], cfg: Config):
     """split -> dataset for the reader commands."""
     from pipeline.datasets.cityscapes import CityscapesDataset
     from pipeline.datasets.coco import CocoDataset
+    from pipeline.datasets.semantic import SemanticDataset
+
+    coco = cfg.coco
+    if fmt == "semantic":
+        s = cfg.data.semantic
+        if not s.classes:
+            raise click.UsageError("--format semantic reads data.semantic (class map, folders) from --params")
+        known = list(dict.fromkeys([*s.lists, *s.images]))
+        return {split: SemanticDataset(root, split, s) for split in (splits or known)}
 
     if fmt == "coco":
         if not annotations:
@@ -42,13 +51,16 @@ def _datasets(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[s
 
 _dataset_options = [
     click.argument("root", type=click.Path(exists=True, file_okay=False)),
-    click.option("--format", "fmt", type=click.Choice(["cityscapes", "coco"]), default="cityscapes",
-                 show_default=True, help="Layout of ROOT: a Cityscapes tree, or the image folder of a COCO dataset."),
+    click.option("--format", "fmt", type=click.Choice(["cityscapes", "coco", "semantic"]), default="cityscapes",
+                 show_default=True, help="Layout of ROOT: a Cityscapes tree, the image folder of a COCO dataset, or a "
+                 "semantic-label dataset (image + label-map folders; folders and class map from --params "
+                 "data.semantic, e.g. a params file with profiles/camvid.yaml applied)."),
     click.option("--annotations", multiple=True, metavar="SPLIT=FILE",
                  help="COCO instances json for a split (repeatable); with --format coco."),
-    click.option("--split", "splits", multiple=True, help="Only these splits (Cityscapes; repeatable)."),
+    click.option("--split", "splits", multiple=True, help="Only these splits (Cityscapes, semantic; repeatable)."),
     click.option("--params", default="params.yaml", show_default=True,
-                 help="params.yaml whose 'coco' section maps COCO categories onto classes."),
+                 help="params.yaml whose 'coco' section maps COCO categories onto classes, and whose "
+                 "'data.semantic' section describes a semantic-label dataset."),
 ]
 
 
@@ -101,7 +113,7 @@ def inspect(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str
     """
     from pipeline.inspection import format_report, inspect_dataset
 
-    datasets = _datasets(root, fmt, annotations, splits, _config(params).coco)
+    datasets = _datasets(root, fmt, annotations, splits, _config(params))
     report = inspect_dataset(datasets, progress=not quiet)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
     if report.problems:
@@ -122,9 +134,26 @@ def convert(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str
     """
     from pipeline.convert import convert as run_convert
 
-    datasets = _datasets(root, fmt, annotations, splits, _config(params).coco)
+    datasets = _datasets(root, fmt, annotations, splits, _config(params))
     written = run_convert(datasets, out, to, progress=not quiet)
     click.echo(f"wrote {sum(written.values())} frames to {out}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--params", default="params.yaml", show_default=True, help="The params file to write the profile into.")
+def profile(name: str, params: str) -> None:
+    """Write the dataset profile NAME (profiles/NAME.yaml, or a YAML path) into the params file.
+
+    A profile holds the params keys a dataset needs: its folders and class map, GAN input sizes of its
+    aspect, pixel floors for its objects. Then `dvc exp run` (or `dvc repro`) runs the pipeline on it,
+    e.g. `ctxaug profile camvid && dvc exp run -n camvid`. Comments and order in the file stay; the result
+    is checked before the file is replaced. `git checkout params.yaml` goes back.
+    """
+    from pipeline.profiles import apply_profile
+
+    changed = apply_profile(name, params)
+    click.echo(f"{params}: {len(changed)} keys from {name}" + (f": {', '.join(changed)}" if changed else ""))
 
 
 def _shard_option(value: str | None) -> tuple[int, int] | None:
@@ -168,7 +197,7 @@ def augment(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str
     from pipeline.config import DataConfig
 
     cfg = _config(params)
-    datasets = _datasets(root, fmt, annotations, splits, cfg.coco)
+    datasets = _datasets(root, fmt, annotations, splits, cfg)
     counts = dict(cfg.augment.per_frame)
     for item in per_frame:
         name, sep, n = item.partition("=")
@@ -180,7 +209,8 @@ def augment(root: str, fmt: str, annotations: tuple[str, ...], splits: tuple[str
         split, sep, path = item.partition("=")
         split, path = (split, path) if sep else ("train", item)
         coco_annotations[split] = str(Path(path).resolve())
-    cfg.data = DataConfig(root=root, format=fmt, coco_annotations=coco_annotations if fmt == "coco" else {})
+    cfg.data = DataConfig(root=root, format=fmt, coco_annotations=coco_annotations if fmt == "coco" else {},
+                          semantic=cfg.data.semantic)
     app = dataclasses.replace(cfg.augment.appearance, crops=crops or cfg.augment.appearance.crops)
     cfg.augment = dataclasses.replace(
         cfg.augment, out=out, model=model or cfg.augment.model, splits=list(datasets), per_frame=counts,

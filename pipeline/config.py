@@ -45,6 +45,13 @@ class RulesConfig:
     max_overlap: Share = 0.5  # an object may cover existing persons/cars with less than this share of it
     # [low, high] of its pixel height over a mean-sized object's at its contact row (the ground plane's)
     scale_band: Annotated[list[float], Length(2), Range(above=0)] = field(default_factory=lambda: [0.75, 1.33])
+    # false: the fixed support table (labels.SUPPORT), each frame's camera file (else a plane fitted to its
+    # own objects) and scale_band. true: learned from the train split's single objects by the prepare stage
+    # ({prepare.out}/yardstick.json): the labels a class stands on, one ground plane for the dataset, and
+    # the scale band that holds `scale_coverage` of them - for real datasets without cameras.
+    learned: bool = False
+    support_min_share: Share = 0.02  # learned: a label is ground when this share of a class's objects stand on it
+    scale_coverage: Share = 0.95  # learned: the central share of the train objects' scale ratios the band holds
 
     def validate(self, where: str) -> None:
         lo, hi = self.scale_band
@@ -97,20 +104,63 @@ class CocoConfig:
 
 
 @dataclass
+class SemanticConfig:
+    """A semantic-label dataset (``data.format: semantic``, ``datasets/semantic.py``): per split a list file of
+    ``image label`` lines, or an image folder and a label folder (paths relative to ``data.root``); the
+    dataset's class ids mapped onto the pipeline's classes by name; the blob policy that turns connected
+    components into objects (CamVid's values: the CamVid profile, README "Use your own dataset")."""
+
+    lists: dict[str, str] = field(default_factory=dict)  # split -> list file ("image label" per line)
+    images: dict[str, str] = field(default_factory=dict)  # split -> image folder (splits without a list)
+    labels: dict[str, str] = field(default_factory=dict)  # split -> label folder
+    label_suffix: str = ".png"  # label file = image stem + this, in the label folder
+    classes: dict[int, str] = field(default_factory=dict)  # dataset id -> Cityscapes label name | ignore
+    fragment_area: Count = 20  # components under this many pixels are fragments (crowd regions)
+    # A component wider than this times its height is a group (crowd region), not one object ...
+    single_max_aspect: dict[str, float] = field(default_factory=lambda: {"person": 0.7, "car": 2.8})
+    # ... and so is one whose area over its convex hull's is under this.
+    single_min_solidity: dict[str, float] = field(default_factory=lambda: {"person": 0.5, "car": 0.8})
+    # ... and so is one whose top outline has two peaks this share of its height apart (heads side by side;
+    # cars' windscreens and roofs make such peaks on single cars, so no car entry).
+    group_peaks: dict[str, float] = field(default_factory=lambda: {"person": 0.12})
+
+    def validate(self, where: str) -> None:
+        for dataset_id, name in self.classes.items():
+            if not 0 <= dataset_id < 65536:
+                raise ConfigError(f"{where}.classes: id {dataset_id} is not a label-map value (0-65535)")
+            if name != "ignore" and (name not in BY_NAME or BY_NAME[name].id <= 0):
+                raise ConfigError(f"{where}.classes.{dataset_id}: {name!r} is not a Cityscapes label name "
+                                  "(or 'ignore')")
+        for key in ("single_max_aspect", "single_min_solidity", "group_peaks"):
+            for name, value in getattr(self, key).items():
+                if name not in BY_NAME or BY_NAME[name].id not in INSTANCE_IDS:
+                    raise ConfigError(f"{where}.{key}: {name!r} is not a Cityscapes class with instances")
+                if value <= 0:
+                    raise ConfigError(f"{where}.{key}.{name}: expected > 0, got {value}")
+        unknown = sorted((set(self.images) | set(self.labels)) - (set(self.images) & set(self.labels)))
+        if unknown:
+            raise ConfigError(f"{where}: split {unknown[0]!r} needs both an images and a labels folder")
+
+
+@dataclass
 class DataConfig:
     """The dataset the pipeline learns from and augments."""
 
-    root: str = "data/synthetic"  # a Cityscapes tree, or the image root of a COCO dataset
-    format: str = "cityscapes"  # cityscapes | coco (checked in validate: its message names both)
+    root: str = "data/synthetic"  # a Cityscapes tree, the image root of a COCO dataset, or a semantic dataset's
+    format: str = "cityscapes"  # cityscapes | coco | semantic (checked in validate: its message names them)
     coco_annotations: dict[str, str] = field(default_factory=dict)  # split -> instances json (coco)
     # split -> the folder its COCO ``file_name``s are relative to (coco); a split not listed reads from ``root``
     coco_images: dict[str, str] = field(default_factory=dict)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)  # format: semantic
 
     def validate(self, where: str) -> None:
-        if self.format not in ("cityscapes", "coco"):
-            raise ConfigError(f"{where}.format: expected 'cityscapes' or 'coco', got {self.format!r}")
+        if self.format not in ("cityscapes", "coco", "semantic"):
+            raise ConfigError(f"{where}.format: expected 'cityscapes', 'coco' or 'semantic', got {self.format!r}")
         if self.format == "coco" and not self.coco_annotations:
             raise ConfigError(f"{where}.coco_annotations: a COCO dataset needs split -> json paths")
+        if self.format == "semantic" and not self.semantic.classes:
+            raise ConfigError(f"{where}.semantic.classes: a semantic-label dataset needs its class map "
+                              "(dataset id -> Cityscapes label name or ignore)")
         extra = sorted(set(self.coco_images) - set(self.coco_annotations))
         if extra:
             raise ConfigError(f"{where}.coco_images: split {extra[0]!r} has no entry in coco_annotations")
@@ -144,10 +194,11 @@ class PrepareConfig:
                 raise ConfigError(f"{where}.classes: {name!r} is not a Cityscapes class with instances")
         for key in ("where_size", "what_size"):
             w, h = getattr(self, key)
-            n = w // 8
-            # The encoders halve the map down to 8x4: sizes are 8 * 2**k wide and half as high.
-            if w != 2 * h or w % 8 or n & (n - 1):
-                raise ConfigError(f"{where}.{key}: expected [8 * 2**k, 4 * 2**k] (e.g. [64, 32]), got {[w, h]}")
+            # The encoders halve the map at least three times: both sides are multiples of 8. The frame's
+            # aspect is kept (the prepare stage refuses a size of another aspect than the frames').
+            if w % 8 or h % 8:
+                raise ConfigError(f"{where}.{key}: width and height must be multiples of 8 (e.g. [64, 32] for "
+                                  f"2:1 frames, [64, 48] for 4:3), got {[w, h]}")
         if self.mask_size < 16 or self.mask_size & (self.mask_size - 1):
             raise ConfigError(f"{where}.mask_size: a power of two >= 16, got {self.mask_size}")
 
@@ -292,6 +343,9 @@ class AugmentConfig:
     min_area: Count = 150  # pixels of the object's whole mask
     # [low, high] of height / the ground plane's prediction (camera file, else a fitted ground plane)
     scale_band: Annotated[list[float], Length(2)] = field(default_factory=lambda: [0.75, 1.33])
+    # Not in the built-in default: candidates must stand on a label their class stands on (the rules' support
+    # table, or with rules.learned the labels learned from the data).
+    support: bool = False
     min_visible: Share = 0.6  # share of the new object left after nearer objects cover it
     # Existing instances an insertion covers: below either floor their remains become a crowd region.
     keep_min_pixels: Count = 100
@@ -520,10 +574,12 @@ def check_sizes(model: ModelConfig, prepare: PrepareConfig, where: str) -> None:
     for widths_key, size_key in (("where_widths", "where_size"), ("what_widths", "what_size")):
         n = len(getattr(model, widths_key))
         w, h = getattr(prepare, size_key)
-        if (w, h) != (8 * 2**n, 4 * 2**n):
+        # The encoder halves the input n times and ends on a map of 2 to 16 cells a side (8x4 for 2:1 frames).
+        if w % 2**n or h % 2**n or not (2 <= w >> n <= 16 and 2 <= h >> n <= 16):
             raise ConfigError(
-                f"{where}model.{widths_key} has {n} entries, so prepare.{size_key} must be "
-                f"{8 * 2**n}x{4 * 2**n} (width x height; the encoder halves it {n} times down to 8x4), got {w}x{h}"
+                f"{where}model.{widths_key} has {n} entries, so prepare.{size_key} must be 2**{n} times a map of 2 "
+                f"to 16 cells a side (e.g. {8 * 2**n}x{4 * 2**n} for 2:1 frames, {8 * 2**n}x{6 * 2**n} for 4:3; the "
+                f"encoder halves it {n} times), got {w}x{h}"
             )
     n = len(model.shape_widths)
     if prepare.mask_size != 4 * 2**n:
@@ -532,7 +588,7 @@ def check_sizes(model: ModelConfig, prepare: PrepareConfig, where: str) -> None:
             f"(the shape generator doubles a 4x4 map {n} times), got {prepare.mask_size}"
         )
     n = len(model.d_widths)
-    if 4 * 2 ** len(model.where_widths) < 2 ** (n + 1):
+    if prepare.where_size[1] < 2 ** (n + 1):
         raise ConfigError(f"{where}model.d_widths has {n} entries: too many halvings for prepare.where_size "
                           f"{prepare.where_size}")
     if model.z_where < 1 or model.z_what < 1:

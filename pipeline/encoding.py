@@ -7,9 +7,13 @@ design). Label maps are only ever resized with nearest neighbour: interpolating 
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import torch
+
+from pipeline.errors import ConfigError
 
 LABEL_CHANNELS = 29
 IN_CHANNELS = LABEL_CHANNELS + 1  # + edges
@@ -24,6 +28,22 @@ ID_OF_CHANNEL[_LUT[6:34]] = np.arange(6, 34)
 
 def channel_of(label_id: int) -> int:
     return int(_LUT[label_id])
+
+
+# A frame whose aspect differs from a network's input size by more than this factor is refused: squashed
+# inputs would teach boxes, shapes and appearance of the wrong proportions.
+ASPECT_TOLERANCE = 1.1
+
+
+def check_aspect(frame_hw: tuple[int, int], size: tuple[int, int], key: str, frame: str) -> None:
+    """Refuse an input ``size`` (W, H; the params key ``key``) of another aspect than the frame's, in one
+    line naming the key and a size that fits."""
+    height, width = frame_hw
+    w, h = size
+    if abs(math.log((width / height) / (w / h))) > math.log(ASPECT_TOLERANCE):
+        fit = max(8, round(w * height / width / 8) * 8)
+        raise ConfigError(f"{key}: {w}x{h} would squash the frames ({width}x{height}, e.g. {frame}): use a size "
+                          f"of their aspect, e.g. [{w}, {fit}]")
 
 
 def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:

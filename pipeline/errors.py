@@ -22,6 +22,10 @@ class DatasetError(PipelineError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):
+        # Raised in a worker process (a frame read in a pool) it crosses back pickled: rebuilt from both parts.
+        return type(self), (self.path, self.problem)
+
 
 @contextlib.contextmanager
 def reported_as_one_line():

@@ -53,9 +53,12 @@ def inserted_squares(out: str | Path, size: int) -> dict[str, np.ndarray]:
     return {name: np.array(v) for name, v in squares.items()}
 
 
-def acceptance(out: str | Path) -> dict:
-    """Per class: inserted objects per candidate drawn, from the augment run's summary."""
+def acceptance(out: str | Path, split: str | None = None) -> dict:
+    """Per class: inserted objects per candidate drawn, from the augment run's summary: over the frames of
+    ``split``, or of every augmented split (None)."""
     summary = read_json(Path(out) / "summary.json")
+    if split is not None:
+        return dict(summary["frames"][split]["acceptance_rate"])
     return {name: c["acceptance_rate"] for name, c in summary["classes"].items()}
 
 
@@ -99,6 +102,9 @@ def evaluate(cfg: Config, progress: bool = True, runs: str | Path = METRICS_DIR,
     gan = load_trained(cfg.augment.model, cfg, device)
     out = cfg.augment.out
     downstream = summarize_runs(cfg, runs)  # a missing run is refused now, before any work
+    if e.render_frames and not e.downstream.sizes:
+        raise ConfigError("evaluate.render_frames: the render modes are scored by the downstream subset segmenter; "
+                          "with no evaluate.downstream.sizes set render_frames to 0")
     if e.render_frames:  # and a missing or mismatched renderer
         load_renderer(cfg.augment.appearance.renderer, cfg, device)
         load_part_net(cfg.augment.appearance.renderer, cfg, device)
@@ -107,12 +113,16 @@ def evaluate(cfg: Config, progress: bool = True, runs: str | Path = METRICS_DIR,
     if real_skipped and cfg.evaluate.real_root:
         print(f"evaluate: real frames skipped ({real_skipped})", file=sys.stderr)
 
-    inserted = evaluate_inserted(cfg, out, e.random_per_object, cfg.seed)
+    # The inserted objects of the scored split when the augment stage inserted into it (a real dataset's
+    # val), else of every augmented frame (the built-in dataset augments train only).
+    scored = [e.split] if e.split in cfg.augment.splits else None
+    inserted = evaluate_inserted(cfg, out, e.random_per_object, cfg.seed, splits=scored)
     raw = evaluate_where(gan, cfg, e.split, e.samples_per_frame, cfg.seed)
-    rates = acceptance(out)
+    rates = acceptance(out, e.split if scored else None)
     # The model first: its raw samples (no rule applied) beside random boxes, and the share of candidates
     # the augment stage's rules accept; then the inserted objects, which passed those rules ("filtered").
     placement = {name: {"raw_where": raw["model"].get(name), "random_boxes": raw["random"].get(name),
+                        "real_boxes": raw.get("real", {}).get(name),
                         "acceptance_rate": rates.get(name), "filtered": inserted.get(name, {})}
                  for name in cfg.prepare.classes}  # every class: one the run inserted none of has no filtered rows
     seconds["placement"] = round(time.perf_counter() - t, 1)
@@ -133,7 +143,11 @@ def evaluate(cfg: Config, progress: bool = True, runs: str | Path = METRICS_DIR,
     real = real_frames(cfg, real_set, progress) if real_set is not None else None
     seconds["real_frames"] = round(time.perf_counter() - t, 1)
 
-    metrics = {"placement": placement, "shape": shapes, "diversity": diversity, "downstream": downstream,
+    metrics = {"placement": placement,
+               # which frames: raw samples on evaluate.split; acceptance and inserted objects on it when the
+               # augment stage inserted into it, else on every augmented split
+               "placement_frames": {"raw_where": e.split, "filtered": scored or list(cfg.augment.splits)},
+               "shape": shapes, "diversity": diversity, "downstream": downstream,
                "render_modes": render,
                "real_frames": {k: v for k, v in real.items() if not k.startswith("_")} if real
                else {"skipped": real_skipped},
@@ -142,11 +156,13 @@ def evaluate(cfg: Config, progress: bool = True, runs: str | Path = METRICS_DIR,
         "placement": [{"series": f"{name} {series}", "plausible": value["plausible"]}
                       for name, row in placement.items()
                       for series, value in (("raw model", row["raw_where"]), ("random boxes", row["random_boxes"]),
+                                            ("real boxes", row["real_boxes"]),
                                             *((f"filtered {arm}", row["filtered"][arm])
                                               for arm in ("ours", "random", "real") if arm in row["filtered"]))
                       if value],
         # One plot per downstream metric (first subset size): each arm's mean with its +- std band.
-        "downstream": {metric: plot_rows(downstream[str(e.downstream.sizes[0])], metric) for metric in METRICS},
+        "downstream": {metric: plot_rows(downstream[str(e.downstream.sizes[0])], metric) for metric in METRICS}
+                      if e.downstream.sizes else {},
         "_gallery": gallery_pairs(dataset_reader(cfg.data, cfg.coco), out, e.gallery_frames)
                     + (real["_gallery"] if real else [])
                     + [(f"{stem} (paste | gan | gan+parts)", [fit_width(im) for im in images])
@@ -166,6 +182,7 @@ def evaluate_stage(cfg: Config, metrics_path: str | Path = "metrics/evaluate.jso
     atomic_write_json(plots_dir / "placement.json", plots["placement"], indent=1)
     if (plots_dir / "downstream").is_dir():
         shutil.rmtree(plots_dir / "downstream")
+    (plots_dir / "downstream").mkdir(parents=True)  # a declared output, empty without downstream sizes
     for metric, rows in plots["downstream"].items():
         atomic_write_json(plots_dir / "downstream" / f"{metric}.json", rows, indent=1)
     if (reports / "gallery").is_dir():

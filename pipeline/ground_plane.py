@@ -37,9 +37,19 @@ def fit_ground_plane(objects: list[tuple[np.ndarray, int]]) -> Camera | None:
             continue
         xs.append(rows[-1] + 1.0)
         ys.append((rows[-1] - rows[0] + 1) / MEAN_HEIGHT_M[label_id])
-    if len(xs) < MIN_FIT_OBJECTS:
+    line = fit_line(np.array(xs), np.array(ys))
+    if line is None:
         return None
-    x, y = np.array(xs), np.array(ys)
+    horizon, height = line
+    return Camera(fx=1.0, fy=1.0, u0=0.0, v0=horizon, height=height)
+
+
+def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """The ground-plane rule ``y = (x - horizon) / height`` through points (contact row, height / mean
+    height) by Theil-Sen (median pairwise slope, median intercept): (horizon, height), or None with fewer
+    than ``MIN_FIT_OBJECTS`` points or a line that does not rise toward the camera."""
+    if len(x) < MIN_FIT_OBJECTS:
+        return None
     i, j = np.triu_indices(len(x), 1)
     distinct = x[i] != x[j]
     if not distinct.any():
@@ -48,8 +58,7 @@ def fit_ground_plane(objects: list[tuple[np.ndarray, int]]) -> Camera | None:
     if slope <= 0:
         return None
     intercept = float(np.median(y - slope * x))
-    horizon = -intercept / slope
-    return Camera(fx=1.0, fy=1.0, u0=0.0, v0=horizon, height=1.0 / slope)
+    return -intercept / slope, 1.0 / slope
 
 
 def scene_objects(instance_ids: np.ndarray, exclude: int | None = None) -> list[tuple[np.ndarray, int]]:

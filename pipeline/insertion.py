@@ -8,8 +8,11 @@ Each class's candidates are tried in draw order; a candidate is rejected when it
 
 - leaves the image (``outside``), or its whole mask is under ``min_area`` pixels (``small``),
 - covers existing - or already inserted - persons and cars beyond ``max_overlap`` (``overlap``),
+- with ``augment.support``, stands on a label its class does not stand on (``support``: the rules'
+  table, or the labels learned from the data with ``rules.learned``),
 - is off the ground-plane scale band (``scale``): the frame's camera file, else a ground plane fitted
-  to the frame's own persons and cars (``ground_plane.frame_camera``); no scale rule where neither exists,
+  to the frame's own persons and cars (``ground_plane.frame_camera``), or with ``rules.learned`` the
+  dataset's learned plane (``rules.Yardstick``); no scale rule where none exists,
 - has no crop to show it (``no_crop``), would be mostly hidden behind nearer objects, or would hide
   an object inserted before it below the visibility floors (``occluded``),
 
@@ -33,15 +36,14 @@ from pipeline.appearance.paste import harmonized
 from pipeline.config import Config
 from pipeline.encoding import edges, encode, resize_nearest
 from pipeline.errors import ConfigError
-from pipeline.ground_plane import frame_camera
 from pipeline.label_surgery import insert_object
 from pipeline.labels import BY_NAME
 from pipeline.masks import encode_rle
 from pipeline.models.insertion_gan import InsertionGAN
-from pipeline.rules import expected_height, overlap_share
+from pipeline.rules import SUPPORT_BAND, Yardstick, expected_height, overlap_share, support_label
 from pipeline.scene import Camera, Scene
 
-REASONS = ("outside", "small", "overlap", "scale", "no_crop", "occluded")
+REASONS = ("outside", "small", "overlap", "support", "scale", "no_crop", "occluded")
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Inserter:
         self.cfg = cfg
         self.device = torch.device(device)
         self.protect_existing = False  # True: refuse insertions that would remove any existing object
+        self.yardstick = Yardstick.of(cfg)  # the ground plane a frame's candidates are scaled by
         unknown = [n for n in cfg.augment.per_frame if cfg.augment.per_frame[n] and n not in cfg.prepare.classes]
         if unknown:
             raise ConfigError(f"augment.per_frame: the model was trained for {cfg.prepare.classes}, not {unknown}")
@@ -139,7 +142,7 @@ class Inserter:
         manifest records; ``exclude_frame`` keeps crops of that frame out of retrieval."""
         a = self.cfg.augment
         report = FrameInsertions()
-        camera = frame_camera(scene)  # from the frame as it was: inserted objects do not bend its fit
+        camera = self.yardstick.camera(scene)  # from the frame as it was: inserted objects do not bend its fit
         rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         for c, name, z_where, z_what in self._draws(seed):
             # Sampled after the classes before it are in: the model sees them as it sees existing objects.
@@ -165,12 +168,20 @@ class Inserter:
         return {i.value for i in scene.instances if self.protect_existing or "insert_id" in i.meta}
 
     def _rule(self, scene: Scene, cand: Candidate, mask: np.ndarray, camera: Camera | None) -> str | None:
-        """The overlap and scale rules for ``mask`` (inside the candidate's box)."""
+        """The overlap, support (``augment.support``) and scale rules for ``mask`` (inside the candidate's box)."""
         a = self.cfg.augment
         x, y, w, h = cand.box
         if overlap_share(mask, scene.labels[y : y + h, x : x + w]) >= a.max_overlap:
             return "overlap"
-        if camera is not None and not _in_scale_band(mask, cand, camera, a.scale_band):
+        if a.support:
+            # The box and the rows under it that the support band reads (rules.SUPPORT_BAND).
+            below = scene.labels[y : y + h + SUPPORT_BAND[-1], x : x + w]
+            padded = np.zeros(below.shape, bool)
+            padded[:h] = mask
+            if support_label(below, padded) not in self.yardstick.support[cand.label_id]:
+                return "support"
+        if camera is not None and not _in_scale_band(mask, cand, self.yardstick.class_camera(camera, cand.label_id),
+                                                      a.scale_band):
             return "scale"
         return None
 

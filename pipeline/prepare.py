@@ -29,12 +29,14 @@ from tqdm import tqdm
 
 from pipeline.config import Config, PrepareConfig
 from pipeline.datasets import open_dataset
+from pipeline.encoding import check_aspect as check_size_aspect
 from pipeline.encoding import resize_nearest
 from pipeline.ground_plane import frame_camera
 from pipeline.io import atomic_directory, atomic_write_bytes, atomic_write_json, dumps_json, encode_png
 from pipeline.label_surgery import remove_object
 from pipeline.labels import BY_NAME
 from pipeline.masks import square_mask
+from pipeline.rules import YARDSTICK_FILE, learn_yardstick, object_facts, save_yardstick
 from pipeline.scene import Instance, Scene
 
 
@@ -45,6 +47,7 @@ class FrameExamples:
     instances: list[dict]  # rows of the instance table
     crops: list[tuple[str, bytes, dict]]  # (relative path, RGBA PNG, index entry)
     rejected: Counter
+    facts: list[dict]  # what the learned rules read of each training example (rules.object_facts)
 
 
 def instance_filter(inst: Instance, cfg: PrepareConfig, classes: list[int]) -> str | None:
@@ -76,9 +79,16 @@ def frame_ground(scene: Scene) -> np.ndarray:
     return np.array([camera.horizon_row / scene.size[0], 1 / camera.height], np.float32)
 
 
+def check_aspect(scene: Scene, cfg: PrepareConfig) -> None:
+    """Refuse GAN input sizes of another aspect than the frame's (one line naming the key and a size that fits)."""
+    for key in ("where_size", "what_size"):
+        check_size_aspect(scene.size, tuple(getattr(cfg, key)), f"prepare.{key}", scene.frame.stem)
+
+
 def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
     classes = [BY_NAME[name].id for name in cfg.classes]
     where, what = tuple(cfg.where_size), tuple(cfg.what_size)
+    check_aspect(scene, cfg)
     height, width = scene.size
     maps = {
         "labels_where": resize_nearest(scene.labels, where),
@@ -87,9 +97,13 @@ def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
         "instances_what": resize_nearest(scene.instance_ids, what).astype(np.uint16),
         "frame_ground": frame_ground(scene),
     }
-    rows, crops, rejected = [], [], Counter()
+    rows, crops, rejected, facts = [], [], Counter(), []
     for inst in scene.instances:
         reason = instance_filter(inst, cfg, classes)
+        if reason == "crowd" and inst.label_id in classes and {"group", "fragment"} & set(inst.meta):
+            # A semantic dataset's crowd region: the groups and fragments it gathers (datasets/semantic.py).
+            rejected.update({k: inst.meta[k] for k in ("group", "fragment") if k in inst.meta})
+            continue
         if reason:
             rejected[reason] += 1
             continue
@@ -107,7 +121,10 @@ def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
             row["xp_what"] = resize_nearest(labels_xp, what)
         rows.append(row)
         crops.append(_crop(scene, inst, mask))
-    return FrameExamples(scene.frame.stem, maps, rows, crops, rejected)
+        fact = object_facts(scene, inst.value)
+        if fact is not None:
+            facts.append(fact)
+    return FrameExamples(scene.frame.stem, maps, rows, crops, rejected, facts)
 
 
 def _crop(scene: Scene, inst: Instance, mask: np.ndarray) -> tuple[str, bytes, dict]:
@@ -163,19 +180,25 @@ def prepare(cfg: Config, out: str | Path | None = None, workers: int | None = No
         for split in cfg.prepare.splits:
             n = len(_dataset_cache(cfg, split))
             jobs = [(cfg, split, i) for i in range(n)]
-            bar = tqdm(total=n, desc=f"prepare {split}", unit="frame", disable=not progress)
             frames: list[FrameExamples] = []
-            if workers <= 1:
-                for job in jobs:
-                    frames.append(_frame_job(job))
-                    bar.update()
-            else:
-                with ProcessPoolExecutor(workers) as pool:
-                    for result in pool.map(_frame_job, jobs, chunksize=8):
-                        frames.append(result)
+            # The bar is closed (its line ended) before an error in a frame reaches the one-line report.
+            with tqdm(total=n, desc=f"prepare {split}", unit="frame", disable=not progress) as bar:
+                if workers <= 1:
+                    for job in jobs:
+                        frames.append(_frame_job(job))
                         bar.update()
-            bar.close()
+                else:
+                    with ProcessPoolExecutor(workers) as pool:
+                        for result in pool.map(_frame_job, jobs, chunksize=8):
+                            frames.append(result)
+                            bar.update()
             summary["splits"][split] = _write_split(tmp, split, frames, cfg.prepare)
+            if cfg.rules.learned and split == cfg.prepare.splits[0]:
+                # The rules real frames are judged by, learned from the first (training) split's objects.
+                yardstick = learn_yardstick([fact for f in frames for fact in f.facts], cfg.rules,
+                                            [BY_NAME[name].id for name in cfg.prepare.classes])
+                save_yardstick(yardstick, tmp / YARDSTICK_FILE)
+                summary["yardstick"] = yardstick.to_json() | {"learned_from": split}
         summary["classes"] = cfg.prepare.classes
         atomic_write_json(tmp / "summary.json", summary, indent=2)
     return summary

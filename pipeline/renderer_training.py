@@ -37,7 +37,7 @@ from tqdm import tqdm
 from pipeline.checkpoints import array_digest, load_checkpoint, save_checkpoint, weights_bytes, work_key
 from pipeline.config import Config, RendererConfig
 from pipeline.datasets import open_dataset
-from pipeline.encoding import resize_nearest
+from pipeline.encoding import check_aspect, resize_nearest
 from pipeline.io import atomic_write_bytes, atomic_write_json
 from pipeline.labels import INSTANCE_FACTOR, TARGET_CLASSES
 from pipeline.masks import mask_bbox
@@ -70,6 +70,7 @@ class RenderFrames:
         images, labels, ids, parts = [], [], [], []
         for i in tqdm(range(len(dataset)), desc=f"renderer frames {split}", leave=False):
             scene = dataset[i]
+            check_aspect(scene.size, size, "renderer.size", scene.frame.stem)
             images.append(cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA))
             labels.append(resize_nearest(scene.labels, size))
             ids.append(resize_nearest(scene.instance_ids, size).astype(np.int32))

@@ -22,14 +22,19 @@ candidate mask over a "before" label map.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import RulesConfig
-from pipeline.labels import INSTANCE_IDS, MEAN_HEIGHT_M, SUPPORT, TARGET_CLASSES
-from pipeline.scene import Camera
+from pipeline.config import Config, RulesConfig
+from pipeline.errors import DatasetError
+from pipeline.ground_plane import fit_line, frame_camera
+from pipeline.io import atomic_write_json, read_json
+from pipeline.labels import BY_ID, BY_NAME, INSTANCE_IDS, MEAN_HEIGHT_M, SUPPORT, TARGET_CLASSES
+from pipeline.scene import Camera, Scene
 
 # The thresholds are params (``rules`` in params.yaml, ``config.RulesConfig``); these are its defaults.
 DEFAULT_SCALE_BAND: tuple[float, float] = tuple(RulesConfig().scale_band)
@@ -217,3 +222,130 @@ def rule_verdicts(labels_before: np.ndarray, mask: np.ndarray, label_id: int, ca
     check = check_placement(labels_before, mask, camera, label_id, tuple(rules.scale_band), rules.max_overlap)
     return {"support": check.support_ok, "overlap": check.overlap_ok, "scale": check.scale_ok,
             "plausible": check.plausible}
+
+
+YARDSTICK_FILE = "yardstick.json"
+FIT_POINTS = 3000
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """The rules as one object: the labels each class stands on, the ground plane a frame is judged by,
+    the scale band and the overlap ceiling.
+
+    Fixed (``rules.learned: false``): ``labels.SUPPORT``, each frame's camera file or the plane fitted to its
+    own objects (``ground_plane.frame_camera``), ``rules.scale_band``. Learned (``rules.learned: true``, for
+    real datasets without cameras): ``learn_yardstick`` reads the train split's single objects - the labels
+    at least ``rules.support_min_share`` of a class stand on; one ground plane for the whole dataset (the
+    Theil-Sen line of height over contact row, in frame heights, so frames of any size share it); per class,
+    the median scale ratio under it (``class_scale``: 1.0 is then the class's typical real object at that
+    row, so ``augment.scale_band`` keeps its meaning) and the band holding ``rules.scale_coverage`` of the
+    ratios. Every figure then says how the model's placements compare with the dataset's own objects, and
+    the real objects' score is reported beside it (the ceiling)."""
+
+    support: dict[int, frozenset[int]]
+    scale_band: tuple[float, float]
+    max_overlap: float
+    plane: tuple[float, float] | None = None  # learned: (horizon, camera height), in frame heights
+    class_scale: dict[int, float] = dataclasses.field(default_factory=dict)  # learned: median ratio per class
+
+    @classmethod
+    def fixed(cls, rules: RulesConfig) -> Yardstick:
+        return cls(dict(SUPPORT), tuple(rules.scale_band), rules.max_overlap)
+
+    @classmethod
+    def of(cls, cfg: Config) -> Yardstick:
+        """The yardstick ``cfg`` asks for: fixed, or learned by the prepare stage (its ``yardstick.json``)."""
+        if not cfg.rules.learned:
+            return cls.fixed(cfg.rules)
+        path = Path(cfg.prepare.out) / YARDSTICK_FILE
+        if not path.is_file():
+            raise DatasetError(path, "missing: rules.learned needs the prepare stage's learned rules "
+                               "(dvc repro prepare)")
+        return cls.from_json(read_json(path), cfg.rules.max_overlap)
+
+    def camera(self, scene: Scene, exclude: int | None = None) -> Camera | None:
+        """The ground plane ``scene`` is judged by: the dataset's (learned), else the frame's own."""
+        if self.plane is None:
+            return frame_camera(scene, exclude)
+        horizon, height = self.plane
+        return Camera(fx=1.0, fy=1.0, u0=0.0, v0=horizon * scene.size[0], height=height)
+
+    def class_camera(self, camera: Camera, label_id: int) -> Camera:
+        """``camera`` with the class's typical real object as the mean size (identity when fixed)."""
+        scale = self.class_scale.get(label_id, 1.0)
+        return camera if scale == 1.0 else dataclasses.replace(camera, height=camera.height / scale)
+
+    def verdicts(self, labels_before: np.ndarray, mask: np.ndarray, label_id: int,
+                 camera: Camera | None) -> dict[str, bool]:
+        """Each rule's verdict for a non-empty ``mask`` over ``labels_before``, and ``plausible``; without a
+        camera the scale rule does not apply and has no entry."""
+        support = support_label(labels_before, mask) in self.support[label_id]
+        overlap = overlap_share(mask, labels_before) < self.max_overlap
+        out = {"support": support, "overlap": overlap}
+        if camera is not None:
+            ratio = scale_ratio(mask, self.class_camera(camera, label_id), label_id)
+            out["scale"] = not math.isnan(ratio) and self.scale_band[0] <= ratio <= self.scale_band[1]
+        return out | {"plausible": all(out.values())}
+
+    def to_json(self) -> dict:
+        return {"support": {BY_ID[c].name: sorted(BY_ID[i].name for i in ids) for c, ids in self.support.items()},
+                "scale_band": list(self.scale_band),
+                "plane": None if self.plane is None else {"horizon": self.plane[0], "camera_height": self.plane[1]},
+                "class_scale": {BY_ID[c].name: v for c, v in self.class_scale.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict, max_overlap: float) -> Yardstick:
+        plane = data.get("plane")
+        return cls({BY_NAME[c].id: frozenset(BY_NAME[n].id for n in names) for c, names in data["support"].items()},
+                   tuple(data["scale_band"]), max_overlap,
+                   None if plane is None else (plane["horizon"], plane["camera_height"]),
+                   {BY_NAME[c].id: v for c, v in data.get("class_scale", {}).items()})
+
+
+def object_facts(scene: Scene, value: int) -> dict | None:
+    """What ``learn_yardstick`` reads of one real object: its class, the label it stands on, its contact
+    row and pixel height in frame heights; None when it touches the frame's border (cut off)."""
+    mask = scene.instance_ids == value
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    height, width = scene.size
+    if rows[0] == 0 or cols[0] == 0 or rows[-1] == height - 1 or cols[-1] == width - 1:
+        return None
+    return {"label_id": value // 1000, "support": support_label(scene.labels, mask),
+            "contact": (rows[-1] + 1) / height, "height": (rows[-1] - rows[0] + 1) / height}
+
+
+def learn_yardstick(facts: list[dict], rules: RulesConfig, classes: list[int]) -> Yardstick:
+    """The learned yardstick of a dataset from its train split's single objects (``object_facts``)."""
+    support, class_scale, bands = {}, {}, []
+    for label_id in classes:
+        mine = [f for f in facts if f["label_id"] == label_id]
+        if not mine:
+            raise DatasetError(BY_ID[label_id].name, "no single object of the class to learn the rules from")
+        counts = np.bincount([f["support"] for f in mine], minlength=256) / len(mine)
+        # Stuff only: an object "standing on" a car is one in front of it, whose ground the car hides.
+        counts[list(INSTANCE_IDS)] = 0
+        support[label_id] = frozenset(int(i) for i in np.flatnonzero(counts >= rules.support_min_share))
+    # Theil-Sen reads every pair: a fixed sample of FIT_POINTS objects bounds it on large datasets.
+    sample = facts if len(facts) <= FIT_POINTS else [
+        facts[i] for i in sorted(np.random.default_rng(0).choice(len(facts), FIT_POINTS, replace=False))]
+    x = np.array([f["contact"] for f in sample])
+    y = np.array([f["height"] / MEAN_HEIGHT_M[f["label_id"]] for f in sample])
+    line = fit_line(x, y)
+    if line is None:
+        raise DatasetError("rules.learned", "the train split's objects do not fit a ground plane (their height "
+                           "does not grow toward the bottom of the frame)")
+    horizon, height = line
+    lo_q, hi_q = (1 - rules.scale_coverage) / 2, (1 + rules.scale_coverage) / 2
+    for label_id in classes:
+        ratios = np.array([f["height"] / (MEAN_HEIGHT_M[label_id] * (f["contact"] - horizon) / height)
+                           for f in facts if f["label_id"] == label_id and f["contact"] > horizon])
+        class_scale[label_id] = float(np.median(ratios))
+        bands.append(np.quantile(ratios / class_scale[label_id], [lo_q, hi_q]))
+    # One band for every class (the rules' band is one pair): the widest of the classes' bands.
+    band = (round(float(min(b[0] for b in bands)), 4), round(float(max(b[1] for b in bands)), 4))
+    return Yardstick(support, band, rules.max_overlap, (float(horizon), float(height)), class_scale)
+
+
+def save_yardstick(yardstick: Yardstick, path: Path) -> None:
+    atomic_write_json(path, yardstick.to_json(), indent=2)

@@ -45,11 +45,12 @@ def train_stage(cfg: Config, metrics_path: str | Path = "metrics/train.json") ->
         # The model's own samples lead (no filter applied), random boxes beside them; then whether the
         # what-VAE's posterior carries the shape (posterior collapse shows as KL ~ 0, equal L1s).
         metrics = {"where_raw": quality["model"], "where_random": quality["random"],
+                   "where_real": quality.get("real", {}),  # the ceiling: the split's own objects as boxes
                    "what_posterior": posterior_health(gan, data, cfg.prepare.classes, seed=cfg.seed),
                    "learned_ground": learned_ground(cfg), **metrics}
         atomic_write_json(Path(metrics_path), metrics, indent=2)
         print("learned_ground " + "; ".join(f"{k}: {', '.join(v)}" for k, v in metrics["learned_ground"].items()))
-        for arm in ("where_raw", "where_random", "what_posterior"):
+        for arm in ("where_raw", "where_random", "where_real", "what_posterior"):
             for name, rules in metrics[arm].items():
                 print(f"{arm:<14} {name:<7} " + "  ".join(f"{k} {v}" for k, v in rules.items()))
     if dist.is_initialized():

@@ -291,3 +291,37 @@ def test_each_class_is_sampled_on_the_scene_with_the_earlier_classes_inserted(tr
     # The cars' input holds the inserted persons' visible pixels, and nothing else changed.
     changed = seen[1] != before
     assert changed.sum() > 0 and (seen[1][changed] == person).all()
+
+
+def test_the_support_rule_keeps_candidates_on_their_ground(trained_tiny, synthetic_root):
+    """With augment.support every inserted object stands on a label of its class's support set (the rules'
+    table on the built-in data); without it the tiny model's loose candidates do not all."""
+    import dataclasses
+
+    from pycocotools import mask as mask_utils
+
+    import pipeline.insertion as insertion
+    from pipeline.appearance import CropBank
+    from pipeline.datasets.cityscapes import CityscapesDataset
+    from pipeline.labels import SUPPORT
+    from pipeline.rules import support_label
+    from pipeline.trained_gan import load_trained
+
+    dataset = CityscapesDataset(synthetic_root, ["train"])
+    grounds = {}
+    for support in (False, True):
+        cfg = dataclasses.replace(trained_tiny, augment=dataclasses.replace(trained_tiny.augment, support=support))
+        inserter = insertion.Inserter(load_trained(cfg.augment.model, cfg),
+                                      CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg)
+        on_ground, rejected = [], 0
+        for index in range(len(dataset)):
+            scene = dataset[index]
+            before = scene.labels.copy()
+            report = inserter.insert(scene, seed=index)
+            rejected += sum(n for (_, reason), n in report.rejected.items() if reason == "support")
+            for item in report.inserted:
+                mask = mask_utils.decode(item["whole_mask"]).astype(bool)
+                on_ground.append(support_label(before, mask) in SUPPORT[BY_NAME[item["class"]].id])
+        grounds[support] = (on_ground, rejected)
+    assert grounds[True][0] and all(grounds[True][0]) and grounds[True][1] > 0
+    assert grounds[False][1] == 0 and not all(grounds[False][0])

@@ -18,10 +18,10 @@ def test_project_params_load_and_match_the_defaults():
     ({"synthetic": {"decoys_per_frame": [3, 1]}}, "synthetic.decoys_per_frame"),
     ({"evaluate": {"downstream": {"class_weights": {"persn": 2.0}}}}, "evaluate.downstream.class_weights"),
     ({"evaluate": {"downstream": {"class_weights": {"person": 0.0}}}}, "evaluate.downstream.class_weights.person"),
-    ({"data": {"format": "voc"}}, "data.format: expected 'cityscapes' or 'coco'"),
+    ({"data": {"format": "voc"}}, "data.format: expected 'cityscapes', 'coco' or 'semantic'"),
     ({"data": {"format": "coco"}}, "data.coco_annotations"),
     ({"seed": True}, "seed: expected int"),
-    ({"prepare": {"where_size": [60, 30]}}, r"prepare.where_size: expected \[8 \* 2\*\*k, 4 \* 2\*\*k\]"),
+    ({"prepare": {"where_size": [60, 30]}}, r"prepare.where_size: width and height must be multiples of 8"),
     ({"prepare": {"classes": ["sky"]}}, "prepare.classes: 'sky' is not a Cityscapes class with instances"),
     # ranges, choices and lengths: each refusal names the key
     ({"train": {"steps": -5}}, "params.yaml: train.steps: expected >= 1, got -5"),

@@ -230,7 +230,8 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     assert saved == json.loads(json.dumps(metrics))
     for name in ("person", "car"):
         row = saved["placement"][name]
-        assert list(row) == ["raw_where", "random_boxes", "acceptance_rate", "filtered"]  # the model first
+        # the model first
+        assert list(row) == ["raw_where", "random_boxes", "real_boxes", "acceptance_rate", "filtered"]
         assert {"ours", "random", "real"} <= set(row["filtered"])
         assert 0 <= row["filtered"]["ours"]["plausible"] <= 1 and 0 <= row["raw_where"]["plausible"] <= 1
         assert set(saved["shape"][name]) == {"raw", "real_train", "box", "inserted"}

@@ -285,16 +285,31 @@ def test_the_box_is_painted_as_the_target_class():
 
 
 @pytest.mark.parametrize("model, prepare, message", [
-    (ModelConfig(where_widths=[8, 8, 8, 8, 8]), DEFAULT_SIZES,
-     "model.where_widths has 5 entries, so prepare.where_size must be 256x128"),
+    (ModelConfig(where_widths=[8, 8, 8, 8, 8, 8]), DEFAULT_SIZES,
+     r"model.where_widths has 6 entries, so prepare.where_size must be 2\*\*6 times a map of 2 to 16 cells a side "
+     r"\(e.g. 512x256 for 2:1 frames"),
     (ModelConfig(), PrepareConfig(what_size=[512, 256]),
-     "model.what_widths has 4 entries, so prepare.what_size must be 128x64"),
+     r"model.what_widths has 4 entries, so prepare.what_size must be .* \(e.g. 128x64 for 2:1 frames, 128x96 for 4:3"),
     (ModelConfig(), PrepareConfig(mask_size=128), "model.shape_widths has 3 entries, so prepare.mask_size must be 32"),
     (ModelConfig(d_widths=[]), DEFAULT_SIZES, "model.d_widths"),
 ])
 def test_constructor_refuses_inconsistent_sizes(model, prepare, message):
     with pytest.raises(ConfigError, match=message):
         InsertionGAN(model, prepare, LossConfig(), MIN_SCALE)
+
+
+def test_a_4_by_3_frame_keeps_its_aspect_through_every_network():
+    """Inputs of a 4:3 frame (CamVid's 480x360 at 64x48 / 128x96) are not squashed: the encoders end on a 6x8
+    map, and a training step and sampling run at those sizes."""
+    prepare = PrepareConfig(where_size=[64, 48], what_size=[128, 96], mask_size=32)
+    gan = InsertionGAN(ModelConfig(), prepare, LossConfig(), MIN_SCALE)
+    assert gan.where.context.kernel_size == (6, 8)
+    assert gan.what.encoder.project.kernel_size == (6, 8)
+    x_where, x_what = torch.zeros(2, IN_CHANNELS, 48, 64), torch.zeros(2, IN_CHANNELS, 96, 128)
+    out = gan.sample(x_where, x_what, torch.tensor([0, 1]))
+    assert out["box"].shape == (2, 4) and out["shape"].shape == (2, 1, 32, 32)
+    h = gan.what(x_what, torch.zeros(2, 16), torch.eye(2))[1]
+    assert gan.what.reconstruct(h).shape == (2, IN_CHANNELS, 96, 128)
 
 
 def test_constructor_refuses_wrong_min_scale():

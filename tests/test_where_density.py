@@ -70,9 +70,10 @@ def test_learns_where_objects_stand_far_above_chance():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    x, _ = street(64, torch.Generator().manual_seed(99))
-    sampled = net.sample(x, torch.randn(64, 5, generator=gen), torch.ones(64, 1))
-    random_boxes = torch.rand(64, 2, generator=gen)
+    # 256 scenes: with 64 the share moved by +-0.05 between machines' float rounding (binomial noise alone).
+    x, _ = street(256, torch.Generator().manual_seed(99))
+    sampled = net.sample(x, torch.randn(256, 5, generator=gen), torch.ones(256, 1))
+    random_boxes = torch.rand(256, 2, generator=gen)
     random_theta = box_to_theta(torch.stack([random_boxes[:, 0] - 0.02, random_boxes[:, 1] - 0.1,
                                              random_boxes[:, 0] + 0.02, random_boxes[:, 1]], 1).clamp(0.001, 1))
     learned, chance = on_free_road(x, sampled).float().mean(), on_free_road(x, random_theta).float().mean()

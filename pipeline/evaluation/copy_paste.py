@@ -12,14 +12,15 @@ in where objects go and what shape they have.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from pipeline.appearance import CropBank, paste
-from pipeline.config import Config, RulesConfig
-from pipeline.ground_plane import frame_camera
+from pipeline.config import Config
 from pipeline.label_surgery import insert_object
 from pipeline.labels import BY_NAME
-from pipeline.rules import rule_verdicts
+from pipeline.rules import Yardstick
 from pipeline.scene import Scene
 
 # Random positions tried per wanted object before giving up (a crop may be mostly hidden everywhere);
@@ -32,15 +33,15 @@ class CopyPaste:
     def __init__(self, bank: CropBank, cfg: Config, rules: bool = False):
         self.bank = bank
         self.cfg = cfg
-        self.rules = RulesConfig(max_overlap=cfg.augment.max_overlap, scale_band=list(cfg.augment.scale_band)) \
-            if rules else None
+        self.rules = dataclasses.replace(Yardstick.of(cfg), max_overlap=cfg.augment.max_overlap,
+                                         scale_band=tuple(cfg.augment.scale_band)) if rules else None
 
     def insert(self, scene: Scene, counts: dict[str, int], seed: int, exclude_frame: str | None = None) -> int:
         """Paste ``counts[class]`` random crops into ``scene`` (in place); returns how many went in."""
         a = self.cfg.augment
         rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
         height, width = scene.size
-        camera = frame_camera(scene) if self.rules else None  # the frame as it was, as the augment stage fits it
+        camera = self.rules.camera(scene) if self.rules else None  # the frame as it was, as the augment stage fits it
         tries = TRIES_PER_OBJECT_RULES if self.rules else TRIES_PER_OBJECT
         inserted = 0
         for name, wanted in sorted(counts.items()):
@@ -58,8 +59,8 @@ class CopyPaste:
                 x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
                 whole = np.zeros(scene.size, bool)
                 whole[y : y + h, x : x + w] = rgba[..., 3] >= 128
-                if self.rules is not None and not (whole.any() and rule_verdicts(
-                        scene.labels, whole, BY_NAME[name].id, camera, self.rules)["plausible"]):
+                if self.rules is not None and not (whole.any() and self.rules.verdicts(
+                        scene.labels, whole, BY_NAME[name].id, camera)["plausible"]):
                     continue
                 protect = {i.value for i in scene.instances if "insert_id" in i.meta}
                 done = insert_object(scene, whole, BY_NAME[name].id, min_visible=a.min_visible,

@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from pipeline.config import Config, RulesConfig
+from pipeline.config import Config
 from pipeline.datasets import open_dataset
-from pipeline.ground_plane import frame_camera
 from pipeline.label_surgery import remove_object
 from pipeline.labels import BY_NAME, TARGET_CLASSES
-from pipeline.rules import rule_verdicts
+from pipeline.rules import Yardstick, pixel_height
 from pipeline.scene import Scene
 
 RULES = ("support", "scale", "overlap", "plausible")
@@ -53,12 +52,15 @@ class Tally:
 
     def __init__(self) -> None:
         self.counts: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        self.heights: dict = defaultdict(list)  # (arm, class) -> pixel heights of whole masks
 
-    def add(self, arm: str, name: str, verdicts: dict[str, bool]) -> None:
+    def add(self, arm: str, name: str, verdicts: dict[str, bool], mask: np.ndarray | None = None) -> None:
         for rule, ok in verdicts.items():
             t = self.counts[(arm, name)][rule]
             t[0] += int(ok)
             t[1] += 1
+        if mask is not None:
+            self.heights[(arm, name)].append(pixel_height(mask))
 
     def summary(self) -> dict:
         """{class: {arm: {rule: share, "objects": n}, "ours_vs_random": ratio}}."""
@@ -69,18 +71,21 @@ class Tally:
         for arms in result.values():
             if "ours" in arms and arms.get("random", {}).get("plausible", 0) > 0:
                 arms["ours_vs_random"] = round(arms["ours"]["plausible"] / arms["random"]["plausible"], 2)
+        # Sizes: the median pixel height of the inserted objects and of the same frames' real ones.
+        for (arm, name), heights in sorted(self.heights.items()):
+            result[name].setdefault("median_height", {})[arm] = float(np.median(heights))
         return result
 
 
-def judge_real(scene: Scene, tally: Tally, min_area: int, rules: RulesConfig) -> None:
+def judge_real(scene: Scene, tally: Tally, min_area: int, yardstick: Yardstick) -> None:
     """Tally the frame's own persons and cars (``real`` arm), each on its frame with itself removed."""
     for inst in scene.instances:
         if inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < min_area:
             continue
         labels_before, _ = remove_object(scene.labels, scene.instance_ids, inst.value)
-        verdicts = rule_verdicts(labels_before, scene.instance_ids == inst.value, inst.label_id,
-                                 frame_camera(scene, exclude=inst.value), rules)
-        tally.add("real", inst.name, verdicts)
+        verdicts = yardstick.verdicts(labels_before, scene.instance_ids == inst.value, inst.label_id,
+                                      yardstick.camera(scene, exclude=inst.value))
+        tally.add("real", inst.name, verdicts, scene.instance_ids == inst.value)
 
 
 def read_manifest(out: str | Path) -> list[dict]:
@@ -89,11 +94,13 @@ def read_manifest(out: str | Path) -> list[dict]:
 
 
 def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_object: int = 4, seed: int = 0,
-                      data=None) -> dict:
+                      data=None, splits: list[str] | None = None) -> dict:
     """Per class: the share of inserted objects (``ours``), of randomly placed copies of their shapes
-    (``random``) and of the same frames' real objects (``real``) meeting each rule, and how many times
-    more plausible ours are than random. ``data`` overrides ``cfg.data`` (the dataset the run augmented)."""
-    lines = read_manifest(out or cfg.augment.out)
+    (``random``) and of the same frames' real objects (``real``) meeting each rule, how many times
+    more plausible ours are than random, and the median heights of ours and the real objects. ``data``
+    overrides ``cfg.data`` (the dataset the run augmented); ``splits``: only the frames of these splits."""
+    lines = [m for m in read_manifest(out or cfg.augment.out) if splits is None or m["split"] in splits]
+    yardstick = Yardstick.of(cfg)
     rng = np.random.default_rng(seed)
     tally = Tally()
     by_frame: dict = defaultdict(list)
@@ -106,13 +113,13 @@ def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_obj
             if s != split:
                 continue
             scene = dataset[stems[stem]]
-            camera = frame_camera(scene)
+            camera = yardstick.camera(scene)
             for m in items:
                 label_id = BY_NAME[m["class"]].id
                 mask = mask_utils.decode(m["whole_mask"]).astype(bool)
-                tally.add("ours", m["class"], rule_verdicts(scene.labels, mask, label_id, camera, cfg.rules))
+                tally.add("ours", m["class"], yardstick.verdicts(scene.labels, mask, label_id, camera), mask)
                 for _ in range(random_per_object):
-                    shifted_verdicts = rule_verdicts(scene.labels, shifted(mask, rng), label_id, camera, cfg.rules)
+                    shifted_verdicts = yardstick.verdicts(scene.labels, shifted(mask, rng), label_id, camera)
                     tally.add("random", m["class"], shifted_verdicts)
-            judge_real(scene, tally, cfg.augment.min_area, cfg.rules)
+            judge_real(scene, tally, cfg.augment.min_area, yardstick)
     return tally.summary()

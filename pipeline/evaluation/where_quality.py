@@ -7,7 +7,9 @@ contact row): support under the bottom edge, height against the ground-plane pre
 camera file, else a ground plane fitted to its own objects; no scale verdict where neither exists),
 overlap with existing persons and cars. The baseline draws boxes of
 the sizes real instances of the class have (from the prepared training instances) at uniformly random
-positions inside the image.
+positions inside the image. The ceiling (``real``) judges the boxes of the same frames' own objects (those
+the prepare stage keeps as training examples), each with itself removed from the scene: what the rules
+make of the data's own placements, judged as the model's samples are.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.config import Config, RulesConfig
+from pipeline.config import Config
 from pipeline.datasets import open_dataset
-from pipeline.ground_plane import frame_camera
+from pipeline.label_surgery import remove_object
 from pipeline.labels import BY_NAME
-from pipeline.rules import rule_verdicts
+from pipeline.prepare import instance_filter
+from pipeline.rules import Yardstick
 from pipeline.scene import Camera
 from pipeline.training_data import PreparedData
 
@@ -35,7 +38,7 @@ def box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask
 
 
-def judge(scene, box: np.ndarray, label_id: int, camera: Camera | None, rules: RulesConfig) -> dict:
+def judge(scene, box: np.ndarray, label_id: int, camera: Camera | None, yardstick: Yardstick) -> dict:
     """The rules' verdicts for a box (its filled rectangle as the object's mask) in ``scene``, whose
     ground plane is ``camera`` (None: no scale rule)."""
     height, width = scene.size
@@ -43,7 +46,22 @@ def judge(scene, box: np.ndarray, label_id: int, camera: Camera | None, rules: R
     if not mask.any():  # the box lies wholly outside the image: no rule can pass
         rules = ("support", "overlap", "scale") if camera is not None else ("support", "overlap")
         return dict.fromkeys((*rules, "plausible"), False)
-    return rule_verdicts(scene.labels, mask, label_id, camera, rules)
+    return yardstick.verdicts(scene.labels, mask, label_id, camera)
+
+
+def real_box_verdicts(scene, cfg: Config, yardstick: Yardstick):
+    """(object, the rules' verdicts) for each of the scene's own objects that the prepare stage keeps as a
+    training example, its box judged as a raw sample is, with itself removed from the scene: the ceiling."""
+    class_ids = [BY_NAME[name].id for name in cfg.prepare.classes]
+    height, width = scene.size
+    for inst in scene.instances:
+        if instance_filter(inst, cfg.prepare, class_ids):
+            continue
+        labels_before, _ = remove_object(scene.labels, scene.instance_ids, inst.value)
+        x, y, w, h = inst.bbox
+        box = np.array([x / width, y / height, (x + w) / width, (y + h) / height])
+        yield inst, yardstick.verdicts(labels_before, box_mask(box, height, width), inst.label_id,
+                                       yardstick.camera(scene, exclude=inst.value))
 
 
 def random_boxes(real_boxes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -61,14 +79,23 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
     dataset = open_dataset(cfg.data, split, cfg.coco)
     prepared = PreparedData(f"{cfg.prepare.out}/{split}.npz", device, flip_prob=0.0)
     train = PreparedData(f"{cfg.prepare.out}/train.npz", "cpu", flip_prob=0.0)
+    yardstick = Yardstick.of(cfg)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     n_frames = len(dataset) if max_frames is None else min(max_frames, len(dataset))
-    tallies = {(arm, c): {} for arm in ("model", "random") for c in range(len(cfg.prepare.classes))}
+    tallies = {(arm, c): {} for arm in ("model", "random", "real") for c in range(len(cfg.prepare.classes))}
+    class_ids = [BY_NAME[name].id for name in cfg.prepare.classes]
+
+    def add(arm: str, c: int, verdicts: dict) -> None:
+        for rule, ok in verdicts.items():
+            t = tallies[(arm, c)].setdefault(rule, [0, 0])
+            t[0] += int(ok)
+            t[1] += 1
+
     gan.eval()
     for i in range(n_frames):
         scene = dataset[i]
-        camera = frame_camera(scene)
+        camera = yardstick.camera(scene)
         frame = torch.full((per_frame,), i, dtype=torch.long, device=device)
         for c, name in enumerate(cfg.prepare.classes):
             label_id = BY_NAME[name].id
@@ -79,14 +106,14 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
             real = train.inst_box[train.inst_class == c].numpy()
             for arm, arm_boxes in (("model", boxes), ("random", random_boxes(real, per_frame, rng))):
                 for box in arm_boxes:
-                    for rule, ok in judge(scene, box, label_id, camera, cfg.rules).items():
-                        t = tallies[(arm, c)].setdefault(rule, [0, 0])
-                        t[0] += int(ok)
-                        t[1] += 1
+                    add(arm, c, judge(scene, box, label_id, camera, yardstick))
+        for inst, verdicts in real_box_verdicts(scene, cfg, yardstick):
+            add("real", class_ids.index(inst.label_id), verdicts)
     gan.train()
     result: dict = {}
     for (arm, c), rules in tallies.items():
-        result.setdefault(arm, {})[cfg.prepare.classes[c]] = {
-            rule: round(ok / n, 4) for rule, (ok, n) in rules.items()} | {"samples": rules["support"][1]}
+        if rules:  # a class without a real object in the split has no ceiling
+            result.setdefault(arm, {})[cfg.prepare.classes[c]] = {
+                rule: round(ok / n, 4) for rule, (ok, n) in rules.items()} | {"samples": rules["support"][1]}
     return result
 

@@ -141,6 +141,11 @@ def theta_loss(theta: torch.Tensor, min_scale: torch.Tensor) -> torch.Tensor:
     return (F.relu(1 - a) + F.relu(a - max_a)).sum(1).mean()
 
 
+def map_size(hw: tuple[int, int], widths: list[int]) -> tuple[int, int]:
+    """(H, W) of the map an encoder of ``widths`` (one halving each) ends on for an input of ``hw``."""
+    return hw[0] >> len(widths), hw[1] >> len(widths)
+
+
 class InsertionGAN(nn.Module):
     def __init__(self, model: ModelConfig, prepare: PrepareConfig, losses: LossConfig, min_scale: list[float]):
         super().__init__()
@@ -161,11 +166,14 @@ class InsertionGAN(nn.Module):
         self.density = model.where_model == "density"
         if self.density and model.z_where < 5:
             raise ConfigError(f"model.z_where: the density where model reads 5 numbers of z, got {model.z_where}")
+        # The encoders end on the input halved once per width: 4x8 for a 2:1 frame, 6x8 for a 4:3 one.
+        where_map = map_size(self.where_hw, model.where_widths)
+        what_map = map_size(self.what_hw, model.what_widths)
         self.where: WhereNet | WhereDensity = (
-            WhereDensity(IN_CHANNELS, n, model.where_widths, model.where_embed) if self.density
-            else WhereNet(IN_CHANNELS, n, model.z_where, model.where_widths, model.where_embed))
+            WhereDensity(IN_CHANNELS, n, model.where_widths, model.where_embed, where_map) if self.density
+            else WhereNet(IN_CHANNELS, n, model.z_where, model.where_widths, model.where_embed, where_map))
         self.what = WhatNet(IN_CHANNELS, n, model.z_what, model.what_widths, model.what_embed, model.shape_widths,
-                            model.z_what_to_shape)
+                            model.z_what_to_shape, what_map)
         self.where_vae = None if self.density else AffineEncoder(n, model.z_where)
         self.what_vae = MaskEncoder(n, model.z_what, model.shape_widths[::-1])
 

@@ -22,12 +22,12 @@ SHAPE_MAP = (4, 4)
 
 class WhatNet(ConditionedEncoder):
     def __init__(self, in_channels: int, n_classes: int, z_dim: int, widths: list[int], embed: int,
-                 shape_widths: list[int], z_to_shape: bool = False):
-        super().__init__(in_channels, n_classes, z_dim, widths, embed, MAP)
+                 shape_widths: list[int], z_to_shape: bool = False, map_size: tuple[int, int] = MAP):
+        super().__init__(in_channels, n_classes, z_dim, widths, embed, map_size)
         self.z_to_shape = z_to_shape
         self.generator = Decoder(embed + n_classes + (z_dim if z_to_shape else 0), shape_widths, 1, SHAPE_MAP)
         self.latent = LatentHead(embed + n_classes, z_dim)
-        self.reconstructor = Decoder(embed + n_classes, widths[::-1], in_channels, MAP)
+        self.reconstructor = Decoder(embed + n_classes, widths[::-1], in_channels, map_size)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (shape logits [B, 1, S, S] float32, conditioned embedding for the heads)."""

@@ -1,7 +1,7 @@
 """The where module: given a scene and a class, where could an instance of it go (location and scale).
 
 scene (one-hot + edges) ++ tiled z_where ++ tiled class one-hot
-  -> Encoder (stride-2 convs down to 4x8, then a conv over that map) -> embedding h
+  -> Encoder (stride-2 convs down to a small map - 4x8 for a 2:1 frame - then a conv over it) -> embedding h
   -> transformer MLP(h ++ class) -> (ax, tx, ay, ty) -> theta [B, 2, 3]   (the box / placement)
   -> latent head(h ++ class) -> z_where back                             (keeps z in use)
   -> reconstructor(h ++ class) -> the input maps                         (keeps the context in h)
@@ -20,7 +20,7 @@ from torch import nn
 from pipeline.models.affine import box_features, box_to_theta, theta_from_features, theta_to_box
 from pipeline.models.blocks import ConditionedEncoder, Decoder, LatentHead, TiledConv, down, float32, mlp, up
 
-MAP = (4, 8)  # (H, W) of the map the encoders end on
+MAP = (4, 8)  # (H, W) of the map the encoders end on for a 2:1 input (``map_size``: the input's size / 2**n)
 TRANSFORMER_HIDDEN = [64, 32]  # the reference's 128-64-32-6, with the embedding as first width
 
 
@@ -46,11 +46,12 @@ class Transformer(nn.Module):
 
 
 class WhereNet(ConditionedEncoder):
-    def __init__(self, in_channels: int, n_classes: int, z_dim: int, widths: list[int], embed: int):
-        super().__init__(in_channels, n_classes, z_dim, widths, embed, MAP)
+    def __init__(self, in_channels: int, n_classes: int, z_dim: int, widths: list[int], embed: int,
+                 map_size: tuple[int, int] = MAP):
+        super().__init__(in_channels, n_classes, z_dim, widths, embed, map_size)
         self.transformer = Transformer(embed + n_classes)
         self.latent = LatentHead(embed + n_classes, z_dim)
-        self.reconstructor = Decoder(embed + n_classes, widths[::-1], in_channels, MAP)
+        self.reconstructor = Decoder(embed + n_classes, widths[::-1], in_channels, map_size)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (theta [B, 2, 3] float32, conditioned embedding for the heads)."""
@@ -104,13 +105,14 @@ class WhereDensity(nn.Module):
     log height and width read there.
     """
 
-    def __init__(self, in_channels: int, n_classes: int, widths: list[int], embed: int):
+    def __init__(self, in_channels: int, n_classes: int, widths: list[int], embed: int,
+                 map_size: tuple[int, int] = MAP):
         super().__init__()
         n = len(widths)
         self.first = TiledConv(in_channels, n_classes, widths[0])
         self.act = nn.LeakyReLU(0.2)
         self.downs = nn.ModuleList(down(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
-        self.context = nn.Conv2d(widths[-1], embed, MAP)
+        self.context = nn.Conv2d(widths[-1], embed, map_size)
         self.fuse = nn.Sequential(nn.Conv2d(widths[-1] + embed + n_classes, widths[-1], 1), nn.ReLU(True))
         # ups[k] doubles the map of level k (the bottom one alone, the others with their skip).
         self.ups = nn.ModuleList(

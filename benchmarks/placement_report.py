@@ -1,0 +1,69 @@
+"""The placement figures of one or more pipeline runs as one markdown table, a column per run and class.
+
+    python benchmarks/placement_report.py RUN [RUN ...]
+
+RUN is a project folder (or a `dvc exp` workspace) holding `metrics/evaluate.json` and `metrics/prepare.json`
+as the stages wrote them, e.g. the CamVid profile run with two training seeds. Rows, the model's raw figures
+first: raw where samples (no rule applied) beside random boxes and the data's own objects as boxes (the
+ceiling), the augment stage's acceptance, the inserted objects beside random copies of their shapes and the
+real objects (as masks), the median heights, shape diversity against real pairs, and what prepare dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def load(run: Path, name: str) -> dict:
+    path = run / "metrics" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def share(row: dict | None) -> str:
+    return "-" if not row else f"{row['plausible']:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    args = parser.parse_args()
+    columns, rows, notes = [], {}, []
+    for run in args.runs:
+        ev, prep, train = load(run, "evaluate"), load(run, "prepare"), load(run, "train")
+        seed = train.get("train", {}).get("seed", run.name)
+        for name, p in ev.get("placement", {}).items():
+            columns.append(f"{name} ({run.name})")
+            f = p.get("filtered", {})
+            d = ev.get("diversity", {}).get(name, {})
+            heights = f.get("median_height", {})
+            cells = {
+                "raw where samples, plausible": share(p.get("raw_where")),
+                "random boxes": share(p.get("random_boxes")),
+                "real objects as boxes (ceiling)": share(p.get("real_boxes")),
+                "raw / real": (f"{p['raw_where']['plausible'] / p['real_boxes']['plausible']:.2f}"
+                               if p.get("raw_where") and p.get("real_boxes") else "-"),
+                "acceptance": "-" if p.get("acceptance_rate") is None else f"{p['acceptance_rate']:.3f}",
+                "inserted objects (filtered)": share(f.get("ours")),
+                "random copies of their shapes": share(f.get("random")),
+                "real objects as masks": share(f.get("real")),
+                "median height inserted / real (px)": (f"{heights['ours']:.0f} / {heights['real']:.0f}"
+                                                       if {"ours", "real"} <= set(heights) else "-"),
+                "shape IoU over z / real pairs": (f"{d['shape_iou_within']:.3f} / {d['shape_iou_real']:.3f}"
+                                                  if "shape_iou_within" in d else "-"),
+                "seed": str(seed),
+            }
+            for key, value in cells.items():
+                rows.setdefault(key, []).append(value)
+        for split, info in prep.get("splits", {}).items():
+            notes.append(f"prepare ({run.name}) {split}: kept {info['instances']}, dropped {info['rejected']}")
+    print("| | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for key, values in rows.items():
+        print(f"| {key} | " + " | ".join(values) + " |")
+    print("\n".join(["", *notes]))
+
+
+if __name__ == "__main__":
+    main()
