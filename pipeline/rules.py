@@ -214,14 +214,9 @@ def is_plausible(labels_before: np.ndarray, mask: np.ndarray, camera: Camera, la
 def rule_verdicts(labels_before: np.ndarray, mask: np.ndarray, label_id: int, camera: Camera | None,
                   rules: RulesConfig) -> dict[str, bool]:
     """Each rule's verdict for a non-empty ``mask`` over ``labels_before`` under ``rules``' thresholds, and
-    ``plausible`` (all of them); without a camera the scale rule does not apply and has no entry."""
-    if camera is None:
-        support = support_label(labels_before, mask) in SUPPORT[label_id]
-        overlap = overlap_share(mask, labels_before) < rules.max_overlap
-        return {"support": support, "overlap": overlap, "plausible": support and overlap}
-    check = check_placement(labels_before, mask, camera, label_id, tuple(rules.scale_band), rules.max_overlap)
-    return {"support": check.support_ok, "overlap": check.overlap_ok, "scale": check.scale_ok,
-            "plausible": check.plausible}
+    ``plausible`` (all of them); without a camera the scale rule does not apply and has no entry. The fixed
+    rules' ``Yardstick.verdicts``."""
+    return Yardstick.fixed(rules).verdicts(labels_before, mask, label_id, camera)
 
 
 YARDSTICK_FILE = "yardstick.json"
