@@ -85,7 +85,9 @@ def check_aspect(scene: Scene, cfg: PrepareConfig) -> None:
         check_size_aspect(scene.size, tuple(getattr(cfg, key)), f"prepare.{key}", scene.frame.stem)
 
 
-def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
+def frame_examples(scene: Scene, cfg: PrepareConfig, facts: bool = False) -> FrameExamples:
+    """The frame's maps, training examples and crops; with ``facts``, what the learned rules read of each
+    example (only ``rules.learned`` needs them: a support look-up per object)."""
     classes = [BY_NAME[name].id for name in cfg.classes]
     where, what = tuple(cfg.where_size), tuple(cfg.what_size)
     check_aspect(scene, cfg)
@@ -97,7 +99,7 @@ def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
         "instances_what": resize_nearest(scene.instance_ids, what).astype(np.uint16),
         "frame_ground": frame_ground(scene),
     }
-    rows, crops, rejected, facts = [], [], Counter(), []
+    rows, crops, rejected, object_rows = [], [], Counter(), []
     for inst in scene.instances:
         reason = instance_filter(inst, cfg, classes)
         if reason == "crowd" and inst.label_id in classes and {"group", "fragment"} & set(inst.meta):
@@ -121,10 +123,10 @@ def frame_examples(scene: Scene, cfg: PrepareConfig) -> FrameExamples:
             row["xp_what"] = resize_nearest(labels_xp, what)
         rows.append(row)
         crops.append(_crop(scene, inst, mask))
-        fact = object_facts(scene, inst.value)
+        fact = object_facts(scene, inst.value) if facts else None
         if fact is not None:
-            facts.append(fact)
-    return FrameExamples(scene.frame.stem, maps, rows, crops, rejected, facts)
+            object_rows.append(fact)
+    return FrameExamples(scene.frame.stem, maps, rows, crops, rejected, object_rows)
 
 
 def _crop(scene: Scene, inst: Instance, mask: np.ndarray) -> tuple[str, bytes, dict]:
@@ -158,7 +160,7 @@ def _crop(scene: Scene, inst: Instance, mask: np.ndarray) -> tuple[str, bytes, d
 def _frame_job(args: tuple[Config, str, int]) -> FrameExamples:
     cfg, split, i = args
     dataset = _dataset_cache(cfg, split)
-    return frame_examples(dataset[i], cfg.prepare)
+    return frame_examples(dataset[i], cfg.prepare, facts=cfg.rules.learned)
 
 
 _DATASETS: dict = {}
