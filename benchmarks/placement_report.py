@@ -6,7 +6,9 @@ RUN is a project folder (or a `dvc exp` workspace) holding `metrics/evaluate.jso
 as the stages wrote them, e.g. the CamVid profile run with two training seeds. Rows, the model's raw figures
 first: raw where samples (no rule applied) beside random boxes and the data's own objects as boxes (the
 ceiling), the augment stage's acceptance, the inserted objects beside random copies of their shapes and the
-real objects (as masks), the median heights, shape diversity against real pairs, and what prepare dropped.
+real objects (as masks), the median heights (and the train objects'), the median scale where they stand
+(height over the ground plane's at the contact row: equal scales with unequal heights mean other rows),
+shape diversity against real pairs, and what prepare dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+import yaml
 
 
 def load(run: Path, name: str) -> dict:
@@ -31,8 +35,9 @@ def main() -> None:
     args = parser.parse_args()
     columns, rows, notes = [], {}, []
     for run in args.runs:
-        ev, prep, train = load(run, "evaluate"), load(run, "prepare"), load(run, "train")
-        seed = train.get("train", {}).get("seed", run.name)
+        ev, prep = load(run, "evaluate"), load(run, "prepare")
+        params = yaml.safe_load((run / "params.yaml").read_text()) if (run / "params.yaml").is_file() else {}
+        seed = params.get("seed", "-")
         for name, p in ev.get("placement", {}).items():
             columns.append(f"{name} ({run.name})")
             f = p.get("filtered", {})
@@ -50,6 +55,12 @@ def main() -> None:
                 "real objects as masks": share(f.get("real")),
                 "median height inserted / real (px)": (f"{heights['ours']:.0f} / {heights['real']:.0f}"
                                                        if {"ours", "real"} <= set(heights) else "-"),
+                "median scale at contact row inserted / real": (
+                    f"{f['median_scale']['ours']:.2f} / {f['median_scale']['real']:.2f}"
+                    if {"ours", "real"} <= set(f.get("median_scale", {})) else "-"),
+                "median height of the train objects (px)": (
+                    f"{prep['splits']['train']['median_height'][name]:.0f}"
+                    if name in prep.get("splits", {}).get("train", {}).get("median_height", {}) else "-"),
                 "shape IoU over z / real pairs": (f"{d['shape_iou_within']:.3f} / {d['shape_iou_real']:.3f}"
                                                   if "shape_iou_within" in d else "-"),
                 "seed": str(seed),

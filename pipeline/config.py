@@ -336,7 +336,8 @@ class AugmentConfig:
     out: str = "data/augmented"
     model: str = "models/insertion"  # a trained insertion GAN (the train stage's out)
     splits: list[str] = field(default_factory=lambda: ["train"])
-    per_frame: dict[str, int] = field(default_factory=lambda: {"person": 2, "car": 1})  # kept per class
+    # objects kept per frame and class; the classes are inserted in this order
+    per_frame: dict[str, int] = field(default_factory=lambda: {"person": 2, "car": 1})
     candidates: int = 24  # (z_where, z_what) samples drawn per class and frame, in one batch
     # Candidate rules (a candidate failing one is rejected; the next one is tried).
     max_overlap: Share = 0.25  # share of the object on existing (or already inserted) persons/cars

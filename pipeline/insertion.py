@@ -2,9 +2,10 @@
 
 Per frame and class to insert, one batch through the insertion GAN holds ``augment.candidates`` random
 (z_where, z_what) draws (all drawn up front from the frame's seed). The classes take turns in
-``prepare.classes`` order, and each class's batch reads the scene as it is by then: the objects inserted
+``augment.per_frame`` order, and each class's batch reads the scene as it is by then: the objects inserted
 for the classes before it are in the model's input, as existing objects are, so it can place around them.
-Each class's candidates are tried in draw order; a candidate is rejected when it
+Each class's candidates are tried in draw order, and after each accepted one the draws not yet tried
+are sampled again (the same latents) on the scene that now holds it; a candidate is rejected when it
 
 - leaves the image (``outside``), or its whole mask is under ``min_area`` pixels (``small``),
 - covers existing - or already inserted - persons and cars beyond ``max_overlap`` (``overlap``),
@@ -100,11 +101,11 @@ class Inserter:
 
     # -------------------------------------------------------------------------------- sampling
     def _draws(self, seed: int) -> list[tuple[int, str, torch.Tensor, torch.Tensor]]:
-        """(model class index, name, z_where, z_what) of every class to insert, in ``prepare.classes`` order,
+        """(model class index, name, z_where, z_what) of every class to insert, in ``augment.per_frame`` order,
         ``augment.candidates`` latents each: drawn on the CPU from the frame's seed (every class's z_where,
         then every class's z_what), so the same numbers whatever the device."""
         a = self.cfg.augment
-        classes = [(c, name) for c, name in enumerate(self.cfg.prepare.classes) if a.per_frame.get(name, 0) > 0]
+        classes = [(self.cfg.prepare.classes.index(name), name) for name, n in a.per_frame.items() if n > 0]
         if not classes:
             return []
         gen = torch.Generator().manual_seed(seed)
@@ -114,9 +115,9 @@ class Inserter:
         return [(c, name, zw, zt) for (c, name), zw, zt in zip(classes, z_where, z_what, strict=True)]
 
     def _sample(self, scene: Scene, inputs: tuple[torch.Tensor, torch.Tensor], c: int, name: str,
-                z_where: torch.Tensor, z_what: torch.Tensor) -> list[Candidate]:
+                z_where: torch.Tensor, z_what: torch.Tensor, first: int = 0) -> list[Candidate]:
         """One class's candidates for ``scene``, whose network inputs are ``inputs`` (``scene_inputs``), in
-        draw order, from one batched forward pass."""
+        draw order, from one batched forward pass; ``first``: the draw number of the first latent."""
         n = z_where.shape[0]
         cls = torch.full((n,), c, dtype=torch.long, device=self.device)
         x_where, x_what = inputs
@@ -126,7 +127,7 @@ class Inserter:
         boxes = out["box"].float().cpu().numpy().astype(np.float64)
         shapes = out["shape"].float().cpu().numpy()[:, 0]
         height, width = scene.size
-        return [_candidate(name, i, boxes[i], shapes[i], width, height) for i in range(n)]
+        return [_candidate(name, first + i, boxes[i], shapes[i], width, height) for i in range(n)]
 
     def propose(self, scene: Scene, seed: int) -> dict[str, list[Candidate]]:
         """Every class's candidates for ``scene`` as given (nothing inserted in between), in draw order."""
@@ -145,19 +146,24 @@ class Inserter:
         camera = self.yardstick.camera(scene)  # from the frame as it was: inserted objects do not bend its fit
         rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         for c, name, z_where, z_what in self._draws(seed):
-            # Sampled after the classes before it are in: the model sees them as it sees existing objects.
+            # Sampled after the objects before it are in: the model sees them as it sees existing objects.
             candidates = self._sample(scene, scene_inputs(scene, self.cfg, self.device), c, name, z_where, z_what)
-            wanted = a.per_frame[name]
-            kept = 0
-            for cand in candidates:
+            wanted, kept, n = a.per_frame[name], 0, len(candidates)
+            for draw in range(n):
                 if kept == wanted:
                     break
                 report.drawn[name] += 1
-                reason = self._try(scene, cand, camera, rng, exclude_frame, report)
-                if reason is None:
-                    kept += 1
-                else:
+                reason = self._try(scene, candidates[draw], camera, rng, exclude_frame, report)
+                if reason is not None:
                     report.rejected[(name, reason)] += 1
+                    continue
+                kept += 1
+                if kept < wanted and draw + 1 < n:
+                    # The scene changed: the draws still untried are sampled again on it (the same latents),
+                    # so the next object is placed around this one instead of on top of it.
+                    candidates[draw + 1 :] = self._sample(scene, scene_inputs(scene, self.cfg, self.device), c,
+                                                          name, z_where[draw + 1 :], z_what[draw + 1 :],
+                                                          first=draw + 1)
         if self.look is not None:  # one render of the final label map for every inserted object
             values = [i.value for i in scene.instances if "insert_id" in i.meta]
             self.look.apply(scene, values, rng)

@@ -116,6 +116,7 @@ def frame_examples(scene: Scene, cfg: PrepareConfig, facts: bool = False) -> Fra
             "value": inst.value,
             "box": np.array([x / width, y / height, (x + w) / width, (y + h) / height], np.float32),
             "mask": square_mask(mask, cfg.mask_size),
+            "height": h,  # pixels: the split's median is the size the where module learns
         }
         if cfg.remove_object:
             labels_xp, _ = remove_object(scene.labels, scene.instance_ids, inst.value)
@@ -248,4 +249,7 @@ def _write_split(root: Path, split: str, frames: list[FrameExamples], cfg: Prepa
     atomic_write_bytes(root / "crops" / split / "masks.npy", masks.getvalue())
     rejected = sum((f.rejected for f in frames), Counter())
     per_class = Counter(cfg.classes[r["class"]] for _, r in rows)
-    return {"frames": len(frames), "instances": dict(per_class), "rejected": dict(sorted(rejected.items()))}
+    heights = {name: float(np.median([r["height"] for _, r in rows if cfg.classes[r["class"]] == name]))
+               for name in per_class}
+    return {"frames": len(frames), "instances": dict(per_class), "rejected": dict(sorted(rejected.items())),
+            "median_height": heights}

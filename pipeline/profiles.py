@@ -8,7 +8,9 @@ result loads as a valid config, and only then replaces the file.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import typing
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -29,14 +31,27 @@ def profile_path(name: str) -> Path:
     return PROFILE_DIR / f"{name}.yaml"
 
 
-def _merge(target, source, prefix: str, changed: list[str]) -> None:
+def _merge(target, source, prefix: str, changed: list[str], section: type = Config) -> None:
+    """Write ``source`` into ``target`` key by key where the key is a params section (a dataclass of
+    ``section``); any other value - a list, a class map, ``augment.per_frame`` - is replaced whole, its
+    keys and their order included (a class map merged into another would keep the other's stale ids)."""
+    hints = typing.get_type_hints(section) if dataclasses.is_dataclass(section) else {}
     for key, value in source.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and isinstance(target.get(key), dict) and target[key]:
-            _merge(target[key], value, f"{name}.", changed)
-        elif target.get(key) != value:
+        field_type = hints.get(key)
+        if (isinstance(value, dict) and isinstance(target.get(key), dict) and target[key]
+                and dataclasses.is_dataclass(field_type)):
+            _merge(target[key], value, f"{name}.", changed, field_type)
+        elif _plain(target.get(key)) != _plain(value):
             target[key] = value
             changed.append(name)
+
+
+def _plain(value):
+    """A value as nested lists and pairs: mappings compare with their key order."""
+    if isinstance(value, dict):
+        return [(k, _plain(v)) for k, v in value.items()]
+    return [_plain(v) for v in value] if isinstance(value, list) else value
 
 
 def apply_profile(name: str, params: str | Path = "params.yaml") -> list[str]:

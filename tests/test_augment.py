@@ -254,43 +254,61 @@ def test_real_cityscapes_frames(trained_tiny, sample_root, tmp_path):
         assert (rendered == labels).mean() >= 0.995, polygons.name
 
 
-def test_each_class_is_sampled_on_the_scene_with_the_earlier_classes_inserted(trained_tiny, synthetic_root,
-                                                                                monkeypatch):
-    """The car candidates come from the model reading the frame with the persons just inserted (as it reads
-    existing persons), not from the frame as it was: they can be placed around the new objects."""
+def test_every_batch_is_sampled_on_the_scene_with_the_objects_inserted_before_it(trained_tiny, synthetic_root,
+                                                                                   monkeypatch):
+    """The candidates come from the model reading the frame with the objects inserted so far (as it reads
+    existing objects): after each accepted person the untried draws are sampled again, and the cars' batch
+    reads every inserted person; the classes take turns in ``augment.per_frame`` order."""
+    import dataclasses
+
     import pipeline.insertion as insertion
     from pipeline.appearance import CropBank
     from pipeline.datasets.cityscapes import CityscapesDataset
     from pipeline.trained_gan import load_trained
 
+    def batches(cfg, scene, seed):
+        """(labels seen, class) per forward pass, and the frame's report."""
+        inserter = insertion.Inserter(load_trained(cfg.augment.model, cfg),
+                                      CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg)
+        seen: list = []
+        real_inputs, real_sample = insertion.scene_inputs, inserter._sample
+
+        def spy_inputs(scene, *args):
+            seen.append(scene.labels.copy())
+            return real_inputs(scene, *args)
+
+        def spy_sample(scene, inputs, c, name, *args, **kwargs):
+            seen[-1] = (seen[-1], name)
+            return real_sample(scene, inputs, c, name, *args, **kwargs)
+
+        monkeypatch.setattr(insertion, "scene_inputs", spy_inputs)
+        monkeypatch.setattr(inserter, "_sample", spy_sample)
+        report = inserter.insert(scene, seed=seed)
+        monkeypatch.undo()
+        return seen, report
+
     cfg = trained_tiny
-    inserter = insertion.Inserter(load_trained(cfg.augment.model, cfg),
-                                  CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg)
-    seen: list[np.ndarray] = []
-    real = insertion.scene_inputs
-
-    def spy(scene, *args):
-        seen.append(scene.labels.copy())
-        return real(scene, *args)
-
-    monkeypatch.setattr(insertion, "scene_inputs", spy)
     person = BY_NAME["person"].id
     dataset = CityscapesDataset(synthetic_root, ["train"])
     for index in range(len(dataset)):
-        scene = dataset[index]
-        before = scene.labels.copy()
-        seen.clear()
-        report = inserter.insert(scene, seed=index)
+        before = dataset[index].labels.copy()
+        seen, report = batches(cfg, dataset[index], index)
         persons = [i for i in report.inserted if i["class"] == "person"]
-        if persons:
+        if len(persons) == 2:
             break
     else:
-        pytest.fail("no frame got a person")
-    assert len(seen) == 2  # one batch per class: persons, then cars
-    assert np.array_equal(seen[0], before)
-    # The cars' input holds the inserted persons' visible pixels, and nothing else changed.
-    changed = seen[1] != before
-    assert changed.sum() > 0 and (seen[1][changed] == person).all()
+        pytest.fail("no frame got two persons")
+    # persons, persons again after the first one went in, then cars
+    assert [name for _, name in seen] == ["person", "person", "car"]
+    assert np.array_equal(seen[0][0], before)
+    for labels, _ in seen[1:]:
+        changed = labels != before  # the inserted persons' visible pixels, and nothing else
+        assert changed.sum() > 0 and (labels[changed] == person).all()
+    assert (seen[2][0] != seen[1][0]).any()  # the cars read the second person too
+    # Cars first when per_frame lists them first: their batch reads the frame as it was.
+    cars_first = dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, per_frame={"car": 1, "person": 2}))
+    seen, _ = batches(cars_first, dataset[index], index)
+    assert seen[0][1] == "car" and np.array_equal(seen[0][0], before)
 
 
 def test_the_support_rule_keeps_candidates_on_their_ground(trained_tiny, synthetic_root):

@@ -286,6 +286,21 @@ def test_the_camvid_profile_writes_its_keys_and_keeps_the_comments(tmp_path):
     cfg = load_config(params)
     assert cfg.data.format == "semantic" and cfg.data.semantic.classes[8] == "car"
     assert cfg.prepare.where_size == [64, 48] and cfg.synthetic.width == 512  # the rest as it was
+    assert list(cfg.augment.per_frame) == ["car", "person"]  # a mapping value keeps the profile's order
+
+
+def test_a_profile_replaces_a_class_map_whole(tmp_path):
+    """A class map (any mapping that is not a params section) is one value: ids the profile does not name
+    must not survive from the params file."""
+    params, profile = tmp_path / "params.yaml", tmp_path / "mine.yaml"
+    text = (REPO / "params.yaml").read_text()
+    params.write_text(text.replace("    classes: {}", "    classes: {12: car, 13: person}", 1))
+    profile.write_text("data:\n  semantic:\n    classes: {0: road, 1: car}\n    label_suffix: _L.png\n")
+    changed = apply_profile(str(profile), params)
+    assert set(changed) == {"data.semantic.classes", "data.semantic.label_suffix"}
+    cfg = load_config(params)
+    assert cfg.data.semantic.classes == {0: "road", 1: "car"} and cfg.data.semantic.label_suffix == "_L.png"
+    assert cfg.data.semantic.fragment_area == 20  # the section's other keys as they were
 
 
 def test_a_profile_that_would_break_the_params_leaves_them_as_they_were(tmp_path):
@@ -313,11 +328,9 @@ def camvid_config() -> Config:
     profile = yaml.safe_load((REPO / "profiles" / "camvid.yaml").read_text())
     for section, values in profile.items():
         for key, value in values.items():
-            if isinstance(value, dict) and key not in ("semantic", "downstream"):
-                params[section][key].update(value)
-            elif isinstance(value, dict):
+            if key in ("semantic", "downstream"):  # sections: merged key by key, as apply_profile does
                 params[section][key] |= value
-            else:
+            else:  # values (lists, class maps, per_frame): replaced whole
                 params[section][key] = value
     params["data"]["root"] = str(CAMVID)
     return load_from(params)

@@ -29,8 +29,8 @@ from pipeline.config import Config
 from pipeline.datasets import open_dataset
 from pipeline.label_surgery import remove_object
 from pipeline.labels import BY_NAME, TARGET_CLASSES
-from pipeline.rules import Yardstick, pixel_height
-from pipeline.scene import Scene
+from pipeline.rules import Yardstick, pixel_height, scale_ratio
+from pipeline.scene import Camera, Scene
 
 RULES = ("support", "scale", "overlap", "plausible")
 
@@ -53,14 +53,18 @@ class Tally:
     def __init__(self) -> None:
         self.counts: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))
         self.heights: dict = defaultdict(list)  # (arm, class) -> pixel heights of whole masks
+        self.scales: dict = defaultdict(list)  # (arm, class) -> heights over the ground plane's at the contact row
 
-    def add(self, arm: str, name: str, verdicts: dict[str, bool], mask: np.ndarray | None = None) -> None:
+    def add(self, arm: str, name: str, verdicts: dict[str, bool], mask: np.ndarray | None = None,
+            scale: float | None = None) -> None:
         for rule, ok in verdicts.items():
             t = self.counts[(arm, name)][rule]
             t[0] += int(ok)
             t[1] += 1
         if mask is not None:
             self.heights[(arm, name)].append(pixel_height(mask))
+        if scale is not None and not np.isnan(scale):
+            self.scales[(arm, name)].append(scale)
 
     def summary(self) -> dict:
         """{class: {arm: {rule: share, "objects": n}, "ours_vs_random": ratio}}."""
@@ -74,7 +78,15 @@ class Tally:
         # Sizes: the median pixel height of the inserted objects and of the same frames' real ones.
         for (arm, name), heights in sorted(self.heights.items()):
             result[name].setdefault("median_height", {})[arm] = float(np.median(heights))
+        # Size where they stand: a height gap with equal scales is a gap in where (nearer or farther rows).
+        for (arm, name), scales in sorted(self.scales.items()):
+            result[name].setdefault("median_scale", {})[arm] = round(float(np.median(scales)), 3)
         return result
+
+
+def scale_at_contact(mask: np.ndarray, camera: Camera | None, label_id: int, yardstick: Yardstick) -> float | None:
+    """The mask's height over the ground plane's for its class at its contact row (None without a plane)."""
+    return None if camera is None else scale_ratio(mask, yardstick.class_camera(camera, label_id), label_id)
 
 
 def judge_real(scene: Scene, tally: Tally, min_area: int, yardstick: Yardstick) -> None:
@@ -83,9 +95,9 @@ def judge_real(scene: Scene, tally: Tally, min_area: int, yardstick: Yardstick) 
         if inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < min_area:
             continue
         labels_before, _ = remove_object(scene.labels, scene.instance_ids, inst.value)
-        verdicts = yardstick.verdicts(labels_before, scene.instance_ids == inst.value, inst.label_id,
-                                      yardstick.camera(scene, exclude=inst.value))
-        tally.add("real", inst.name, verdicts, scene.instance_ids == inst.value)
+        mask, camera = scene.instance_ids == inst.value, yardstick.camera(scene, exclude=inst.value)
+        verdicts = yardstick.verdicts(labels_before, mask, inst.label_id, camera)
+        tally.add("real", inst.name, verdicts, mask, scale_at_contact(mask, camera, inst.label_id, yardstick))
 
 
 def read_manifest(out: str | Path) -> list[dict]:
@@ -117,7 +129,8 @@ def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_obj
             for m in items:
                 label_id = BY_NAME[m["class"]].id
                 mask = mask_utils.decode(m["whole_mask"]).astype(bool)
-                tally.add("ours", m["class"], yardstick.verdicts(scene.labels, mask, label_id, camera), mask)
+                tally.add("ours", m["class"], yardstick.verdicts(scene.labels, mask, label_id, camera), mask,
+                          scale_at_contact(mask, camera, label_id, yardstick))
                 for _ in range(random_per_object):
                     shifted_verdicts = yardstick.verdicts(scene.labels, shifted(mask, rng), label_id, camera)
                     tally.add("random", m["class"], shifted_verdicts)
