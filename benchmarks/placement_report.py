@@ -29,12 +29,10 @@ def share(row: dict | None) -> str:
     return "-" if not row else f"{row['plausible']:.3f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path)
-    args = parser.parse_args()
+def placement_table(runs: list[Path]) -> list[str]:
+    """The table (a column per run and class) and the prepare notes, as lines of markdown."""
     columns, rows, notes = [], {}, []
-    for run in args.runs:
+    for run in runs:
         ev, prep = load(run, "evaluate"), load(run, "prepare")
         params = yaml.safe_load((run / "params.yaml").read_text()) if (run / "params.yaml").is_file() else {}
         seed = params.get("seed", "-")
@@ -69,11 +67,15 @@ def main() -> None:
                 rows.setdefault(key, []).append(value)
         for split, info in prep.get("splits", {}).items():
             notes.append(f"prepare ({run.name}) {split}: kept {info['instances']}, dropped {info['rejected']}")
-    print("| | " + " | ".join(columns) + " |")
-    print("|---" * (len(columns) + 1) + "|")
-    for key, values in rows.items():
-        print(f"| {key} | " + " | ".join(values) + " |")
-    print("\n".join(["", *notes]))
+    return ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|",
+            *(f"| {key} | " + " | ".join(values) + " |" for key, values in rows.items()), "",
+            *(f"- {note}" for note in notes)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    print("\n".join(placement_table(parser.parse_args().runs)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,254 @@
+"""docs/results.md, and the README's table of headline figures, from the metrics the pipeline's stages
+wrote: the figures in one place, never typed by hand.
+
+    python benchmarks/results_report.py            # rewrite what is out of date
+    python benchmarks/results_report.py --check    # exit 1 when a page disagrees with the metrics
+
+Reads the default run's `metrics/*.json` (what `dvc repro` wrote; `dvc.lock` records them) and each
+recorded run under `docs/runs/` (a folder per run: its `params.yaml` and the `metrics/` its stages wrote,
+e.g. the CamVid profile's training seeds). `tests/test_results_doc.py` runs the check, so the page cannot
+drift from the metrics it quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from placement_report import placement_table
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "results.md"
+README = ROOT / "README.md"
+RUNS = ROOT / "docs" / "runs"
+ARMS = ("subset", "ours", "copy_paste", "rules")
+BASELINES = ("copy_paste", "rules")
+
+
+def load(folder: Path, name: str) -> dict:
+    path = folder / "metrics" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|",
+            *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def f3(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def rules_cell(row: dict | None) -> str:
+    """plausible (support / overlap / scale)."""
+    if not row:
+        return "-"
+    parts = "/".join(f"{row[r]:.2f}" for r in ("support", "overlap", "scale") if r in row)
+    return f"{row['plausible']:.3f} ({parts})"
+
+
+def pair(row: dict, fmt: str) -> str:
+    """``ours / real`` of a row keyed by arm, or - where the metrics lack it."""
+    return " / ".join(fmt.format(row[a]) for a in ("ours", "real")) if {"ours", "real"} <= set(row) else "-"
+
+
+def placement(ev: dict) -> list[str]:
+    p = ev.get("placement", {})
+    classes = list(p)
+    rows = []
+    for label, read in (
+        ("raw where samples, plausible (support/overlap/scale)", lambda c: rules_cell(p[c].get("raw_where"))),
+        ("random boxes of real sizes", lambda c: rules_cell(p[c].get("random_boxes"))),
+        ("the frames' own objects as boxes (ceiling)", lambda c: rules_cell(p[c].get("real_boxes"))),
+        ("augment acceptance", lambda c: f3(p[c].get("acceptance_rate"))),
+        ("inserted objects (filtered)", lambda c: rules_cell(p[c]["filtered"].get("ours"))),
+        ("random copies of the inserted shapes", lambda c: rules_cell(p[c]["filtered"].get("random"))),
+        ("the frames' own objects as masks", lambda c: rules_cell(p[c]["filtered"].get("real"))),
+        ("median height inserted / real, px", lambda c: pair(p[c]["filtered"].get("median_height", {}), "{:.0f}")),
+        ("median scale at the contact row, inserted / real",
+         lambda c: pair(p[c]["filtered"].get("median_scale", {}), "{:.2f}")),
+    ):
+        rows.append([label, *(read(c) for c in classes)])
+    return table(["on the val frames", *classes], rows)
+
+
+def shapes(ev: dict, train: dict) -> list[str]:
+    s, d, post = ev.get("shape", {}), ev.get("diversity", {}), train.get("what_posterior", {})
+    classes = list(s)
+    rows = [[f"precision / recall, {arm}", *(f"{s[c][arm]['precision']:.3f} / {s[c][arm]['recall']:.3f}"
+                                             for c in classes)]
+            for arm in ("raw", "inserted", "real_train", "box") if all(arm in s[c] for c in classes)]
+    rows.append(["shape IoU over z_what / real pairs",
+                 *(f"{d[c]['shape_iou_within']:.3f} / {d[c]['shape_iou_real']:.3f}" for c in classes)])
+    rows.append(["box IoU over z_where", *(f"{d[c]['box_iou_within']:.3f}" for c in classes)])
+    if post:
+        rows.append(["what posterior KL, nats (active dims)",
+                     *(f"{post[c]['kl_what']:.2f} ({post[c]['active_dims']})" for c in classes)])
+        rows.append(["L1 to the real mask: posterior mean / z = 0",
+                     *(f"{post[c]['l1_posterior_mean']:.3f} / {post[c]['l1_z_zero']:.3f}" for c in classes)])
+    return table(["shapes (val)", *classes], rows)
+
+
+def augment(aug: dict) -> list[str]:
+    cls = aug.get("classes", {})
+    rows = [[c, str(v["inserted"]), str(v["candidates_drawn"]), f3(v["acceptance_rate"]),
+             ", ".join(f"{k} {n}" for k, n in v["rejected"].items())] for c, v in cls.items()]
+    run = aug.get("augment", {})
+    lines = table(["class", "inserted", "drawn", "acceptance", "rejected"], rows)
+    if run.get("frames_per_second"):
+        lines += ["", f"{run['frames_done']} frames at {run['frames_per_second']} frames/s ({run['device']})."]
+    return lines
+
+
+def downstream(ev: dict) -> list[str]:
+    lines = []
+    for n, summary in ev.get("downstream", {}).items():
+        lines += ["", f"N = {n} training frames, seeds {summary['seeds']}, scored on {summary['test_frames']} "
+                      f"{summary['split']} frames; training frames per arm {summary['train_frames']}. Mean +- std "
+                      f"over seeds; ours minus each baseline with the paired t-test's p.", ""]
+        rows = []
+        for metric, row in summary["metrics"].items():
+            cells = [f"{row[a]['mean']:.4f} +- {row[a]['std']:.4f}" if row[a]["std"] is not None else
+                     f3(row[a]["mean"]) for a in ARMS]
+            for b in BASELINES:
+                v = row[f"ours_vs_{b}"]
+                cells.append("-" if v["difference"] is None else
+                             f"{v['difference']:+.4f} (p {v['p']:.2f})" if v.get("p") is not None else
+                             f"{v['difference']:+.4f}")
+            rows.append([metric, *cells])
+        lines += table(["metric", *ARMS, *(f"ours - {b}" for b in BASELINES)], rows)
+    return lines
+
+
+def render_modes(ev: dict) -> list[str]:
+    r = ev.get("render_modes")
+    if not r:
+        return []
+    rows = [[mode, f3(r[mode]["miou"]), f3(r[mode]["inserted_accuracy"])]
+            for mode in ("paste", "gan", "gan+parts") if mode in r]
+    return ["", f"Render modes on {r['frames']} {r['split']} frames, read by the subset arm's segmenter:", "",
+            *table(["mode", "mIoU", "inserted pixels read as their class"], rows)]
+
+
+def real_frames(ev: dict) -> list[str]:
+    r = ev.get("real_frames", {})
+    if not r.get("placement"):
+        return []
+    rows = [[c, f3(r.get("acceptance", {}).get(c)), rules_cell(v.get("ours")), rules_cell(v.get("real"))]
+            for c, v in r["placement"].items()]
+    return ["", f"Real frames ({r['frames']} at `{r['root']}`):", "",
+            *table(["class", "acceptance", "inserted (filtered)", "their own objects"], rows)]
+
+
+def report() -> str:
+    ev, train, aug, prep = (load(ROOT, n) for n in ("evaluate", "train", "augment", "prepare"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    lines = [
+        "# Results",
+        "",
+        "Generated by `python benchmarks/results_report.py` from the metrics the pipeline's stages wrote; do not",
+        "edit by hand (`tests/test_results_doc.py` fails when this page and the metrics disagree). How the",
+        "defaults were chosen, and figures of earlier code: docs/history.md.",
+        "",
+        f"## The built-in dataset, default params (seed {params.get('seed', 0)})",
+        "",
+        "`dvc repro` on the built-in synthetic dataset; `metrics/evaluate.json`, `metrics/train.json`,",
+        "`metrics/augment.json`. Rules: support, overlap and the ground-plane scale of `pipeline/rules.py`.",
+        "",
+        *placement(ev),
+        "",
+        *shapes(ev, train),
+        "",
+        "### Augment",
+        "",
+        *augment(aug),
+        "",
+        "### Downstream",
+        *downstream(ev),
+        *render_modes(ev),
+        *real_frames(ev),
+    ]
+    runs = sorted(p for p in RUNS.iterdir() if p.is_dir()) if RUNS.is_dir() else []
+    if runs:
+        lines += ["", "## Recorded runs (docs/runs/)", "",
+                  "Each folder holds the run's `params.yaml` and the metrics its stages wrote; "
+                  f"`python benchmarks/placement_report.py {' '.join(str(r.relative_to(ROOT)) for r in runs)}`.",
+                  "", *placement_table(runs)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+SUMMARY_START = "<!-- results: made by benchmarks/results_report.py from the metrics; do not edit -->"
+SUMMARY_END = "<!-- /results -->"
+
+
+def summary() -> str:
+    """The README's table of headline figures, each with the command that makes it."""
+    ev = load(ROOT, "evaluate")
+    p = ev.get("placement", {})
+    classes = [c for c in ("person", "car") if c in p]
+
+    def per_class(read) -> list[str]:
+        return [read(c) for c in classes]
+
+    rows = [
+        ["built-in: raw where samples plausible (random boxes)",
+         *per_class(lambda c: f"{p[c]['raw_where']['plausible']:.3f} ({p[c]['random_boxes']['plausible']:.3f})"),
+         "`dvc repro`"],
+        ["built-in: augment acceptance", *per_class(lambda c: f3(p[c].get("acceptance_rate"))), "`dvc repro`"],
+        ["built-in: inserted objects plausible (the frames' own)",
+         *per_class(lambda c: f"{p[c]['filtered']['ours']['plausible']:.3f} "
+                              f"({p[c]['filtered']['real']['plausible']:.3f})"), "`dvc repro`"],
+    ]
+    runs = sorted(r for r in RUNS.glob("camvid-seed*") if r.is_dir()) if RUNS.is_dir() else []
+    if runs:
+        camvid = [load(r, "evaluate").get("placement", {}) for r in runs]
+        seeds = " / ".join(r.name.removeprefix("camvid-seed") for r in runs)
+        rows += [
+            [f"CamVid val, seeds {seeds}: raw where samples plausible, over the val objects' own (the ceiling)",
+             *per_class(lambda c: " / ".join(
+                 f"{e[c]['raw_where']['plausible'] / e[c]['real_boxes']['plausible']:.2f}" for e in camvid)),
+             "`ctxaug profile camvid && dvc exp run`"],
+            [f"CamVid val, seeds {seeds}: augment acceptance",
+             *per_class(lambda c: " / ".join(f"{e[c]['acceptance_rate']:.3f}" for e in camvid)),
+             "`ctxaug profile camvid && dvc exp run`"],
+        ]
+    for n, summary_n in ev.get("downstream", {}).items():
+        m = summary_n["metrics"]
+        for metric, label in (("segmenter_iou_{}", "segmenter IoU"), ("detector_mask_ap50_{}", "mask AP50")):
+            cells = []
+            for c in classes:
+                row = m[metric.format(c)]
+                cells.append(f"{row['ours']['mean']:.3f} / {row['subset']['mean']:.3f} / "
+                             f"{row['copy_paste']['mean']:.3f}")
+            rows.append([f"built-in downstream, N = {n}, {len(summary_n['seeds'])} seeds: {label}, "
+                         "ours / subset / copy-paste", *cells, "`dvc repro`"])
+    lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
+    return "\n".join(lines)
+
+
+def with_summary(readme: str) -> str:
+    start, end = readme.index(SUMMARY_START), readme.index(SUMMARY_END) + len(SUMMARY_END)
+    return readme[:start] + summary() + readme[end:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only compare: exit 1 when docs/results.md differs")
+    args = parser.parse_args()
+    pages = {OUT: report(), README: with_summary(README.read_text())}
+    stale = [path for path, text in pages.items() if not path.is_file() or path.read_text() != text]
+    if args.check:
+        for path in stale:
+            print(f"{path.relative_to(ROOT)}: out of date with the metrics; run `python benchmarks/results_report.py`",
+                  file=sys.stderr)
+        sys.exit(1 if stale else 0)
+    for path in stale:
+        path.write_text(pages[path])
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
