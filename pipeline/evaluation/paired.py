@@ -1,0 +1,99 @@
+"""Paired comparisons of two downstream arms: the difference with a 95% interval from a bootstrap over
+training seeds and test images, and the number of seeds a wanted interval needs.
+
+The arms of one run share everything but their training set: the same seed gives every arm the same
+initial weights and batches, and every arm is scored on the same test images. So a difference between two
+arms is read pairwise: one bootstrap draw resamples the seeds and, independently, the test images (with
+replacement), and both arms are scored on that same draw. Both sources of noise are in the interval - a
+new seed trains another model, a new test set holds other images - and neither arm gets a luckier draw.
+
+IoU is a ratio of sums (intersection and union summed over the test images, then divided), so what is
+resampled are each image's two counts, not per-image IoUs (an image without the class would have none).
+An arm's figure on a draw is its IoU per resampled seed over the resampled images, averaged over the
+seeds. ``scipy.stats.bootstrap`` resamples one axis; this draws two, so it is written out here, with the
+percentile interval scipy calls ``method="percentile"``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Arm a minus arm b: the figure on the data as measured and its bootstrap interval."""
+
+    difference: float
+    low: float
+    high: float
+    a: float
+    b: float
+    seeds: int
+    images: int
+
+    def to_json(self) -> dict:
+        return {"difference": round(self.difference, 4), "ci95": [round(self.low, 4), round(self.high, 4)],
+                "a": round(self.a, 4), "b": round(self.b, 4), "seeds": self.seeds, "images": self.images}
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the interval excludes zero (the sign of the difference is what the data says)."""
+        return self.low > 0 or self.high < 0
+
+
+def check_counts(counts: np.ndarray, name: str) -> np.ndarray:
+    """``counts`` as float [seeds, images, 2] (intersection, union), or a ValueError naming it."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 3 or counts.shape[2] != 2 or counts.shape[0] < 1 or counts.shape[1] < 1:
+        raise ValueError(f"{name}: expected [seeds, images, 2] counts, got shape {counts.shape}")
+    if (counts < 0).any() or (counts[..., 0] > counts[..., 1]).any():
+        raise ValueError(f"{name}: an intersection is negative or larger than its union")
+    return counts
+
+
+def pooled_iou(counts: np.ndarray, seed_weights: np.ndarray, image_weights: np.ndarray) -> np.ndarray:
+    """Per draw: the seeds' IoUs over the weighted images, averaged with the seed weights.
+
+    ``counts`` [S, I, 2]; ``seed_weights`` [B, S] and ``image_weights`` [B, I] are how many times each seed
+    and image a draw holds. A seed whose images hold no pixel of the class in a draw counts as IoU 0."""
+    inter = image_weights @ counts[..., 0].T  # [B, S]
+    union = image_weights @ counts[..., 1].T
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return (seed_weights * iou).sum(1) / seed_weights.sum(1)
+
+
+def paired_difference(counts_a: np.ndarray, counts_b: np.ndarray, draws: int = 4000, seed: int = 0,
+                      confidence: float = 0.95) -> PairedDifference:
+    """Arm a minus arm b, each given as [seeds, images, 2] counts of the same seeds and test images."""
+    a, b = check_counts(counts_a, "arm a"), check_counts(counts_b, "arm b")
+    if a.shape != b.shape:
+        raise ValueError(f"the arms are not paired: counts of shape {a.shape} and {b.shape}")
+    n_seeds, n_images = a.shape[:2]
+    rng = np.random.default_rng(seed)
+    seed_draw = rng.integers(n_seeds, size=(draws, n_seeds))
+    image_draw = rng.integers(n_images, size=(draws, n_images))
+    seed_weights = np.stack([np.bincount(d, minlength=n_seeds) for d in seed_draw]).astype(np.float64)
+    image_weights = np.stack([np.bincount(d, minlength=n_images) for d in image_draw]).astype(np.float64)
+    boot = pooled_iou(a, seed_weights, image_weights) - pooled_iou(b, seed_weights, image_weights)
+    ones_s, ones_i = np.ones((1, n_seeds)), np.ones((1, n_images))
+    fig_a, fig_b = float(pooled_iou(a, ones_s, ones_i)[0]), float(pooled_iou(b, ones_s, ones_i)[0])
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    return PairedDifference(fig_a - fig_b, float(low), float(high), fig_a, fig_b, n_seeds, n_images)
+
+
+def seeds_needed(paired_sd: float, half_width: float, confidence: float = 0.95, most: int = 1000) -> int:
+    """The fewest seeds whose t interval of a mean paired difference is at most ``half_width`` wide on each
+    side, when the per-seed differences spread with standard deviation ``paired_sd``."""
+    if half_width <= 0:
+        raise ValueError(f"half_width must be > 0, got {half_width}")
+    if paired_sd == 0:
+        return 2
+    for n in range(2, most + 1):
+        if stats.t.ppf(0.5 + confidence / 2, n - 1) * paired_sd / math.sqrt(n) <= half_width:
+            return n
+    return most

@@ -1,0 +1,52 @@
+"""Instance-level figures from a segmenter's label maps (pipeline/evaluation/instances.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.evaluation.instances import false_positives, recall_by_height
+from pipeline.labels import BY_NAME
+
+PERSON, CAR, ROAD, BUILDING = (BY_NAME[n] for n in ("person", "car", "road", "building"))
+
+
+def frame(size=(64, 96)):
+    labels = np.full(size, ROAD.id, np.uint8)
+    labels[:20] = BUILDING.id
+    return labels, np.zeros(size, np.int32)
+
+
+def put(labels, ids, label, value, rows, cols):
+    labels[rows, cols] = label.id
+    ids[rows, cols] = value
+
+
+def test_recall_counts_objects_by_height_and_the_found_share():
+    labels, ids = frame()
+    put(labels, ids, PERSON, 24000, slice(30, 40), slice(5, 9))    # 10 px tall: bucket 0-16
+    put(labels, ids, PERSON, 24001, slice(30, 50), slice(20, 26))  # 20 px: 16-32
+    put(labels, ids, CAR, 26000, slice(20, 60), slice(40, 80))     # 40 px: 32-64
+    put(labels, ids, PERSON, 24, slice(50, 60), slice(85, 90))     # a crowd region: not an object
+    pred = np.full(labels.shape, ROAD.train_id, np.uint8)
+    pred[30:40, 5:9] = PERSON.train_id                  # the small person: all of it
+    pred[30:39, 20:26] = PERSON.train_id                # the other: 9 of 20 rows, under half
+    pred[20:60, 40:60] = CAR.train_id                   # the car: exactly half
+    r = recall_by_height(pred[None], labels[None], ids[None])
+    assert r["person"]["0-16"] == {"found": 1, "objects": 1, "recall": 1.0}
+    assert r["person"]["16-32"] == {"found": 0, "objects": 1, "recall": 0.0}
+    assert r["car"]["32-64"] == {"found": 1, "objects": 1, "recall": 1.0}
+    assert r["person"]["64+"]["objects"] == 0 and r["person"]["64+"]["recall"] is None
+
+
+def test_false_positives_are_components_named_by_what_lies_under_them():
+    labels, ids = frame()
+    put(labels, ids, PERSON, 24000, slice(30, 50), slice(20, 26))
+    pred = np.full(labels.shape, ROAD.train_id, np.uint8)
+    pred[30:50, 20:26] = PERSON.train_id   # the real person: not a false positive
+    pred[2:12, 60:64] = PERSON.train_id    # on the facade
+    pred[40:46, 80:84] = PERSON.train_id   # on the road
+    pred[5, 5] = PERSON.train_id           # one stray pixel: left out
+    pred[50:58, 40:50] = CAR.train_id      # a car on the road
+    fp = false_positives(np.stack([pred, pred]), np.stack([labels, labels]))
+    assert fp["person"] == {"per_frame": 2.0, "under": {"building": 2, "road": 2}}
+    assert fp["car"] == {"per_frame": 1.0, "under": {"road": 2}}
