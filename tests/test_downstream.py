@@ -94,15 +94,19 @@ def test_the_detector_trains_from_the_augment_stages_coco_files_and_is_scored(au
 
 
 # ------------------------------------------------------------------------------------ rule baseline
-def test_the_rule_baseline_keeps_only_positions_that_pass_the_rules(trained_tiny, monkeypatch):
+def test_the_rule_baseline_keeps_only_positions_that_pass_the_rules(augmented_tiny, monkeypatch):
     import pipeline.evaluation.copy_paste as cp
     from pipeline.appearance import CropBank
     from pipeline.config import RulesConfig
     from pipeline.datasets import open_dataset
+    from pipeline.evaluation.inserted import read_manifest
     from pipeline.ground_plane import frame_camera
     from pipeline.rules import rule_verdicts
 
-    cfg = trained_tiny
+    cfg, _ = augmented_tiny
+    by_frame: dict = {}
+    for m in read_manifest(cfg.augment.out):
+        by_frame.setdefault(m["source_frame"], []).append(m)
     rules = RulesConfig(max_overlap=cfg.augment.max_overlap, scale_band=cfg.augment.scale_band)
     bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
     placed = []
@@ -118,8 +122,7 @@ def test_the_rule_baseline_keeps_only_positions_that_pass_the_rules(trained_tiny
         placed.clear()
         for i, scene in enumerate(open_dataset(cfg.data, "train")):
             camera = frame_camera(scene)
-            cp.CopyPaste(bank, cfg, rules=with_rules).insert(scene, {"person": 2, "car": 1}, seed=i,
-                                                             exclude_frame=scene.frame.stem)
+            cp.Relocate(bank, cfg, rules=with_rules).insert(scene, by_frame.get(scene.frame.stem, []), seed=i)
         verdicts[with_rules] = list(placed)
     assert len(verdicts[True]) >= 10 and all(verdicts[True])  # behind the rules: every placement passes
     assert not all(verdicts[False])  # random positions alone: some do not

@@ -154,22 +154,50 @@ def test_segmenter_shapes_and_a_few_steps_lower_the_loss():
 
 
 # ------------------------------------------------------------------------------------ copy-paste
-def test_copy_paste_inserts_the_asked_counts_with_consistent_labels(trained_tiny):
+def test_relocation_moves_ours_objects_and_nothing_else_about_them(augmented_tiny):
+    """The copy-paste arm's objects are ours' - the same shape at the same size, from the same crop - at
+    other positions: the labels it writes are that shape moved (less what nearer objects cover)."""
+    from pycocotools import mask as mask_utils
+
     from pipeline.appearance import CropBank
     from pipeline.datasets import open_dataset
-    from pipeline.evaluation.copy_paste import CopyPaste
+    from pipeline.evaluation.copy_paste import Relocate
+    from pipeline.evaluation.inserted import read_manifest
 
-    cfg = trained_tiny
-    scene = open_dataset(cfg.data, "train")[0]
+    cfg, _ = augmented_tiny
+    lines = [m for m in read_manifest(cfg.augment.out) if m["split"] == "train"]
+    dataset = open_dataset(cfg.data, "train")
+    stems = {dataset.frame_id(i).stem: i for i in range(len(dataset))}
+    stem = max({m["source_frame"] for m in lines}, key=lambda s: sum(m["source_frame"] == s for m in lines))
+    objects = sorted((m for m in lines if m["source_frame"] == stem), key=lambda m: int(m["id"].rsplit("/", 1)[1]))
+    scene = dataset[stems[stem]]
     bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
-    before = len(scene.instances)
-    n = CopyPaste(bank, cfg).insert(scene, {"person": 2, "car": 1}, seed=3, exclude_frame=scene.frame.stem)
-    assert n == 3
-    new = [i for i in scene.instances if "insert_id" in i.meta]
-    assert sorted(i.name for i in new) == ["car", "person", "person"]
-    assert len(scene.instances) >= before  # existing ones may turn crowd, never vanish from the maps silently
+    before = scene.image.copy()
+    n = Relocate(bank, cfg).insert(scene, objects, seed=3)
+    assert n == len(objects) >= 2
+    new = sorted((i for i in scene.instances if "insert_id" in i.meta), key=lambda i: i.meta["insert_id"])
+    assert [i.name for i in new] == [m["class"] for m in objects]
+    moved = 0
+    for inst, m in zip(new, objects, strict=True):
+        x, y, w, h = m["whole_box"]
+        shape = mask_utils.decode(m["whole_mask"]).astype(bool)[y : y + h, x : x + w]
+        visible = scene.mask(inst)
+        rows, cols = np.flatnonzero(visible.any(1)), np.flatnonzero(visible.any(0))
+        # the visible pixels lie inside one placement of the shape: find it from the box's size
+        fits = [(ny, nx) for ny in range(max(0, rows[-1] - h + 1), rows[0] + 1)
+                for nx in range(max(0, cols[-1] - w + 1), cols[0] + 1)
+                if ny + h <= scene.size[0] and nx + w <= scene.size[1]
+                and not (visible[ny : ny + h, nx : nx + w] & ~shape).any()
+                and visible.sum() == visible[ny : ny + h, nx : nx + w].sum()]
+        assert fits, m["id"]
+        moved += (y, x) not in fits
+        assert (scene.labels[visible] == inst.label_id).all()
+    assert moved >= 1  # random positions, not ours
+    changed = (scene.image != before).any(-1)
+    shown = np.zeros(scene.size, bool)
     for inst in new:
-        assert (scene.labels[scene.mask(inst)] == inst.label_id).all()
+        shown |= scene.mask(inst)
+    assert not (changed & ~shown).any()  # only the objects' visible pixels change
 
 
 # ------------------------------------------------------------------------------------- the stages

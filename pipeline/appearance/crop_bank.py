@@ -131,6 +131,15 @@ class CropBank:
         entry = self.entries[b.rows[pick]]
         return Crop(entry["file"], entry["frame"], bool(b.flipped[pick]), 0.0, 0.0, tuple(entry["context_rgb"]))
 
+    def crop(self, file: str, flipped: bool) -> Crop:
+        """The bank's crop stored as ``file`` (as a manifest names it), mirrored or not."""
+        if not hasattr(self, "_by_file"):
+            self._by_file = {e["file"]: e for e in self.entries}
+        entry = self._by_file.get(file)
+        if entry is None:
+            raise DatasetError(self.directory / file, "not in the crop bank's index.jsonl: re-run prepare")
+        return Crop(entry["file"], entry["frame"], bool(flipped), 0.0, 0.0, tuple(entry["context_rgb"]))
+
     def rgba(self, crop: Crop) -> np.ndarray:
         """The crop's pixels as H x W x 4 (RGB + mask alpha), mirrored when selected so."""
         rgba = _read_rgba(str(self.directory / crop.file))

@@ -7,13 +7,12 @@ For a subset of N training frames spread evenly over the train split, each arm i
 - ``subset``: the N original frames;
 - ``ours``: the same + the augment stage's augmented version of each, files and COCO entries copied as the
   augment stage wrote them (the trained model's placements, shapes and the augment stage's appearance);
-- ``copy_paste``: the same + a random copy-paste version of each with exactly the per-class counts ours
-  inserted into that frame (``CopyPaste``);
+- ``copy_paste``: the same + a version of each with ours' very objects (shape, size, crop, blend) moved to
+  uniformly random positions (``Relocate``);
 - ``rules``: the same, random positions kept only when they pass the placement rules
-  (``CopyPaste(rules=True)``): what a user could do without the learned model.
+  (``Relocate(rules=True)``): what a user could do without the learned model.
 
-Every inserted arm draws crops from the same bank the augment stage used (never the frame's own), so the
-inserted arms differ only in where objects go and what shape they have.
+So the inserted arms differ only in where the objects stand.
 """
 
 from __future__ import annotations
@@ -30,8 +29,9 @@ from pipeline.config import Config
 from pipeline.datasets import open_dataset
 from pipeline.datasets.cityscapes import frame_paths
 from pipeline.evaluation.arm_layout import ARMS, SPLIT, arm_files
-from pipeline.evaluation.copy_paste import CopyPaste
+from pipeline.evaluation.copy_paste import Relocate
 from pipeline.evaluation.detection import quiet_coco
+from pipeline.evaluation.inserted import read_manifest
 from pipeline.io import atomic_directory, atomic_write_json
 from pipeline.labels import BY_ID
 from pipeline.scene import FrameId
@@ -62,7 +62,11 @@ def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> d
     aug = quiet_coco(augment_coco(cfg))
     aug_images = {img["file_name"]: img for img in aug.dataset["images"]}
     bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
-    pasters = {"copy_paste": CopyPaste(bank, cfg), "rules": CopyPaste(bank, cfg, rules=True)}
+    pasters = {"copy_paste": Relocate(bank, cfg), "rules": Relocate(bank, cfg, rules=True)}
+    manifest: dict = {}
+    for m in read_manifest(cfg.augment.out):
+        if m["split"] == SPLIT:
+            manifest.setdefault(m["source_frame"], []).append(m)
     writers = {arm: CocoWriter() for arm in ARMS}
     frames = Counter()
     inserted = {arm: Counter() for arm in ARMS[1:]}
@@ -88,8 +92,8 @@ def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> d
             inserted["ours"].update(counts)
             for arm, paster in pasters.items():
                 pasted = copy_scene(scene, aug_frame)
-                paster.insert(pasted, dict(counts), frame_seed(cfg.seed, SPLIT, f"{frame.stem}/{arm}"),
-                              exclude_frame=frame.stem)
+                objects = sorted(manifest.get(frame.stem, []), key=lambda m: int(m["id"].rsplit("/", 1)[1]))
+                paster.insert(pasted, objects, frame_seed(cfg.seed, SPLIT, f"{frame.stem}/{arm}"))
                 written = write_scene(tmp / arm / "cityscapes", pasted)
                 writers[arm].add(written, cityscapes_file_name(written))
                 frames[arm] += 1
