@@ -120,6 +120,15 @@ def downstream(ev: dict) -> list[str]:
                              f"{v['difference']:+.4f}")
             rows.append([metric, *cells])
         lines += table(["metric", *ARMS, *(f"ours - {b}" for b in BASELINES)], rows)
+        paired = summary.get("paired", {})
+        if paired:
+            lines += ["", "Ours minus each arm, paired (the same seeds and test images), with the 95% interval of a "
+                          "bootstrap over seeds and test images (`pipeline/evaluation/paired.py`):", ""]
+            others = sorted({k.removeprefix("ours_minus_") for row in paired.values() for k in row})
+            prow = [[metric, *(f"{row[f'ours_minus_{o}']['difference']:+.4f} "
+                               f"[{row[f'ours_minus_{o}']['ci95'][0]:+.4f}, {row[f'ours_minus_{o}']['ci95'][1]:+.4f}]"
+                               for o in others)] for metric, row in paired.items()]
+            lines += table(["metric", *(f"ours - {o}" for o in others)], prow)
     return lines
 
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pipeline.checkpoints import load_weights
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.evaluation.downstream import N_CLASSES
+from pipeline.evaluation.paired import paired_difference
 from pipeline.evaluation.runs import run_arms, test_frames, write_test_set
 from pipeline.evaluation.seeds import summarize
 from pipeline.io import atomic_write_bytes, atomic_write_json, read_json
@@ -42,6 +44,11 @@ def arms_root(cfg: Config, n: int) -> Path:
 
 def run_name(n: int, seed: int) -> str:
     return f"{n}-{seed}"
+
+
+def images_path(cfg: Config, n: int, seed: int) -> Path:
+    """A run's per-image counts (``downstream.image_counts``): what the paired bootstrap resamples."""
+    return Path(cfg.evaluate.downstream.out) / "runs" / f"{run_name(n, seed)}.json"
 
 
 def downstream_test_stage(cfg: Config, progress: bool = True) -> int:
@@ -65,10 +72,12 @@ def downstream_stage(cfg: Config, n: int, seed: int, metrics_dir: str | Path = M
     check_run(cfg, n, seed)
     device = resolve_device(cfg.evaluate.device, "evaluate.device")
     figures, segmenter = run_arms(cfg, arms_root(cfg, n), seed, test_root(cfg), device, progress)
+    per_image = {arm: f.pop("per_image") for arm, f in figures.items()}
     result = {"subset_frames": n, "seed": seed, "test_frames": test_frames(cfg, test_root(cfg)), "split": dc.test_split,
               "arms": figures}
     name = run_name(n, seed)
     atomic_write_bytes(Path(models_dir) / f"{name}-subset.safetensors", segmenter)
+    atomic_write_json(images_path(cfg, n, seed), {"seed": seed, "arms": per_image})
     atomic_write_json(Path(metrics_dir) / f"{name}.json", result, indent=2)
     for arm, f in figures.items():
         det, seg = f["detector"]["scores"], f["segmenter"]
@@ -90,9 +99,30 @@ def summarize_runs(cfg: Config, metrics_dir: str | Path = METRICS_DIR) -> dict:
                 raise ConfigError(f"{path}: missing; run `dvc repro downstream@{run_name(n, seed)}`")
             runs[seed] = read_json(path)
         out[str(n)] = summarize({seed: run["arms"] for seed, run in runs.items()})
+        out[str(n)]["paired"] = paired_ious(cfg, n)
         first = next(iter(runs.values()))
         out[str(n)] |= {"split": first["split"], "test_frames": first["test_frames"],
                         "train_frames": {arm: f["train_frames"] for arm, f in first["arms"].items()}}
+    return out
+
+
+def paired_ious(cfg: Config, n: int) -> dict:
+    """Per scored class: ours minus each other arm, person and car IoU, with the 95% interval of the
+    bootstrap over seeds and test images (``paired.py``)."""
+    counts: dict = {}
+    for seed in cfg.evaluate.downstream.seeds:
+        path = images_path(cfg, n, seed)
+        if not path.is_file():
+            raise ConfigError(f"{path}: missing; run `dvc repro downstream@{run_name(n, seed)}`")
+        for arm, classes in read_json(path)["arms"].items():
+            for name, rows in classes.items():
+                counts.setdefault(name, {}).setdefault(arm, []).append(rows)
+    out: dict = {}
+    for name, arms in counts.items():
+        ours = np.array(arms["ours"], np.float64)
+        out[f"segmenter_iou_{name}"] = {
+            f"ours_minus_{arm}": paired_difference(ours, np.array(rows, np.float64), seed=cfg.seed).to_json()
+            for arm, rows in arms.items() if arm != "ours"}
     return out
 
 

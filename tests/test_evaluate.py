@@ -241,6 +241,13 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
             assert f["train_frames"] == arms["frames"][arm]
             assert {"person_iou", "car_iou", "person_out_of_context_pixels"} <= set(f["segmenter"])
             assert {"mask_ap50", "box_ap50", "ar_small"} <= set(f["detector"]["scores"]["car"])
+            assert set(f["segmenter"]["recall_by_height"]) == {"person", "car"}
+            assert set(f["segmenter"]["false_positives"]["person"]) == {"per_frame", "under"}
+            assert "per_image" not in f  # the counts go beside the metrics, not into them
+        counts = json.loads((tmp_path / f"downstream/runs/3-{seed}.json").read_text())["arms"]
+        assert set(counts) == {"subset", "ours", "copy_paste", "rules"}
+        assert all(len(counts[arm][name]) == 4 and all(i <= u for i, u in counts[arm][name])
+                   for arm in counts for name in ("person", "car"))
     assert (tmp_path / "models/3-0-subset.safetensors").is_file()
     # The worker count does not change a figure: seed 0 again, one model after another.
     one = dataclasses.replace(cfg.evaluate, downstream=dataclasses.replace(down, workers=1))
@@ -270,6 +277,10 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     assert iou["ours"]["n"] == 2 and iou["ours"]["std"] is not None
     assert iou["ours_vs_copy_paste"]["verdict"] in ("beats", "loses", "within 2 std")
     assert set(summary["metrics"]) == set(METRICS)
+    paired = summary["paired"]["segmenter_iou_person"]
+    assert set(paired) == {"ours_minus_subset", "ours_minus_copy_paste", "ours_minus_rules"}
+    for row in paired.values():
+        assert row["ci95"][0] <= row["difference"] <= row["ci95"][1] and row["seeds"] == 2 and row["images"] == 4
     # The render modes' score reads the first run's subset-arm segmenter (the tiny run has no renderer to score with).
     from pipeline.downstream import load_subset_segmenter
 

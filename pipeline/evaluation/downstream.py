@@ -119,6 +119,18 @@ def iou_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     return out
 
 
+def image_counts(pred: np.ndarray, target: np.ndarray) -> dict[str, list[list[int]]]:
+    """Per scored class and test image: [intersection, union] pixel counts (void pixels left out) - what a
+    bootstrap over images resamples (``paired.py``): IoU is a ratio of sums, not a mean of per-image IoUs."""
+    valid = target != 255
+    out = {}
+    for n in SCORED:
+        t, p = (target == BY_NAME[n].train_id) & valid, (pred == BY_NAME[n].train_id) & valid
+        inter, union = (t & p).sum((1, 2)), (t | p).sum((1, 2))
+        out[n] = np.stack([inter, union], 1).astype(int).tolist()
+    return out
+
+
 def out_of_context_pixels(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """Per class: the share of the test frames' impossible-region pixels (``OUT_OF_CONTEXT``, by their
     true label) that the segmenter labels with that class."""

@@ -23,18 +23,18 @@ FOUND_SHARE = 0.5
 # Pixel heights at the segmenter's resolution: [lo, hi) per bucket.
 HEIGHT_BUCKETS = ((0, 16), (16, 32), (32, 64), (64, 1 << 30))
 _EIGHT = np.ones((3, 3), bool)
+_TRAIN_NAMES = {label.train_id: label.name for label in BY_ID.values() if 0 <= label.train_id < 255}
 
 
 def bucket_name(lo: int, hi: int) -> str:
     return f"{lo}+" if hi >= 1 << 30 else f"{lo}-{hi}"
 
 
-def recall_by_height(pred: np.ndarray, labels: np.ndarray, instance_ids: np.ndarray,
-                     classes: tuple[str, ...] = ("person", "car")) -> dict:
+def recall_by_height(pred: np.ndarray, instance_ids: np.ndarray, classes: tuple[str, ...] = ("person", "car")) -> dict:
     """Per class and height bucket: real objects found and their number, over frames [N, H, W].
 
-    ``pred``: predicted train ids; ``labels``: true label ids; ``instance_ids``: Cityscapes instance ids
-    (``label_id * 1000 + k``; crowd regions, without an instance id, are not objects here)."""
+    ``pred``: predicted train ids; ``instance_ids``: Cityscapes instance ids (``label_id * 1000 + k``; crowd
+    regions, without an instance id, are not objects here)."""
     out = {name: {bucket_name(*b): [0, 0] for b in HEIGHT_BUCKETS} for name in classes}
     for frame_pred, frame_ids in zip(pred, instance_ids, strict=True):
         for value in np.unique(frame_ids[frame_ids >= 1000]):
@@ -54,22 +54,23 @@ def recall_by_height(pred: np.ndarray, labels: np.ndarray, instance_ids: np.ndar
                    for b, (f, n) in buckets.items()} for name, buckets in out.items()}
 
 
-def false_positives(pred: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] = ("person", "car"),
+def false_positives(pred: np.ndarray, targets: np.ndarray, classes: tuple[str, ...] = ("person", "car"),
                     min_pixels: int = 4) -> dict:
     """Per class: false-positive components per frame, and their number by the true label under them.
 
-    Components under ``min_pixels`` are left out (single stray pixels say little about context)."""
+    ``pred`` and ``targets``: predicted and true train ids [N, H, W] (255: void). Components under
+    ``min_pixels`` are left out (single stray pixels say little about context)."""
     counts = {name: Counter() for name in classes}
-    for frame_pred, frame_labels in zip(pred, labels, strict=True):
+    for frame_pred, frame_targets in zip(pred, targets, strict=True):
         for name in classes:
             cls = BY_NAME[name]
             components, n = ndimage.label(frame_pred == cls.train_id, structure=_EIGHT)
             for k in range(1, n + 1):
                 part = components == k
-                if part.sum() < min_pixels or (frame_labels[part] == cls.id).mean() >= FOUND_SHARE:
+                if part.sum() < min_pixels or (frame_targets[part] == cls.train_id).mean() >= FOUND_SHARE:
                     continue
-                under = np.bincount(frame_labels[part].astype(np.int64)).argmax()
-                counts[name][BY_ID[int(under)].name if int(under) in BY_ID else str(int(under))] += 1
+                under = int(np.bincount(frame_targets[part].astype(np.int64)).argmax())
+                counts[name][_TRAIN_NAMES.get(under, "void")] += 1
     frames = max(len(pred), 1)
     return {name: {"per_frame": round(sum(c.values()) / frames, 4), "under": dict(c.most_common())}
             for name, c in counts.items()}

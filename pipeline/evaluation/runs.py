@@ -35,12 +35,14 @@ from pipeline.evaluation.detection import CocoInstances, coco_scores, detect, tr
 from pipeline.evaluation.downstream import (
     OUT_OF_CONTEXT,
     Frame,
+    image_counts,
     iou_scores,
     out_of_context_pixels,
     predict,
     shrink,
     train_segmenter,
 )
+from pipeline.evaluation.instances import false_positives, recall_by_height
 from pipeline.labels import BY_NAME, train_id_lut
 from pipeline.writers.coco_writer import cityscapes_file_name, coco_file
 
@@ -83,9 +85,12 @@ class ScoredSplit:
     coco: CocoInstances
     labels: dict[int, np.ndarray]  # COCO image id -> label ids at full size
     targets: np.ndarray = field(init=False)  # [N, H, W] train ids of ``frames``: every arm's segmenter target
+    instance_ids: np.ndarray = field(init=False)  # [N, H, W] their instance ids, for the instance figures
 
     def __post_init__(self) -> None:
-        self.targets = np.stack([f.target for f in self.frames]) if self.frames else np.zeros((0, 0, 0), np.uint8)
+        empty = np.zeros((0, 0, 0), np.uint8)
+        self.targets = np.stack([f.target for f in self.frames]) if self.frames else empty
+        self.instance_ids = np.stack([f.instance_ids for f in self.frames]) if self.frames else empty
 
 
 def test_frames(cfg: Config, root: str | Path) -> int:
@@ -136,7 +141,10 @@ def train_and_score(cfg: Config, root: str | Path, arm: str, model: str, seed: i
         segmenter, curve = train_segmenter(frames, dc, seed, device, progress, desc=f"segmenter {arm}")
         pred, _ = predict(segmenter, test.frames, device)
         figures = {"train_frames": len(frames),
-                   "segmenter": iou_scores(pred, test.targets) | out_of_context_pixels(pred, test.targets)}
+                   "segmenter": iou_scores(pred, test.targets) | out_of_context_pixels(pred, test.targets)
+                   | {"recall_by_height": recall_by_height(pred, test.instance_ids),
+                      "false_positives": false_positives(pred, test.targets)},
+                   "per_image": image_counts(pred, test.targets)}
         weights = weights_bytes(segmenter) if arm == ARMS[0] else None
     else:
         detector, curve = train_detector(CocoInstances(*arm_files(root, arm)), dc.detector, seed, device, progress,
@@ -224,6 +232,7 @@ def run_arms(cfg: Config, root: str | Path, seed: int, test_root: str | Path, de
     for arm in ARMS:
         (seg, _), (det, _) = done[arm, "segmenter"], done[arm, "detector"]
         figures[arm] = {"train_frames": seg["train_frames"], "segmenter": seg["segmenter"],
+                        "per_image": seg["per_image"],
                         "detector": det["detector"], "loss": {"segmenter": seg["loss"], "detector": det["loss"]},
                         "seconds": {"segmenter": seg["seconds"], "detector": det["seconds"]}}
     return figures, done[ARMS[0], "segmenter"][1]
