@@ -234,6 +234,15 @@ def summary() -> str:
                              f"{row['copy_paste']['mean']:.3f}")
             rows.append([f"built-in downstream, N = {n}, {len(summary_n['seeds'])} seeds: {label}, "
                          "ours / subset / copy-paste", *cells, "`dvc repro`"])
+        paired = summary_n.get("paired", {})
+        for other in ("subset", "copy_paste"):
+            if all(f"segmenter_iou_{c}" in paired for c in classes):
+                cells = []
+                for c in classes:
+                    row = paired[f"segmenter_iou_{c}"][f"ours_minus_{other}"]
+                    cells.append(f"{row['difference']:+.3f} [{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
+                rows.append([f"built-in downstream, N = {n}: segmenter IoU, ours minus {other.replace('_', '-')} "
+                             "[95% interval, paired bootstrap]", *cells, "`dvc repro`"])
     lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
     return "\n".join(lines)
 
