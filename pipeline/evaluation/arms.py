@@ -90,9 +90,9 @@ def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> d
             writers["ours"].add_image(image["file_name"], image["height"], image["width"], anns)
             frames["ours"] += 1
             inserted["ours"].update(counts)
+            objects = sorted(manifest.get(frame.stem, []), key=lambda m: int(m["id"].rsplit("/", 1)[1]))
             for arm, paster in pasters.items():
                 pasted = copy_scene(scene, aug_frame)
-                objects = sorted(manifest.get(frame.stem, []), key=lambda m: int(m["id"].rsplit("/", 1)[1]))
                 paster.insert(pasted, objects, frame_seed(cfg.seed, SPLIT, f"{frame.stem}/{arm}"))
                 written = write_scene(tmp / arm / "cityscapes", pasted)
                 writers[arm].add(written, cityscapes_file_name(written))
