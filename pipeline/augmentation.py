@@ -71,13 +71,17 @@ class Context:
 
 
 def build_context(cfg: Config, device: torch.device, key: dict) -> Context:
+    return Context(cfg, build_inserter(cfg, device), key_digest(key), key["inputs"]["model"], Path(cfg.augment.out),
+                   {})
+
+
+def build_inserter(cfg: Config, device: torch.device, bank: CropBank | None = None) -> Inserter:
+    """The trained GAN with the augment stage's appearance (``bank``: a crop bank already open, paste mode)."""
     gan = load_trained(cfg.augment.model, cfg, device)
     gan = gan.to(memory_format=torch.channels_last)
     if cfg.augment.appearance.mode == "paste":
-        inserter = Inserter(gan, CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg, device)
-    else:
-        inserter = Inserter(gan, None, cfg, device, look=learned_appearance(cfg, device))
-    return Context(cfg, inserter, key_digest(key), key["inputs"]["model"], Path(cfg.augment.out), {})
+        return Inserter(gan, bank or CropBank(cfg.augment.appearance.crops, cfg.augment.appearance), cfg, device)
+    return Inserter(gan, None, cfg, device, look=learned_appearance(cfg, device))
 
 
 def learned_appearance(cfg: Config, device: torch.device):
@@ -98,8 +102,14 @@ def record_path(out: Path, frame: FrameId) -> Path:
     return out / "records" / frame.split / f"{frame.stem}.json"
 
 
-def augmented_frame(frame: FrameId) -> FrameId:
-    return FrameId(frame.split, frame.city + AUG_SUFFIX, frame.seq, frame.frame)
+def augmented_frame(frame: FrameId, copy: int = 0) -> FrameId:
+    """The frame id of a frame's augmented version (``copy`` k > 0: its (k+1)-th, in ``{city}-aug{k+1}``)."""
+    return FrameId(frame.split, frame.city + AUG_SUFFIX + (str(copy + 1) if copy else ""), frame.seq, frame.frame)
+
+
+def copy_seed(seed: int, split: str, stem: str, copy: int = 0) -> int:
+    """The seed of a frame's ``copy``-th augmented version; the first is the augment stage's (``frame_seed``)."""
+    return frame_seed(seed, split, stem if copy == 0 else f"{stem}/copy{copy}")
 
 
 def augment_frame(ctx: Context, split: str, index: int) -> dict:

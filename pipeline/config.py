@@ -446,6 +446,7 @@ class DetectorConfig:
     backbone trained from scratch (no pretrained weights offline). CPU-sized defaults; a GPU takes e.g.
     widths [32, 64, 128, 256], fpn_channels 128, min_size 512, max_size 1024, steps 4000, batch_size 8."""
 
+    enabled: bool = False  # trained beside the segmenter in every arm: the opt-in path (and the GPU path)
     widths: Widths = field(default_factory=lambda: [16, 32, 64, 128])  # stride-2 stages; FPN reads the last three
     fpn_channels: Positive = 64
     min_size: Positive = 128  # torchvision's own resize: the shorter side, in pixels
@@ -464,14 +465,19 @@ class DownstreamConfig:
     """The downstream experiment (stages ``downstream_test``, ``arms@N``, ``downstream@N-SEED``).
 
     Arms, each written as Cityscapes + COCO files: ``subset`` (N training frames spread over the train
-    split), ``ours`` (the same + the augment stage's version of each), ``copy_paste`` (the same + a random
-    copy-paste version with exactly ours' per-frame class counts), ``rules`` (the same, random positions
-    kept only when they pass the support / scale / overlap rules). Per arm and seed a compact segmenter
-    and a Mask R-CNN detector are trained, same schedule, same seed, and scored on ``test_split``."""
+    split), ``ours`` (the same + ``copies`` augmented versions of each, ``per_frame`` objects each, from the
+    trained model), ``copy_paste`` (the same + versions with ours' very objects moved to uniformly random
+    positions), ``rules`` (the same, random positions kept only when they pass the support / scale / overlap
+    rules). Per arm and seed a compact segmenter (and with ``detector.enabled`` a Mask R-CNN) is
+    trained, same schedule, same seed, and scored on ``test_split``."""
 
     out: str = "data/downstream"  # arms and the test split, as Cityscapes + COCO
     sizes: Annotated[list[int], Range(lo=1)] = field(default_factory=lambda: [40])  # subset sizes N (grid: [20, 40])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds of every arm
+    # The dose: augmented versions of each subset frame in the inserted arms, and the objects inserted into
+    # each (per class, in this order; empty = augment.per_frame).
+    copies: Positive = 2
+    per_frame: dict[str, int] = field(default_factory=lambda: {"person": 4, "car": 2})
     # The segmenter:
     size: Size = field(default_factory=lambda: [256, 128])  # W, H the segmenter sees
     widths: Widths = field(default_factory=lambda: [16, 32, 64])  # encoder widths of the segmenter
@@ -483,9 +489,9 @@ class DownstreamConfig:
     # 300 steps learned no person at all in 16 of 24 runs (person IoU 0 measures nothing).
     class_weights: dict[str, float] = field(default_factory=lambda: {"person": 4.0, "car": 2.0})
     log_every: Positive = 10  # the loss curve's points: mean loss over this many steps
-    # The frames every arm is scored on: a labelled split the models never train on (Cityscapes' test
-    # labels are empty, so its val split is the usual test set; an unlabelled split is refused).
-    test_split: str = "val"
+    # The frames every arm is scored on: a labelled split the models never train on and no default was chosen
+    # on (Cityscapes' test labels are empty, so there its val split; an unlabelled split is refused).
+    test_split: str = "test"
     test_frames: Count = 0  # 0 = the whole test split
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     # How the eight models of a run (four arms, segmenter and detector) share the machine: each trains on
@@ -513,6 +519,11 @@ class DownstreamConfig:
                 raise ConfigError(f"{where}.class_weights: {name!r} is not a Cityscapes class with a train id")
             if not weight > 0:
                 raise ConfigError(f"{where}.class_weights.{name}: must be > 0, got {weight}")
+        for name, n in self.per_frame.items():
+            if name not in BY_NAME:
+                raise ConfigError(f"{where}.per_frame: {name!r} is not a Cityscapes class")
+            if n < 0:
+                raise ConfigError(f"{where}.per_frame.{name}: expected >= 0, got {n}")
         if len(self.detector.widths) < 3:
             raise ConfigError(f"{where}.detector.widths: at least 3 stages (the FPN reads the last three)")
         if self.detector.min_size > self.detector.max_size:

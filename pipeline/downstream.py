@@ -80,9 +80,12 @@ def downstream_stage(cfg: Config, n: int, seed: int, metrics_dir: str | Path = M
     atomic_write_json(images_path(cfg, n, seed), {"seed": seed, "arms": per_image})
     atomic_write_json(Path(metrics_dir) / f"{name}.json", result, indent=2)
     for arm, f in figures.items():
-        det, seg = f["detector"]["scores"], f["segmenter"]
-        print(f"downstream {name} {arm}: mask AP50 person {det['person']['mask_ap50']} car {det['car']['mask_ap50']}"
-              f", IoU person {seg['person_iou']} car {seg['car_iou']}")
+        seg = f["segmenter"]
+        line = f"downstream {name} {arm}: IoU person {seg['person_iou']} car {seg['car_iou']}"
+        if "detector" in f:
+            det = f["detector"]["scores"]
+            line += f", mask AP50 person {det['person']['mask_ap50']} car {det['car']['mask_ap50']}"
+        print(line)
     return result
 
 

@@ -36,7 +36,7 @@ from pipeline.errors import ConfigError, DatasetError
 from pipeline.evaluation.gallery import dataset_reader, fit_width, gallery_pairs, write_gallery
 from pipeline.evaluation.inserted import evaluate_inserted, read_manifest
 from pipeline.evaluation.render_quality import evaluate_render_modes
-from pipeline.evaluation.seeds import METRICS, plot_rows
+from pipeline.evaluation.seeds import plot_rows
 from pipeline.evaluation.shapes import evaluate_diversity, evaluate_shapes, square_mask
 from pipeline.evaluation.where_quality import evaluate_where
 from pipeline.io import atomic_write_json, read_json
@@ -161,7 +161,8 @@ def evaluate(cfg: Config, progress: bool = True, runs: str | Path = METRICS_DIR,
                                               for arm in ("ours", "random", "real") if arm in row["filtered"]))
                       if value],
         # One plot per downstream metric (first subset size): each arm's mean with its +- std band.
-        "downstream": {metric: plot_rows(downstream[str(e.downstream.sizes[0])], metric) for metric in METRICS}
+        "downstream": {metric: plot_rows(downstream[str(e.downstream.sizes[0])], metric)
+                       for metric in downstream[str(e.downstream.sizes[0])]["metrics"]}
                       if e.downstream.sizes else {},
         "_gallery": gallery_pairs(dataset_reader(cfg.data, cfg.coco), out, e.gallery_frames)
                     + (real["_gallery"] if real else [])

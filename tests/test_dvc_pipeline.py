@@ -84,8 +84,12 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
     evaluation = json.loads((clone / "metrics" / "evaluate.json").read_text())
     assert set(evaluation["placement"]) == {"person", "car"}
     down = evaluation["downstream"]["3"]
-    assert down["train_frames"] == {"subset": 3, "ours": 6, "copy_paste": 6, "rules": 6} and down["seeds"] == [0, 1]
-    assert down["metrics"]["detector_mask_ap50_car"]["ours"]["n"] == 2
+    assert down["train_frames"] == {"subset": 3, "ours": 9, "copy_paste": 9, "rules": 9} and down["seeds"] == [0, 1]
+    assert down["split"] == "test" and down["test_frames"] == 1
+    assert down["metrics"]["segmenter_iou_car"]["ours"]["n"] == 2
+    assert "detector_mask_ap50_car" not in down["metrics"]  # the detector is opt-in
+    assert set(down["paired"]["segmenter_iou_person"]) == {"ours_minus_subset", "ours_minus_copy_paste",
+                                                           "ours_minus_rules"}
     assert (clone / "models" / "downstream" / "3-1-subset.safetensors").is_file()
     renderer = json.loads((clone / "metrics" / "renderer.json").read_text())
     assert renderer["renderer"]["steps"] == 4 and renderer["part_net"]["accuracy"] is not None
@@ -100,7 +104,7 @@ def test_dvc_repro_in_a_fresh_copy(tmp_path):
     plots = dvc(clone, env, "plots", "show", "-o", str(tmp_path / "plots"), timeout=120)
     assert plots.returncode == 0, plots.stdout + plots.stderr
     page = (tmp_path / "plots" / "index.html").read_text()
-    assert "detector_mask_ap50_person" in page and "placement" in page
+    assert "segmenter_iou_person" in page and "placement" in page
 
     # Saved work is reused only when it is still valid. The same params again, stages forced to run: the
     # checkpoints at their last step are resumed (nothing trained) and the logs come back with them.

@@ -63,6 +63,7 @@ class CropBank:
             if not path.is_file():
                 raise DatasetError(path, "missing: the crop bank comes from the prepare stage (dvc repro prepare)")
         self.entries = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+        self._by_file = {e["file"]: e for e in self.entries}
         squares = np.load(masks, allow_pickle=False)
         if len(squares) != len(self.entries):
             raise DatasetError(masks, f"{len(squares)} masks for {len(self.entries)} index lines: re-run prepare")
@@ -133,8 +134,6 @@ class CropBank:
 
     def crop(self, file: str, flipped: bool) -> Crop:
         """The bank's crop stored as ``file`` (as a manifest names it), mirrored or not."""
-        if not hasattr(self, "_by_file"):
-            self._by_file = {e["file"]: e for e in self.entries}
         entry = self._by_file.get(file)
         if entry is None:
             raise DatasetError(self.directory / file, "not in the crop bank's index.jsonl: re-run prepare")

@@ -5,18 +5,21 @@ For a subset of N training frames spread evenly over the train split, each arm i
 ``file_name`` relative to ``{arm}/cityscapes/leftImg8bit/train``) - the augment stage's layout:
 
 - ``subset``: the N original frames;
-- ``ours``: the same + the augment stage's augmented version of each, files and COCO entries copied as the
-  augment stage wrote them (the trained model's placements, shapes and the augment stage's appearance);
-- ``copy_paste``: the same + a version of each with ours' very objects (shape, size, crop, blend) moved to
-  uniformly random positions (``Relocate``);
+- ``ours``: the same + ``evaluate.downstream.copies`` augmented versions of each, with
+  ``evaluate.downstream.per_frame`` objects each, made by the augment stage's code and trained model (the
+  first version of a frame is the augment stage's own when ``per_frame`` is the augment stage's);
+- ``copy_paste``: the same + a version of each of ours' with its very objects (shape, size, crop, blend) moved
+  to uniformly random positions (``Relocate``);
 - ``rules``: the same, random positions kept only when they pass the placement rules
   (``Relocate(rules=True)``): what a user could do without the learned model.
 
-So the inserted arms differ only in where the objects stand.
+So the inserted arms differ only in where the objects stand; ``arms.json`` says how many objects each
+holds and what share of its persons and cars are inserted (the dose).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -24,18 +27,15 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.appearance import CropBank
-from pipeline.augmentation import augmented_frame, copy_scene, frame_seed
+from pipeline.augmentation import augmented_frame, build_inserter, copy_scene, copy_seed
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
-from pipeline.datasets.cityscapes import frame_paths
+from pipeline.errors import ConfigError
 from pipeline.evaluation.arm_layout import ARMS, SPLIT, arm_files
 from pipeline.evaluation.copy_paste import Relocate
-from pipeline.evaluation.detection import quiet_coco
-from pipeline.evaluation.inserted import read_manifest
 from pipeline.io import atomic_directory, atomic_write_json
-from pipeline.labels import BY_ID
-from pipeline.scene import FrameId
-from pipeline.writers.cityscapes_writer import copy_frame, write_scene
+from pipeline.runtime import resolve_device
+from pipeline.writers.cityscapes_writer import write_scene
 from pipeline.writers.coco_writer import CocoWriter, cityscapes_file_name
 
 
@@ -46,61 +46,58 @@ def subset_indices(total: int, n: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, total - 1, n)})
 
 
-def augment_coco(cfg: Config) -> Path:
-    return Path(cfg.augment.out) / "coco" / "annotations" / f"instances_{SPLIT}.json"
-
-
-def _copy_frame(src_root: Path, dst_root: Path, frame: FrameId) -> None:
-    copy_frame(frame_paths(src_root, frame), frame_paths(dst_root, frame))
+def dosed(cfg: Config) -> Config:
+    """``cfg`` with the downstream dose's objects per version (``evaluate.downstream.per_frame``, when set)
+    as the inserter's ``augment.per_frame``."""
+    per_frame = cfg.evaluate.downstream.per_frame
+    return dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, per_frame=dict(per_frame))) \
+        if per_frame else cfg
 
 
 def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> dict:
     """Write the four arms of the N-frame subset under ``out`` (replaced atomically); returns per arm the
-    frames and the inserted instances per class (also written to ``out/arms.json``)."""
+    frames, the persons and cars it holds and how many of them are inserted (also ``out/arms.json``)."""
+    if cfg.augment.appearance.mode != "paste":
+        raise ConfigError("augment.appearance.mode: the downstream arms move ours' crops (paste); "
+                          f"got {cfg.augment.appearance.mode!r}")
+    copies = cfg.evaluate.downstream.copies
     dataset = open_dataset(cfg.data, SPLIT, cfg.coco)
-    aug_root = Path(cfg.augment.out) / "cityscapes"
-    aug = quiet_coco(augment_coco(cfg))
-    aug_images = {img["file_name"]: img for img in aug.dataset["images"]}
     bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
+    inserter = build_inserter(dosed(cfg), resolve_device(cfg.augment.device, "augment.device"), bank)
     pasters = {"copy_paste": Relocate(bank, cfg), "rules": Relocate(bank, cfg, rules=True)}
-    manifest: dict = {}
-    for m in read_manifest(cfg.augment.out):
-        if m["split"] == SPLIT:
-            manifest.setdefault(m["source_frame"], []).append(m)
     writers = {arm: CocoWriter() for arm in ARMS}
-    frames = Counter()
-    inserted = {arm: Counter() for arm in ARMS[1:]}
+    frames, objects, inserted = Counter(), {arm: Counter() for arm in ARMS}, {arm: Counter() for arm in ARMS}
+
+    def add(arm: str, scene) -> None:
+        written = write_scene(tmp / arm / "cityscapes", scene)
+        writers[arm].add(written, cityscapes_file_name(written))
+        frames[arm] += 1
+        for inst in written.instances:
+            if not inst.iscrowd:
+                objects[arm][inst.name] += 1
+                inserted[arm][inst.name] += "insert_id" in inst.meta
+
     with atomic_directory(Path(out)) as tmp:
         for i in tqdm(subset_indices(len(dataset), n), desc=f"arms {n}", unit="frame", disable=not progress):
             scene, frame = dataset[i], dataset.frame_id(i)
-            written = write_scene(tmp / ARMS[0] / "cityscapes", scene)  # encoded once, copied into every arm
             for arm in ARMS:
-                if arm != ARMS[0]:
-                    _copy_frame(tmp / ARMS[0] / "cityscapes", tmp / arm / "cityscapes", frame)
-                writers[arm].add(written, cityscapes_file_name(written))
-                frames[arm] += 1
-            aug_frame = augmented_frame(frame)
-            image = aug_images.get(f"{aug_frame.city}/{aug_frame.stem}_leftImg8bit.png")
-            if image is None:  # the augment run skipped this frame (on_error: skip): no inserted version anywhere
-                continue
-            anns = [{k: v for k, v in a.items() if k not in ("id", "image_id")}
-                    for a in aug.loadAnns(aug.getAnnIds(imgIds=image["id"]))]
-            counts = Counter(BY_ID[a["category_id"]].name for a in anns if a.get("inserted"))
-            _copy_frame(aug_root, tmp / "ours" / "cityscapes", aug_frame)
-            writers["ours"].add_image(image["file_name"], image["height"], image["width"], anns)
-            frames["ours"] += 1
-            inserted["ours"].update(counts)
-            objects = sorted(manifest.get(frame.stem, []), key=lambda m: int(m["id"].rsplit("/", 1)[1]))
-            for arm, paster in pasters.items():
-                pasted = copy_scene(scene, aug_frame)
-                paster.insert(pasted, objects, frame_seed(cfg.seed, SPLIT, f"{frame.stem}/{arm}"))
-                written = write_scene(tmp / arm / "cityscapes", pasted)
-                writers[arm].add(written, cityscapes_file_name(written))
-                frames[arm] += 1
-                inserted[arm].update(inst.name for inst in written.instances if "insert_id" in inst.meta)
+                add(arm, scene)
+            for k in range(copies):
+                ours = copy_scene(scene, augmented_frame(frame, k))
+                report = inserter.insert(ours, copy_seed(cfg.seed, SPLIT, frame.stem, k), exclude_frame=frame.stem)
+                add("ours", ours)
+                for arm, paster in pasters.items():  # ours' objects, in the order they went in, moved
+                    moved = copy_scene(scene, augmented_frame(frame, k))
+                    paster.insert(moved, report.inserted, copy_seed(cfg.seed, SPLIT, f"{frame.stem}/{arm}", k))
+                    add(arm, moved)
         for arm in ARMS:
             writers[arm].write(arm_files(tmp, arm)[0])
-        summary = {"subset_frames": n, "frames": dict(frames),
-                   "inserted": {arm: dict(sorted(c.items())) for arm, c in inserted.items()}}
+        summary = {"subset_frames": n, "copies": copies, "per_frame": dict(dosed(cfg).augment.per_frame),
+                   "frames": dict(frames),
+                   "objects": {arm: dict(sorted(c.items())) for arm, c in objects.items()},
+                   "inserted": {arm: dict(sorted(c.items())) for arm, c in inserted.items() if arm != ARMS[0]},
+                   "inserted_share": {arm: {name: round(c[name] / objects[arm][name], 4)
+                                            for name in sorted(c) if objects[arm][name]}
+                                      for arm, c in inserted.items() if arm != ARMS[0]}}
         atomic_write_json(tmp / "arms.json", summary, indent=2)
     return summary

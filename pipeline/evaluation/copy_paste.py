@@ -25,10 +25,11 @@ from pipeline.labels import BY_NAME
 from pipeline.rules import Yardstick
 from pipeline.scene import Scene
 
-# Random positions tried per object before giving up (it may be mostly hidden everywhere); behind the rules
-# most random positions fail them, so that baseline tries ten times as many.
+# Random positions tried per object before giving up (it may be mostly hidden everywhere). Behind the rules
+# most random positions fail them (a car's scale fits few rows): with 200 tries the rules arm placed 123 of
+# ours' 155 cars at N = 40 (2 copies of 4 persons + 2 cars), with 2,000 152, with 5,000 153 (+12 s).
 TRIES_PER_OBJECT = 20
-TRIES_PER_OBJECT_RULES = 200
+TRIES_PER_OBJECT_RULES = 5000
 
 
 class Relocate:

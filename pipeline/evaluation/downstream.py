@@ -71,11 +71,11 @@ def train_segmenter(frames: list[Frame], dc: DownstreamConfig, seed: int, device
         flip = torch.rand(dc.batch_size, generator=gen) < 0.5
         x = x_all[idx.to(device)].float() / 255
         y = y_all[idx.to(device)]
-        if dc.crop:  # one random window per batch: the same cost for every arm
-            top = int(torch.randint(y.shape[1] - dc.crop + 1, (1,), generator=gen))
-            left = int(torch.randint(y.shape[2] - dc.crop + 1, (1,), generator=gen))
-            x = x[..., top : top + dc.crop, left : left + dc.crop]
-            y = y[..., top : top + dc.crop, left : left + dc.crop]
+        if dc.crop:  # a random window per sample: the same cost for every arm
+            tops = torch.randint(y.shape[1] - dc.crop + 1, (dc.batch_size,), generator=gen).tolist()
+            lefts = torch.randint(y.shape[2] - dc.crop + 1, (dc.batch_size,), generator=gen).tolist()
+            x = torch.stack([x[i, :, t : t + dc.crop, l : l + dc.crop] for i, (t, l) in enumerate(zip(tops, lefts))])
+            y = torch.stack([y[i, t : t + dc.crop, l : l + dc.crop] for i, (t, l) in enumerate(zip(tops, lefts))])
         f = flip.to(device)
         x = torch.where(f[:, None, None, None], x.flip(-1), x)
         y = torch.where(f[:, None, None], y.flip(-1), y)

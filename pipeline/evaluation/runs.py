@@ -1,11 +1,11 @@
-"""One run of the downstream experiment: every arm of an N-frame subset, one seed, a segmenter and a detector.
+"""One run of the downstream experiment: every arm of an N-frame subset, one seed, a segmenter (and a detector).
 
-Per arm (``arms.py``) the segmenter (``downstream.py``) trains on the arm's Cityscapes tree and the
-detector (``detection.py``) on its COCO file, with the same seed (so the same initial weights and batches)
-in every arm; both are scored on the test set that ``write_test_set`` wrote (Cityscapes + COCO), with the
-context probe: how much of the impossible regions (sky, building facades, vegetation) the segmenter
-labels person or car, how many confident detections lie mostly inside them, and the detector's recall on
-small (far) objects (COCOeval AR_small).
+Per arm (``arms.py``) the segmenter (``downstream.py``) trains on the arm's Cityscapes tree and, with
+``evaluate.downstream.detector.enabled``, the detector (``detection.py``) on its COCO file, with the same seed
+(so the same initial weights and batches) in every arm; both are scored on the test set that ``write_test_set``
+wrote (Cityscapes + COCO), with the context probe: how much of the impossible regions (sky, building facades,
+vegetation) the segmenter labels person or car, how many confident detections lie mostly inside them, and the
+detector's recall on small (far) objects (COCOeval AR_small).
 """
 
 from __future__ import annotations
@@ -126,7 +126,9 @@ def out_of_context_detections(results: list[dict], test: ScoredSplit, min_score:
     return out
 
 
-MODELS = ("segmenter", "detector")
+def models(cfg: Config) -> tuple[str, ...]:
+    """The models each arm trains: the segmenter, and the detector when enabled."""
+    return ("segmenter", "detector") if cfg.evaluate.downstream.detector.enabled else ("segmenter",)
 
 
 def train_and_score(cfg: Config, root: str | Path, arm: str, model: str, seed: int, test: ScoredSplit,
@@ -205,7 +207,7 @@ def run_arms(cfg: Config, root: str | Path, seed: int, test_root: str | Path, de
     (measured in the README, "Downstream"). Every model runs with the same thread count whatever the worker
     count, so the figures do not depend on it."""
     dc = cfg.evaluate.downstream
-    jobs = [(arm, model) for arm in ARMS for model in MODELS]
+    jobs = [(arm, model) for arm in ARMS for model in models(cfg)]
     workers = worker_count(dc.workers, dc.threads, device, len(jobs))
     done: dict[tuple[str, str], tuple[dict, bytes | None]] = {}
     if workers == 1:
@@ -230,9 +232,9 @@ def run_arms(cfg: Config, root: str | Path, seed: int, test_root: str | Path, de
                 raise
     figures = {}
     for arm in ARMS:
-        (seg, _), (det, _) = done[arm, "segmenter"], done[arm, "detector"]
-        figures[arm] = {"train_frames": seg["train_frames"], "segmenter": seg["segmenter"],
-                        "per_image": seg["per_image"],
-                        "detector": det["detector"], "loss": {"segmenter": seg["loss"], "detector": det["loss"]},
-                        "seconds": {"segmenter": seg["seconds"], "detector": det["seconds"]}}
+        figures[arm] = {"loss": {}, "seconds": {}}
+        for model in models(cfg):
+            result = done[arm, model][0]
+            figures[arm] |= {k: v for k, v in result.items() if k not in ("loss", "seconds")}
+            figures[arm]["loss"][model], figures[arm]["seconds"][model] = result["loss"], result["seconds"]
     return figures, done[ARMS[0], "segmenter"][1]

@@ -79,6 +79,8 @@ def summarize(runs: dict[int, dict[str, dict]]) -> dict:
         values = {arm: {seed: read_metric(runs[seed][arm], metric) for seed in runs if arm in runs[seed]}
                   for arm in arms}
         seeds = [s for s in sorted(runs) if all(values[arm].get(s) is not None for arm in arms)]
+        if not any(v is not None for arm in arms for v in values[arm].values()):
+            continue  # a model the runs did not train (the detector unless enabled)
         row: dict = {arm: mean_std([values[arm][s] for s in seeds]) for arm in arms}
         if "ours" in values:
             for base in BASELINES:
