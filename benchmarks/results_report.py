@@ -103,12 +103,24 @@ def augment(aug: dict) -> list[str]:
     return lines
 
 
+def dose_line(summary: dict) -> str:
+    """The inserted objects per arm and their share of the arm's persons and cars."""
+    dose = summary.get("dose")
+    if not dose:
+        return ""
+    shares = "; ".join(f"{arm} " + ", ".join(f"{c} {dose['inserted'][arm].get(c, 0)} ({share:.0%})"
+                                             for c, share in dose["inserted_share"][arm].items())
+                       for arm in dose["inserted_share"])
+    return (f" Dose: {dose['copies']} augmented copies of each frame, {dose['per_frame']} objects asked per copy; "
+            f"inserted (share of the arm's objects): {shares}.")
+
+
 def downstream(ev: dict) -> list[str]:
     lines = []
     for n, summary in ev.get("downstream", {}).items():
         lines += ["", f"N = {n} training frames, seeds {summary['seeds']}, scored on {summary['test_frames']} "
                       f"{summary['split']} frames; training frames per arm {summary['train_frames']}. Mean +- std "
-                      f"over seeds; ours minus each baseline with the paired t-test's p.", ""]
+                      f"over seeds; ours minus each baseline with the paired t-test's p.{dose_line(summary)}", ""]
         rows = []
         for metric, row in summary["metrics"].items():
             cells = [f"{row[a]['mean']:.4f} +- {row[a]['std']:.4f}" if row[a]["std"] is not None else
@@ -186,6 +198,10 @@ def report() -> str:
                   "Each folder holds the run's `params.yaml` and the metrics its stages wrote; "
                   f"`python benchmarks/placement_report.py {' '.join(str(r.relative_to(ROOT)) for r in runs)}`.",
                   "", *placement_table(runs)]
+        for run in runs:
+            down = downstream(load(run, "evaluate"))
+            if down:
+                lines += ["", f"### Downstream, {run.name}", *down]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -224,27 +240,36 @@ def summary() -> str:
              *per_class(lambda c: " / ".join(f"{e[c]['acceptance_rate']:.3f}" for e in camvid)),
              "`ctxaug profile camvid && dvc exp run`"],
         ]
+    rows += downstream_rows("built-in", ev, classes, "`dvc repro`")
+    camvid = RUNS / "camvid-seed0"
+    rows += downstream_rows("CamVid", load(camvid, "evaluate"), classes,
+                            "`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[25,50,100]'`")
+    lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
+    return "\n".join(lines)
+
+
+def downstream_rows(name: str, ev: dict, classes: list[str], command: str) -> list[list[str]]:
+    """The headline rows of one dataset's downstream runs: per N the segmenter's IoU of the three main arms
+    and ours minus each other arm with its paired 95% interval."""
+    rows = []
     for n, summary_n in ev.get("downstream", {}).items():
         m = summary_n["metrics"]
+        head = f"{name} downstream, N = {n}, {len(summary_n['seeds'])} seeds, {summary_n['split']}"
         for metric, label in (("segmenter_iou_{}", "segmenter IoU"), ("detector_mask_ap50_{}", "mask AP50")):
-            cells = []
-            for c in classes:
-                row = m[metric.format(c)]
-                cells.append(f"{row['ours']['mean']:.3f} / {row['subset']['mean']:.3f} / "
-                             f"{row['copy_paste']['mean']:.3f}")
-            rows.append([f"built-in downstream, N = {n}, {len(summary_n['seeds'])} seeds: {label}, "
-                         "ours / subset / copy-paste", *cells, "`dvc repro`"])
+            if all(metric.format(c) in m for c in classes):
+                rows.append([f"{head}: {label}, ours / subset / copy-paste / rules",
+                             *(" / ".join(f"{m[metric.format(c)][a]['mean']:.3f}" for a in ARMS[1:2] + ARMS[:1] +
+                                          ARMS[2:]) for c in classes), command])
         paired = summary_n.get("paired", {})
-        for other in ("subset", "copy_paste"):
+        for other in ("subset", "copy_paste", "rules"):
             if all(f"segmenter_iou_{c}" in paired for c in classes):
                 cells = []
                 for c in classes:
                     row = paired[f"segmenter_iou_{c}"][f"ours_minus_{other}"]
                     cells.append(f"{row['difference']:+.3f} [{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
-                rows.append([f"built-in downstream, N = {n}: segmenter IoU, ours minus {other.replace('_', '-')} "
-                             "[95% interval, paired bootstrap]", *cells, "`dvc repro`"])
-    lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
-    return "\n".join(lines)
+                rows.append([f"{head}: segmenter IoU, ours minus {other.replace('_', '-')} "
+                             "[95% interval, paired bootstrap]", *cells, command])
+    return rows
 
 
 def with_summary(readme: str) -> str:

@@ -1,4 +1,4 @@
-"""DVC stage `downstream@N-SEED`: every arm's segmenter and Mask R-CNN, trained with one seed and scored.
+"""DVC stage `downstream@N-SEED`: every arm's segmenter (and Mask R-CNN, enabled), trained with one seed and scored.
 
 `python -m stages.downstream N SEED` -> metrics/downstream/N-SEED.json and
 models/downstream/N-SEED-subset.safetensors. N and SEED come from evaluate.downstream.sizes and seeds.

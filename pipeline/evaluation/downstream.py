@@ -74,8 +74,9 @@ def train_segmenter(frames: list[Frame], dc: DownstreamConfig, seed: int, device
         if dc.crop:  # a random window per sample: the same cost for every arm
             tops = torch.randint(y.shape[1] - dc.crop + 1, (dc.batch_size,), generator=gen).tolist()
             lefts = torch.randint(y.shape[2] - dc.crop + 1, (dc.batch_size,), generator=gen).tolist()
-            x = torch.stack([x[i, :, t : t + dc.crop, l : l + dc.crop] for i, (t, l) in enumerate(zip(tops, lefts))])
-            y = torch.stack([y[i, t : t + dc.crop, l : l + dc.crop] for i, (t, l) in enumerate(zip(tops, lefts))])
+            windows = list(enumerate(zip(tops, lefts, strict=True)))
+            x = torch.stack([x[i, :, t : t + dc.crop, c : c + dc.crop] for i, (t, c) in windows])
+            y = torch.stack([y[i, t : t + dc.crop, c : c + dc.crop] for i, (t, c) in windows])
         f = flip.to(device)
         x = torch.where(f[:, None, None, None], x.flip(-1), x)
         y = torch.where(f[:, None, None], y.flip(-1), y)
