@@ -376,6 +376,7 @@ def test_dvc_repro_on_a_handful_of_camvid_frames(camvid, tmp_path):
         params["renderer"]["size"] = [64, 48]
         params["evaluate"].update(render_frames=0, real_root="")
         params["evaluate"]["downstream"]["sizes"] = []
+        params["evaluate"]["downstream"]["test_split"] = profile["evaluate"]["downstream"]["test_split"]  # val
         return params
 
     clone = tmp_path / "clone"
