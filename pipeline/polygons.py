@@ -84,10 +84,10 @@ def painter_polygons(
         else:
             n, comps = cv2.connectedComponents(crop, connectivity=8)
             shapes = [comps == c for c in range(1, n)]
+        crossing = _crossing_cost(depth[y0:y1, x0:x1], crop, rank.get(value, -1) if countable else -1)
         for own in shapes:
             idx = len(pieces)
             owner[y0:y1, x0:x1][own] = idx
-            crossing = _crossing_cost(depth[y0:y1, x0:x1], crop, rank.get(value, -1) if countable else -1)
             contour, filled, bbox = _polygon_for(own, x0, y0, crossing)
             if countable or value in rank:
                 key = (1, rank.get(value, len(rank)), value)
@@ -275,20 +275,30 @@ def _bridge(ring: np.ndarray, other: np.ndarray, crossing: np.ndarray | None = N
     horizontal when any other choice exists: along a scanline PIL's fill miscounts the doubled edge
     and leaves the row's run unpainted.
     """
-    delta = ring[:, None, :].astype(np.float64) - other[None, :, :]
-    d = np.sqrt((delta**2).sum(-1))
-    d[delta[..., 1] == 0] += 1e6
+    dx = ring[:, None, 0].astype(np.float64) - other[None, :, 0]
+    dy = ring[:, None, 1].astype(np.float64) - other[None, :, 1]
+    d = np.sqrt(dx * dx + dy * dy)
+    d[dy == 0] += 1e6
     flat = d.ravel()
     k = min(candidates, flat.size)
     best = np.argpartition(flat, k - 1)[:k] if crossing is not None else [int(np.argmin(flat))]
     if crossing is not None:
-        costs = []
-        for idx in best:
-            a, b = np.unravel_index(int(idx), d.shape)
-            n = int(max(abs(delta[a, b, 0]), abs(delta[a, b, 1]))) + 1
-            xs = np.rint(np.linspace(ring[a, 0], other[b, 0], n)).astype(np.int64)
-            ys = np.rint(np.linspace(ring[a, 1], other[b, 1], n)).astype(np.int64)
-            costs.append(flat[idx] * 0.01 + float(crossing[ys, xs].sum()))
+        # Every candidate's line at once, sampled as np.linspace(start, stop, n) samples it (its last point
+        # exactly ``stop``): the crossing costs are halves and small integers, so their sums are exact in
+        # any order.
+        a, b = np.unravel_index(best, d.shape)
+        start, stop = ring[a].astype(np.float64), other[b].astype(np.float64)  # k x 2
+        n = np.maximum(np.abs(dx[a, b]), np.abs(dy[a, b])).astype(np.int64) + 1
+        t = np.arange(int(n.max()), dtype=np.float64)[None, :, None]  # 1 x L x 1
+        step = (stop - start) / np.maximum(n - 1, 1)[:, None]
+        points = t * step[:, None, :] + start[:, None, :]  # k x L x 2
+        last = n[:, None] - 1 == t[..., 0]
+        points[last] = stop
+        points = np.rint(points).astype(np.int64)
+        inside = t[..., 0] < n[:, None]
+        points[~inside] = 0
+        crossed = (crossing[points[..., 1], points[..., 0]] * inside).sum(axis=1)
+        costs = flat[best] * 0.01 + crossed.astype(np.float64)
         best = [best[np.argsort(costs, kind="stable")[min(choice, len(costs) - 1)]]]
     a, b = np.unravel_index(int(best[0]), d.shape)
     tour = np.concatenate([other[b:], other[: b + 1]])  # around the piece, back to where it started

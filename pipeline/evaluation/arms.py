@@ -30,12 +30,14 @@ from pipeline.appearance import CropBank
 from pipeline.augmentation import augmented_frame, build_inserter, copy_scene, copy_seed
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
+from pipeline.datasets.cityscapes import frame_paths
 from pipeline.errors import ConfigError
 from pipeline.evaluation.arm_layout import ARMS, SPLIT, arm_files
 from pipeline.evaluation.copy_paste import Relocate
 from pipeline.io import atomic_directory, atomic_write_json
 from pipeline.runtime import resolve_device
-from pipeline.writers.cityscapes_writer import write_scene
+from pipeline.scene import Scene
+from pipeline.writers.cityscapes_writer import copy_frame, write_scene
 from pipeline.writers.coco_writer import CocoWriter, cityscapes_file_name
 
 
@@ -68,20 +70,28 @@ def write_arms(cfg: Config, n: int, out: str | Path, progress: bool = True) -> d
     writers = {arm: CocoWriter() for arm in ARMS}
     frames, objects, inserted = Counter(), {arm: Counter() for arm in ARMS}, {arm: Counter() for arm in ARMS}
 
-    def add(arm: str, scene) -> None:
-        written = write_scene(tmp / arm / "cityscapes", scene)
+    def add(arm: str, scene, written=None) -> Scene:
+        """Write ``scene`` into the arm - or, given the ``written`` (renumbered) scene of another arm's
+        identical frame, copy that arm's files (one polygon tracing per frame); returns the written scene."""
+        if written is None:
+            written = write_scene(tmp / arm / "cityscapes", scene)
+        else:
+            copy_frame(frame_paths(tmp / ARMS[0] / "cityscapes", written.frame),
+                       frame_paths(tmp / arm / "cityscapes", written.frame))
         writers[arm].add(written, cityscapes_file_name(written))
         frames[arm] += 1
         for inst in written.instances:
             if not inst.iscrowd:
                 objects[arm][inst.name] += 1
                 inserted[arm][inst.name] += "insert_id" in inst.meta
+        return written
 
     with atomic_directory(Path(out)) as tmp:
         for i in tqdm(subset_indices(len(dataset), n), desc=f"arms {n}", unit="frame", disable=not progress):
             scene, frame = dataset[i], dataset.frame_id(i)
-            for arm in ARMS:
-                add(arm, scene)
+            written = add(ARMS[0], scene)
+            for arm in ARMS[1:]:
+                add(arm, scene, written)
             for k in range(copies):
                 ours = copy_scene(scene, augmented_frame(frame, k))
                 report = inserter.insert(ours, copy_seed(cfg.seed, SPLIT, frame.stem, k), exclude_frame=frame.stem)
