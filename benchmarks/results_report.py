@@ -193,11 +193,12 @@ def report() -> str:
         *real_frames(ev),
     ]
     runs = sorted(p for p in RUNS.iterdir() if p.is_dir()) if RUNS.is_dir() else []
+    placed = [r for r in runs if load(r, "evaluate").get("placement")]
     if runs:
         lines += ["", "## Recorded runs (docs/runs/)", "",
                   "Each folder holds the run's `params.yaml` and the metrics its stages wrote; "
-                  f"`python benchmarks/placement_report.py {' '.join(str(r.relative_to(ROOT)) for r in runs)}`.",
-                  "", *placement_table(runs)]
+                  f"`python benchmarks/placement_report.py {' '.join(str(r.relative_to(ROOT)) for r in placed)}`.",
+                  "", *placement_table(placed)]
         for run in runs:
             down = downstream(load(run, "evaluate"))
             if down:
@@ -244,6 +245,8 @@ def summary() -> str:
     camvid = RUNS / "camvid-seed0"
     rows += downstream_rows("CamVid", load(camvid, "evaluate"), classes,
                             "`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[25]'`")
+    rows += downstream_rows("built-in, one GPU", load(RUNS / "builtin-gpu", "evaluate"), classes,
+                            "docs/runs/builtin-gpu/run.sh")
     lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
     return "\n".join(lines)
 

@@ -90,7 +90,8 @@ def downstream_stage(cfg: Config, n: int, seed: int, metrics_dir: str | Path = M
 
 
 def summarize_runs(cfg: Config, metrics_dir: str | Path = METRICS_DIR) -> dict:
-    """Per subset size: the runs' figures over seeds (``seeds.summarize``). A missing run is one line
+    """Per subset size: the runs' figures over seeds (``seeds.summarize``), their paired differences and the
+    dose of the arms they trained on (the arms stage's ``arms.json``, when present). A missing run is one line
     naming its file and the stage that writes it."""
     dc = cfg.evaluate.downstream
     out = {}
@@ -106,6 +107,10 @@ def summarize_runs(cfg: Config, metrics_dir: str | Path = METRICS_DIR) -> dict:
         first = next(iter(runs.values()))
         out[str(n)] |= {"split": first["split"], "test_frames": first["test_frames"],
                         "train_frames": {arm: f["train_frames"] for arm, f in first["arms"].items()}}
+        arms = arms_root(cfg, n) / "arms.json"
+        if arms.is_file():  # the dose the runs trained on: objects inserted per arm, their share
+            out[str(n)]["dose"] = {k: v for k, v in read_json(arms).items()
+                                   if k in ("copies", "per_frame", "inserted", "inserted_share")}
     return out
 
 

@@ -31,7 +31,7 @@ from pycocotools import mask as mask_utils
 from pipeline.augment import augment
 from pipeline.config import Config
 from pipeline.datasets.cityscapes import CityscapesDataset
-from pipeline.downstream import METRICS_DIR, MODELS_DIR, arms_root, load_subset_segmenter, summarize_runs
+from pipeline.downstream import METRICS_DIR, MODELS_DIR, load_subset_segmenter, summarize_runs
 from pipeline.errors import ConfigError, DatasetError
 from pipeline.evaluation.gallery import dataset_reader, fit_width, gallery_pairs, write_gallery
 from pipeline.evaluation.inserted import evaluate_inserted, read_manifest
@@ -102,11 +102,6 @@ def evaluate(cfg: Config, progress: bool = True, runs: str | Path = METRICS_DIR,
     gan = load_trained(cfg.augment.model, cfg, device)
     out = cfg.augment.out
     downstream = summarize_runs(cfg, runs)  # a missing run is refused now, before any work
-    for n, summary in downstream.items():  # the dose the runs trained on: objects inserted per arm, their share
-        arms = arms_root(cfg, int(n)) / "arms.json"
-        if arms.is_file():
-            summary["dose"] = {k: v for k, v in read_json(arms).items()
-                               if k in ("copies", "per_frame", "inserted", "inserted_share")}
     if e.render_frames and not e.downstream.sizes:
         raise ConfigError("evaluate.render_frames: the render modes are scored by the downstream subset segmenter; "
                           "with no evaluate.downstream.sizes set render_frames to 0")

@@ -34,8 +34,10 @@ class NullLive:
 
 
 def dvclive_installed() -> bool:
+    # The name alone is not enough: run from the repo root, its dvclive/ folder (the training logs) imports as an
+    # empty namespace package where dvclive is not installed (seen on a GPU machine's image).
     try:
-        import dvclive  # noqa: F401
+        from dvclive import Live  # noqa: F401
     except ImportError:
         return False
     return True

@@ -29,4 +29,8 @@ def test_the_page_quotes_the_metrics_it_is_made_from():
         assert f"{row['acceptance_rate']:.3f}" in text, name
     for run in sorted(p for p in (ROOT / "docs" / "runs").iterdir() if p.is_dir()):
         ev = json.loads((run / "metrics" / "evaluate.json").read_text())
-        assert all(f"{row['raw_where']['plausible']:.3f}" in text for row in ev["placement"].values()), run.name
+        assert all(f"{row['raw_where']['plausible']:.3f}" in text for row in ev.get("placement", {}).values()), run.name
+        for n, summary in ev.get("downstream", {}).items():  # the recorded downstream runs' paired intervals
+            for rows in summary["paired"].values():
+                quoted = [f"{row['ci95'][0]:+.4f}, {row['ci95'][1]:+.4f}" in text for row in rows.values()]
+                assert all(quoted), (run.name, n)
