@@ -16,7 +16,6 @@ import copy
 import dataclasses
 import json
 import time
-from pathlib import Path
 
 import torch
 
@@ -25,6 +24,7 @@ from pipeline.evaluation.arm_layout import SPLIT
 from pipeline.evaluation.detection import CocoInstances, detect, train_detector
 from pipeline.models.detector import build_detector, count_parameters
 from pipeline.runtime import resolve_device
+from pipeline.writers.coco_writer import augmented_coco_files
 
 
 def main() -> None:
@@ -37,8 +37,7 @@ def main() -> None:
     cfg = load_config("params.yaml")
     device = resolve_device(args.device)
     base = cfg.evaluate.downstream.detector
-    data = CocoInstances(Path(cfg.augment.out) / "coco" / "annotations" / f"instances_{SPLIT}.json",
-                         f"{cfg.augment.out}/cityscapes/leftImg8bit/{SPLIT}")
+    data = CocoInstances(*augmented_coco_files(cfg.augment.out, SPLIT))
     data.ids = data.ids[:32]  # read once per training run: included in its time (about 0.3 s)
     rows = []
     for size in args.min_size:

@@ -52,7 +52,7 @@ from pipeline.errors import PipelineError
 from pipeline.insertion import REASONS
 from pipeline.io import atomic_write_bytes, atomic_write_json, dumps_json, read_json
 from pipeline.runtime import keep_freed_memory, resolve_device
-from pipeline.writers.coco_writer import CocoWriter
+from pipeline.writers.coco_writer import CocoWriter, augmented_coco_files
 
 
 def run_key(cfg: Config, device: torch.device) -> dict:
@@ -267,7 +267,7 @@ def merge(cfg: Config, digest: str) -> dict | None:
             for name, n in cfg.augment.per_frame.items():
                 if stats["inserted"].get(name, 0) < n:
                     short[name] += 1
-        coco.write(out / "coco" / "annotations" / f"instances_{split}.json")
+        coco.write(augmented_coco_files(out, split)[0])
         summary["frames"][split] = {"frames": len(items), "errors": sum(1 for r in items if r["error"]),
                                     "acceptance_rate": {name: round(split_inserted[name] / n, 4)
                                                         for name, n in sorted(split_drawn.items()) if n}}

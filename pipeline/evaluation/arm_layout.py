@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.writers.coco_writer import augmented_coco_files
+
 ARMS = ("subset", "ours", "copy_paste", "rules")
 SPLIT = "train"
 
 
 def arm_files(root: str | Path, arm: str) -> tuple[Path, Path]:
     """An arm's COCO instances file and the image folder its ``file_name``s are relative to."""
-    base = Path(root) / arm
-    return base / "coco" / "annotations" / f"instances_{SPLIT}.json", base / "cityscapes" / "leftImg8bit" / SPLIT
+    return augmented_coco_files(Path(root) / arm, SPLIT)

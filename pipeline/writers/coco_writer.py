@@ -27,7 +27,15 @@ COCO_CLASSES: tuple[int, ...] = tuple(
 
 
 def coco_file(root: str | Path, split: str) -> Path:
+    """The COCO file inside a Cityscapes tree (``ctxaug convert``'s layout)."""
     return Path(root) / "annotations" / f"instancesonly_filtered_gtFine_{split}.json"
+
+
+def augmented_coco_files(root: str | Path, split: str) -> tuple[Path, Path]:
+    """The augment stage's layout, each downstream arm's too: the COCO file beside the Cityscapes tree, and the
+    image folder its ``file_name``s are relative to."""
+    root = Path(root)
+    return root / "coco" / "annotations" / f"instances_{split}.json", root / "cityscapes" / "leftImg8bit" / split
 
 
 class CocoWriter:
