@@ -242,9 +242,10 @@ def summary() -> str:
              "`ctxaug profile camvid && dvc exp run`"],
         ]
     rows += downstream_rows("built-in", ev, classes, "`dvc repro`")
-    camvid = RUNS / "camvid-seed0"
-    rows += downstream_rows("CamVid", load(camvid, "evaluate"), classes,
-                            "`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[25]'`")
+    camvid = load(RUNS / "camvid-seed0", "evaluate")
+    sizes = ",".join(camvid.get("downstream", {}))
+    rows += downstream_rows("CamVid", camvid, classes,
+                            f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{sizes}]'`")
     rows += downstream_rows("built-in, one GPU", load(RUNS / "builtin-gpu", "evaluate"), classes,
                             "docs/runs/builtin-gpu/run.sh")
     lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
