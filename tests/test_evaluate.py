@@ -207,6 +207,41 @@ def _labels(path: Path) -> np.ndarray:
     return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
 
 
+def test_the_rules_arms_window_check_gives_the_whole_frame_verdicts(synthetic_root):
+    """The rules arm judges each try on a window around the object; it must say what the rules say of the
+    whole-frame mask - at random positions, at the bottom border, with and without the frame's camera."""
+    from pipeline.appearance import CropBank
+    from pipeline.config import Config, DataConfig
+    from pipeline.datasets import open_dataset
+    from pipeline.evaluation.copy_paste import Relocate
+    from pipeline.labels import BY_NAME
+
+    cfg = Config(data=DataConfig(root=str(synthetic_root)))
+    relocate = Relocate(CropBank.__new__(CropBank), cfg, rules=True)  # the bank is not read here
+    dataset = open_dataset(cfg.data, "train")
+    rng = np.random.default_rng(0)
+    verdicts = []
+    for i in range(min(6, len(dataset))):
+        scene = dataset[i]
+        height, width = scene.size
+        for camera in (relocate.rules.camera(scene), None):
+            for inst in [o for o in scene.instances if o.name in ("person", "car") and not o.iscrowd][:3]:
+                mask = scene.instance_ids == inst.value
+                rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+                local = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+                h, w = local.shape
+                for k in range(60):
+                    nx = int(rng.integers(0, width - w + 1))
+                    ny = height - h - k % 3 if k % 4 == 0 else int(rng.integers(0, height - h + 1))
+                    whole = np.zeros(scene.size, bool)
+                    whole[ny : ny + h, nx : nx + w] = local
+                    label_id = BY_NAME[inst.name].id
+                    full = relocate.rules.verdicts(scene.labels, whole, label_id, camera)["plausible"]
+                    verdicts.append((full, relocate.plausible(scene.labels, local, nx, ny, label_id, camera)))
+    assert all(full == window for full, window in verdicts)
+    assert 0 < sum(full for full, _ in verdicts) < len(verdicts)  # both verdicts occur
+
+
 def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     """The downstream stages on a tiny run - the test split, the four arms, two seeds - then the evaluate
     stage gathering them over seeds beside its own figures."""
