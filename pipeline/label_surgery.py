@@ -29,6 +29,13 @@ def remove_object(labels: np.ndarray, instance_ids: np.ndarray, value: int) -> t
     Each pixel of the object takes the label of the nearest pixel that belongs to no object (a
     neighbouring person or car is not smeared into the hole). With no stuff at all in the map the
     object becomes ``unlabeled``.
+
+    The distance transform runs on a window around the object, grown until every object pixel's nearest
+    stuff inside it is strictly nearer than the window's inner edges (so no pixel outside could be nearer
+    or tie): a whole-frame transform costs 0.17 s per object on a 2048x1024 frame, and prepare makes one
+    per object. Only a tie between equally near stuff pixels could be broken otherwise than by the
+    whole-frame transform: none did on 3,476 objects of the built-in, Cityscapes sample and CamVid frames,
+    nor in the random maps tests/test_label_surgery.py compares the two on.
     """
     mask = instance_ids == value
     if not mask.any():
@@ -36,14 +43,43 @@ def remove_object(labels: np.ndarray, instance_ids: np.ndarray, value: int) -> t
     stuff = ~_IS_THING[labels] & ~mask
     labels = labels.copy()
     if stuff.any():
-        _, (iy, ix) = ndimage.distance_transform_edt(~stuff, return_indices=True)
-        labels[mask] = labels[iy[mask], ix[mask]]
+        window, (iy, ix) = _nearest_stuff(stuff, mask)
+        inside, around = mask[window], labels[window]  # views into the copy
+        around[inside] = around[iy[inside], ix[inside]]
     else:
         labels[mask] = 0
     instance_ids = instance_ids.copy()
     instance_ids[mask] = labels[mask]  # stuff pixels store their plain label id
     return labels, instance_ids
 
+
+def _nearest_stuff(stuff: np.ndarray, mask: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray]:
+    """The first of a growing series of windows around ``mask`` in which each mask pixel's nearest
+    ``stuff`` pixel is strictly nearer than any window edge that is not the frame's (the whole frame at
+    worst), and the window's nearest-stuff indices (``distance_transform_edt``'s, window coordinates)."""
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    margin = max(bottom - top, right - left) // 4 + 8
+    while True:
+        y0, y1 = max(0, top - margin), min(height, bottom + margin)
+        x0, x1 = max(0, left - margin), min(width, right + margin)
+        window = (slice(y0, y1), slice(x0, x1))
+        whole = (y0, y1, x0, x1) == (0, height, 0, width)
+        stuff_in = stuff[window]
+        if stuff_in.any():
+            distance, indices = ndimage.distance_transform_edt(~stuff_in, return_indices=True)
+            if whole:
+                return window, indices
+            py, px = ys - y0, xs - x0
+            edge = np.full(py.shape, np.inf)  # distance to the nearest pixel outside the window
+            for near, inner in ((y0 > 0, py + 1), (y1 < height, y1 - y0 - py),
+                                (x0 > 0, px + 1), (x1 < width, x1 - x0 - px)):
+                if near:
+                    edge = np.minimum(edge, inner)
+            if (distance[py, px] < edge).all():
+                return window, indices
+        margin *= 2
 
 
 # ------------------------------------------------------------------------------------- insertion

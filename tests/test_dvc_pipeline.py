@@ -34,7 +34,7 @@ def tiny_params(params: dict) -> dict:
     params["evaluate"].update(samples_per_frame=1, random_per_object=1, diversity_frames=1, diversity_draws=2,
                               gallery_frames=2, render_frames=2, real_root="")
     params["evaluate"]["downstream"].update(sizes=[3], seeds=[0, 1], size=[64, 32], widths=[8, 16], crop=32, steps=4,
-                                            batch_size=2)
+                                            batch_size=2, rules_tries=200)
     params["evaluate"]["downstream"]["detector"].update(widths=[8, 8, 16, 16], fpn_channels=16, min_size=64,
                                                         max_size=128, steps=2, batch_size=2, warmup=1)
     return params

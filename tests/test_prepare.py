@@ -28,6 +28,46 @@ def test_remove_object_fills_from_stuff_not_from_neighbours():
     assert np.array_equal(new_labels[untouched], labels[untouched])
 
 
+def whole_frame_removal(labels, instances, value):
+    """remove_object's definition, computed on the whole frame: each object pixel takes the label of the
+    nearest pixel of no object (``distance_transform_edt``'s choice among equally near ones)."""
+    from scipy import ndimage
+
+    mask = instances == value
+    stuff = (instances < 1000) & ~mask
+    out = labels.copy()
+    _, (iy, ix) = ndimage.distance_transform_edt(~stuff, return_indices=True)
+    out[mask] = labels[iy[mask], ix[mask]]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_remove_object_on_a_window_gives_the_whole_frame_labels(seed):
+    """The windowed transform against the whole frame's, on random maps: stuff of a few labels in
+    blocks (many equally near pixels: ties), a large object (stuff far from the objects on it: windows
+    grow), objects of every size up to the frame, at its borders too."""
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(20, 120, size=2)
+    blocks = rng.choice([7, 8, 11, 21, 23], size=(height // 4 + 1, width // 4 + 1))
+    labels = np.kron(blocks, np.ones((4, 4), int))[:height, :width].astype(np.uint8)
+    instances = labels.astype(np.int32)
+    h, w = rng.integers(height // 2, height + 1), rng.integers(width // 2, width + 1)
+    y, x = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+    instances[y : y + h, x : x + w] = 26000  # a large object: the stuff nearest to objects on it is far
+    for k in range(int(rng.integers(1, 6))):
+        h, w = rng.integers(1, height + 1), rng.integers(1, width + 1)
+        y, x = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+        blob = rng.random((h, w)) < rng.uniform(0.3, 1.0)
+        instances[y : y + h, x : x + w][blob] = 24000 + k
+    labels[instances >= 1000] = 24
+    for value in np.unique(instances[instances >= 1000]):
+        new_labels, new_instances = remove_object(labels, instances, int(value))
+        assert np.array_equal(new_labels, whole_frame_removal(labels, instances, value)), value
+        mask = instances == value
+        assert np.array_equal(new_instances[mask], new_labels[mask])
+        assert np.array_equal(new_instances[~mask], instances[~mask])
+
+
 def test_instance_filter_reasons(synthetic_root):
     scene = CityscapesDataset(synthetic_root, ["train"])[0]
     cfg = PrepareConfig()

@@ -25,11 +25,9 @@ from pipeline.labels import BY_NAME
 from pipeline.rules import SUPPORT_BAND, Yardstick
 from pipeline.scene import Scene
 
-# Random positions tried per object before giving up (it may be mostly hidden everywhere). Behind the rules
-# most random positions fail them (a car's scale fits few rows): with 200 tries the rules arm placed 123 of
-# ours' 155 cars at N = 40 (2 copies of 4 persons + 2 cars), with 2,000 152, with 5,000 153 (+12 s).
+# Random positions the copy-paste arm tries per object before giving up (it may be mostly hidden everywhere);
+# the rules arm tries evaluate.downstream.rules_tries.
 TRIES_PER_OBJECT = 20
-TRIES_PER_OBJECT_RULES = 5000
 
 
 class Relocate:
@@ -42,7 +40,7 @@ class Relocate:
     def plausible(self, labels: np.ndarray, local: np.ndarray, nx: int, ny: int, label_id: int, camera) -> bool:
         """``self.rules.verdicts(labels, whole, label_id, camera)["plausible"]`` for the object ``local`` put at
         ``(nx, ny)``, read on a window around it instead of a whole-frame mask (a try costs 3 ms at 2048x1024,
-        and the rules arm makes up to TRIES_PER_OBJECT_RULES a object): support reads the labels at most
+        and the rules arm makes up to ``rules_tries`` an object): support reads the labels at most
         ``max(SUPPORT_BAND)`` rows below the contact pixels and overlap the object's own pixels, both inside the
         window; the scale rule reads frame rows, so it is judged on a one-column mask of the object's rows."""
         h, w = local.shape
@@ -64,7 +62,7 @@ class Relocate:
         rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
         height, width = scene.size
         camera = self.rules.camera(scene) if self.rules else None  # the frame as it was, as augment fits it
-        tries = TRIES_PER_OBJECT_RULES if self.rules else TRIES_PER_OBJECT
+        tries = self.cfg.evaluate.downstream.rules_tries if self.rules else TRIES_PER_OBJECT
         inserted = 0
         for m in objects:
             x, y, w, h = m["whole_box"]
