@@ -143,10 +143,15 @@ def scale_ratio(mask: np.ndarray, camera: Camera, label_id: int) -> float:
     contact row is not below the horizon (``v_b <= v_h``), where the rule does not apply.
     """
     rows = _rows(mask)
-    v_b = int(rows[-1])
-    if v_b <= camera.horizon_row:
+    return rows_scale_ratio(int(rows[0]), int(rows[-1]), camera, label_id)
+
+
+def rows_scale_ratio(top: int, bottom: int, camera: Camera, label_id: int) -> float:
+    """``scale_ratio`` of an object spanning image rows ``top`` to ``bottom`` (inclusive): the scale rule
+    reads nothing else of the mask."""
+    if bottom <= camera.horizon_row:
         return math.nan
-    return float(rows[-1] - rows[0] + 1) / expected_height(camera, label_id, v_b)
+    return float(bottom - top + 1) / expected_height(camera, label_id, bottom)
 
 
 def overlap_share(mask: np.ndarray, labels_before: np.ndarray) -> float:
@@ -279,9 +284,15 @@ class Yardstick:
         overlap = overlap_share(mask, labels_before) < self.max_overlap
         out = {"support": support, "overlap": overlap}
         if camera is not None:
-            ratio = scale_ratio(mask, self.class_camera(camera, label_id), label_id)
-            out["scale"] = not math.isnan(ratio) and self.scale_band[0] <= ratio <= self.scale_band[1]
+            rows = _rows(mask)
+            out["scale"] = self.scale_fits(int(rows[0]), int(rows[-1]), label_id, camera)
         return out | {"plausible": all(out.values())}
+
+    def scale_fits(self, top: int, bottom: int, label_id: int, camera: Camera) -> bool:
+        """The scale rule's verdict for an object of class ``label_id`` spanning image rows ``top`` to
+        ``bottom``."""
+        ratio = rows_scale_ratio(top, bottom, self.class_camera(camera, label_id), label_id)
+        return not math.isnan(ratio) and self.scale_band[0] <= ratio <= self.scale_band[1]
 
     def to_json(self) -> dict:
         return {"support": {BY_ID[c].name: sorted(BY_ID[i].name for i in ids) for c, ids in self.support.items()},

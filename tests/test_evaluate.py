@@ -213,7 +213,7 @@ def test_the_rules_arms_window_check_gives_the_whole_frame_verdicts(synthetic_ro
     from pipeline.appearance import CropBank
     from pipeline.config import Config, DataConfig
     from pipeline.datasets import open_dataset
-    from pipeline.evaluation.copy_paste import Relocate
+    from pipeline.evaluation.copy_paste import Relocate, footprint
     from pipeline.labels import BY_NAME
 
     cfg = Config(data=DataConfig(root=str(synthetic_root)))
@@ -229,7 +229,9 @@ def test_the_rules_arms_window_check_gives_the_whole_frame_verdicts(synthetic_ro
                 mask = scene.instance_ids == inst.value
                 rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
                 local = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+                local = np.pad(local, ((2, 1), (0, 0)))  # empty rows inside the box, as a whole_box may hold
                 h, w = local.shape
+                padded, filled = footprint(local)
                 for k in range(60):
                     nx = int(rng.integers(0, width - w + 1))
                     ny = height - h - k % 3 if k % 4 == 0 else int(rng.integers(0, height - h + 1))
@@ -237,7 +239,8 @@ def test_the_rules_arms_window_check_gives_the_whole_frame_verdicts(synthetic_ro
                     whole[ny : ny + h, nx : nx + w] = local
                     label_id = BY_NAME[inst.name].id
                     full = relocate.rules.verdicts(scene.labels, whole, label_id, camera)["plausible"]
-                    verdicts.append((full, relocate.plausible(scene.labels, local, nx, ny, label_id, camera)))
+                    window = relocate.plausible(scene.labels, padded, filled, nx, ny, label_id, camera)
+                    verdicts.append((full, window))
     assert all(full == window for full, window in verdicts)
     assert 0 < sum(full for full, _ in verdicts) < len(verdicts)  # both verdicts occur
 

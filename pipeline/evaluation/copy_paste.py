@@ -30,6 +30,14 @@ from pipeline.scene import Scene
 TRIES_PER_OBJECT = 20
 
 
+def footprint(local: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """What ``Relocate.plausible`` reads of an object's local mask: the mask with ``max(SUPPORT_BAND)``
+    empty rows below it, and its first and last non-empty row."""
+    padded = np.concatenate([local, np.zeros((max(SUPPORT_BAND), local.shape[1]), bool)])
+    filled = np.flatnonzero(local.any(axis=1))
+    return padded, (int(filled[0]), int(filled[-1]))
+
+
 class Relocate:
     def __init__(self, bank: CropBank, cfg: Config, rules: bool = False):
         self.bank = bank
@@ -37,23 +45,20 @@ class Relocate:
         self.rules = dataclasses.replace(Yardstick.of(cfg), max_overlap=cfg.augment.max_overlap,
                                          scale_band=tuple(cfg.augment.scale_band)) if rules else None
 
-    def plausible(self, labels: np.ndarray, local: np.ndarray, nx: int, ny: int, label_id: int, camera) -> bool:
-        """``self.rules.verdicts(labels, whole, label_id, camera)["plausible"]`` for the object ``local`` put at
-        ``(nx, ny)``, read on a window around it instead of a whole-frame mask (a try costs 3 ms at 2048x1024,
-        and the rules arm makes up to ``rules_tries`` an object): support reads the labels at most
-        ``max(SUPPORT_BAND)`` rows below the contact pixels and overlap the object's own pixels, both inside the
-        window; the scale rule reads frame rows, so it is judged on a one-column mask of the object's rows."""
-        h, w = local.shape
+    def plausible(self, labels: np.ndarray, padded: np.ndarray, rows: tuple[int, int], nx: int, ny: int,
+                  label_id: int, camera) -> bool:
+        """``self.rules.verdicts(labels, whole, label_id, camera)["plausible"]`` for an object put at ``(nx, ny)``,
+        read on a window around it instead of a whole-frame mask (a try costs 3 ms at 2048x1024, and the rules
+        arm makes up to ``rules_tries`` an object): support reads the labels at most ``max(SUPPORT_BAND)`` rows
+        below the contact pixels and overlap the object's own pixels, both inside the window; the scale rule
+        reads only the object's top and bottom rows. ``padded`` is the object's local mask with
+        ``max(SUPPORT_BAND)`` empty rows below it, ``rows`` its first and last non-empty local row."""
+        h, w = padded.shape[0] - max(SUPPORT_BAND), padded.shape[1]
         bottom = min(labels.shape[0], ny + h + max(SUPPORT_BAND))
-        window = np.zeros((bottom - ny, w), bool)
-        window[:h] = local
-        if not self.rules.verdicts(labels[ny:bottom, nx : nx + w], window, label_id, None)["plausible"]:
+        if not self.rules.verdicts(labels[ny:bottom, nx : nx + w], padded[: bottom - ny], label_id,
+                                   None)["plausible"]:
             return False
-        if camera is None:
-            return True
-        rows = np.zeros((ny + h, 1), bool)
-        rows[ny:, 0] = local.any(axis=1)
-        return self.rules.verdicts(np.zeros(rows.shape, np.uint8), rows, label_id, camera)["scale"]
+        return camera is None or self.rules.scale_fits(ny + rows[0], ny + rows[1], label_id, camera)
 
     def insert(self, scene: Scene, objects: list[dict], seed: int) -> int:
         """Insert the manifest's ``objects`` (in their order) into ``scene`` at new positions (in place);
@@ -70,9 +75,11 @@ class Relocate:
             crop = self.bank.crop(m["crop"], m["crop_flipped"])
             rgba = self.bank.rgba(crop)
             label_id = BY_NAME[m["class"]].id
+            padded, rows = footprint(local)
             for _ in range(tries):
                 nx, ny = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
-                if self.rules is not None and not self.plausible(scene.labels, local, nx, ny, label_id, camera):
+                if self.rules is not None and not self.plausible(scene.labels, padded, rows, nx, ny, label_id,
+                                                                 camera):
                     continue
                 whole = np.zeros(scene.size, bool)
                 whole[ny : ny + h, nx : nx + w] = local
