@@ -7,6 +7,7 @@ depends only on (seed, split, index), so the bytes do not depend on the number o
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -14,19 +15,23 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.config import SyntheticConfig
-from pipeline.datasets.synthetic import frame_ids, generate_scene
+from pipeline.datasets import LOOKALIKES_FILE
+from pipeline.datasets.synthetic import build_scene, frame_ids
+from pipeline.datasets.synthetic.decoys import lookalike_records
 from pipeline.io import atomic_directory, atomic_write_json
 from pipeline.scene import FrameId
 from pipeline.writers.cityscapes_writer import write_scene
 
 
-def _write_frame(args: tuple[SyntheticConfig, int, FrameId, str]) -> dict[str, int]:
+def _write_frame(args: tuple[SyntheticConfig, int, FrameId, str]) -> tuple[dict[str, int], list[dict]]:
+    """Write one frame; its instance counts by class and its look-alikes (``decoys.lookalike_records``)."""
     cfg, seed, frame, root = args
-    scene = write_scene(root, generate_scene(cfg, seed, frame))
+    scene, builder = build_scene(cfg, seed, frame)
+    scene = write_scene(root, scene)
     counts: dict[str, int] = {}
     for inst in scene.instances:
         counts[inst.name] = counts.get(inst.name, 0) + 1
-    return counts
+    return counts, lookalike_records(builder.decoys, scene.size)
 
 
 def generate_dataset(cfg: SyntheticConfig, seed: int, out: str | Path | None = None,
@@ -36,19 +41,19 @@ def generate_dataset(cfg: SyntheticConfig, seed: int, out: str | Path | None = N
     frames = frame_ids(cfg)
     workers = workers if workers is not None else (cfg.workers or os.cpu_count() or 1)
     totals: dict[str, int] = {}
+    lookalikes: dict[str, dict[str, list[dict]]] = {split: {} for split in cfg.splits}
     with atomic_directory(out) as tmp:
         jobs = [(cfg, seed, frame, str(tmp)) for frame in frames]
         bar = tqdm(total=len(jobs), desc="synthesize", unit="frame", disable=not progress)
-        if workers <= 1:
-            results = map(_write_frame, jobs)
-            for counts in results:
+        with contextlib.ExitStack() as stack:
+            if workers <= 1:
+                results = map(_write_frame, jobs)
+            else:
+                results = stack.enter_context(ProcessPoolExecutor(workers)).map(_write_frame, jobs, chunksize=8)
+            for frame, (counts, records) in zip(frames, results, strict=True):
                 _add(totals, counts)
+                lookalikes[frame.split][frame.stem] = records
                 bar.update()
-        else:
-            with ProcessPoolExecutor(workers) as pool:
-                for counts in pool.map(_write_frame, jobs, chunksize=8):
-                    _add(totals, counts)
-                    bar.update()
         bar.close()
         summary = {
             "frames": {split: n for split, n in cfg.splits.items()},
@@ -57,6 +62,8 @@ def generate_dataset(cfg: SyntheticConfig, seed: int, out: str | Path | None = N
             "seed": seed,
         }
         atomic_write_json(tmp / "dataset.json", summary, indent=2)
+        # What no label map says (they are building there): for the downstream probe (evaluation/instances.py).
+        atomic_write_json(tmp / LOOKALIKES_FILE, {"splits": lookalikes})
     return summary
 
 

@@ -9,8 +9,9 @@ import pytest
 
 from pipeline import labels as lb
 from pipeline.config import SyntheticConfig
+from pipeline.datasets import LOOKALIKES_FILE
 from pipeline.datasets.synthetic import build_scene, frame_ids
-from pipeline.datasets.synthetic.decoys import KINDS
+from pipeline.datasets.synthetic.decoys import KINDS, lookalike_records
 
 CFG = SyntheticConfig(splits={"val": 40})
 NONE = SyntheticConfig(splits={"val": 40}, decoys_per_frame=[0, 0])
@@ -70,3 +71,41 @@ def test_the_count_follows_the_config():
     for f in frame_ids(NONE)[:10]:
         _, b = build_scene(NONE, 0, f)
         assert b.decoys == [] and not b.decoy_mask.any()
+
+
+def test_each_look_alike_records_its_figure_and_the_records_round_trip(pairs):
+    """A look-alike's figure (the person or car drawn, not its board, pane or plinth) is part of its painted
+    pixels, inside its box, and what ``lookalike_records`` writes decodes back to it."""
+    from pycocotools import mask as mask_utils
+
+    figures = 0
+    for scene, builder, _ in pairs:
+        records = lookalike_records(builder.decoys, scene.size)
+        assert len(records) == len(builder.decoys)
+        for d, r in zip(builder.decoys, records, strict=True):
+            x0, y0, x1, y1 = d.box
+            assert d.figure.shape == (y1 - y0, x1 - x0) and d.figure.any()
+            assert not (d.figure & ~builder.decoy_mask[y0:y1, x0:x1]).any()
+            whole = mask_utils.decode(r["figure"]).astype(bool)
+            assert whole[y0:y1, x0:x1].sum() == whole.sum() and np.array_equal(whole[y0:y1, x0:x1], d.figure)
+            assert (r["kind"], r["shows"], r["box"]) == (d.kind, d.shows, list(d.box))
+            figures += 1
+            if d.kind != "poster":  # a board is all painted; a pane's or plinth's figure is a part of it
+                assert d.figure.sum() < builder.decoy_mask[y0:y1, x0:x1].sum()
+    assert figures > 20
+
+
+def test_the_synthesize_stage_writes_every_frames_look_alikes(tmp_path):
+    import json
+
+    from pipeline.synthesize import generate_dataset
+
+    cfg = SyntheticConfig(splits={"train": 3, "test": 4}, width=256, height=128)
+    generate_dataset(cfg, 5, tmp_path / "data", workers=2, progress=False)
+    written = json.loads((tmp_path / "data" / LOOKALIKES_FILE).read_text())["splits"]
+    for split in ("train", "test"):
+        frames = [f for f in frame_ids(cfg) if f.split == split]
+        assert list(written[split]) == [f.stem for f in frames]
+        for f in frames:
+            _, builder = build_scene(cfg, 5, f)
+            assert written[split][f.stem] == lookalike_records(builder.decoys, (128, 256))

@@ -17,7 +17,7 @@ def test_same_seed_same_bytes_any_worker_count(tmp_path):
     generate_dataset(cfg, 3, tmp_path / "b", workers=2, progress=False)
     generate_dataset(cfg, 4, tmp_path / "c", workers=1, progress=False)
     a, b, c = digest(tmp_path / "a"), digest(tmp_path / "b"), digest(tmp_path / "c")
-    assert len(a) == 8 * 7 + 1  # 7 files a frame (image, 5 gtFine, camera) + dataset.json
+    assert len(a) == 8 * 7 + 2  # 7 files a frame (image, 5 gtFine, camera) + dataset.json + lookalikes.json
     assert a == b
     assert a.keys() == c.keys() and a != c
 

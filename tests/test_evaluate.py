@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -265,6 +266,11 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
         samples_per_frame=2, random_per_object=2, diversity_frames=2, diversity_draws=4, gallery_frames=2,
         render_frames=0, real_root="", device="cpu", downstream=down))
     assert downstream_test_stage(cfg, progress=False) == 4
+    # The built-in dataset's look-alikes go with the test frames: those four frames' records, as written.
+    written = json.loads((tmp_path / "downstream/test/lookalikes.json").read_text())["splits"]["val"]
+    source = json.loads((Path(cfg.data.root) / "lookalikes.json").read_text())["splits"]["val"]
+    assert len(written) == 4 and all(source[stem] == records for stem, records in written.items())
+    shown = Counter(r["shows"] for records in written.values() for r in records)
     arms = arms_stage(cfg, 3, progress=False)
     assert arms["frames"] == {"subset": 3, "ours": 9, "copy_paste": 9, "rules": 9}  # 3 + 2 copies of each
     assert arms["inserted"]["ours"] == arms["inserted"]["copy_paste"]  # the same counts in every inserted arm
@@ -298,6 +304,8 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
             assert {"mask_ap50", "box_ap50", "ar_small"} <= set(f["detector"]["scores"]["car"])
             assert set(f["segmenter"]["recall_by_height"]) == {"person", "car"}
             assert set(f["segmenter"]["false_positives"]["person"]) == {"per_frame", "under"}
+            looks = f["segmenter"]["lookalikes"]
+            assert all(0 <= looks[c]["taken"] <= looks[c]["total"] <= shown[c] for c in ("person", "car"))
             assert "per_image" not in f  # the counts go beside the metrics, not into them
         counts = json.loads((tmp_path / f"downstream/runs/3-{seed}.json").read_text())["arms"]
         assert set(counts) == {"subset", "ours", "copy_paste", "rules"}
@@ -331,8 +339,11 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     iou = summary["metrics"]["segmenter_iou_car"]
     assert iou["ours"]["n"] == 2 and iou["ours"]["std"] is not None
     assert iou["ours_vs_copy_paste"]["verdict"] in ("beats", "loses", "within 2 std")
-    # every metric the runs measured (the tiny detector makes no confident detection to rate: those are left out)
-    measured = {m for m in METRICS if not m.startswith("out_of_context_detections")}
+    # every metric the runs measured (the tiny detector makes no confident detection to rate, and the four
+    # test frames may hold no look-alike of a class: those are left out)
+    looks = first["arms"]["subset"]["segmenter"]["lookalikes"]
+    unmeasured = {f"lookalike_pixels_{c}" for c in ("person", "car") if looks[c]["total"] == 0}
+    measured = {m for m in METRICS if not m.startswith("out_of_context_detections")} - unmeasured
     assert measured <= set(summary["metrics"]) <= set(METRICS)
     paired = summary["paired"]["segmenter_iou_person"]
     assert set(paired) == {"ours_minus_subset", "ours_minus_copy_paste", "ours_minus_rules"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.evaluation.instances import false_positives, recall_by_height
+from pipeline.evaluation.instances import false_positives, lookalikes_taken, recall_by_height
 from pipeline.labels import BY_NAME, train_id_lut
 
 PERSON, CAR, ROAD, BUILDING = (BY_NAME[n] for n in ("person", "car", "road", "building"))
@@ -51,3 +51,19 @@ def test_false_positives_are_components_named_by_what_lies_under_them():
     fp = false_positives(np.stack([pred, pred]), np.stack([targets, targets]))
     assert fp["person"] == {"per_frame": 2.0, "under": {"building": 2, "road": 2}}
     assert fp["car"] == {"per_frame": 1.0, "under": {"road": 2}}
+
+
+def test_lookalikes_are_counted_when_labelled_as_what_they_show():
+    pred = np.full((2, 40, 40), ROAD.train_id, np.uint8)
+    poster, statue, billboard, speck = (np.zeros((40, 40), bool) for _ in range(4))
+    poster[2:12, 2:6] = True      # 40 px, shows a person: 24 labelled person -> taken
+    statue[20:30, 30:34] = True   # 40 px, shows a person: 16 labelled person -> not taken (under half)
+    billboard[5:10, 20:30] = True  # 50 px, shows a car: labelled person, not car -> not taken as a car
+    pred[0, 2:8, 2:6] = PERSON.train_id
+    pred[1, 20:24, 30:34] = PERSON.train_id
+    pred[1, 5:10, 20:30] = PERSON.train_id
+    lookalikes = [[("person", poster), ("car", speck)], [("person", statue), ("car", billboard)]]
+    out = lookalikes_taken(pred, lookalikes)
+    assert out["person"] == {"taken": 1, "total": 2, "pixel_share": 0.5}  # (24 + 16) / 80
+    assert out["car"] == {"taken": 0, "total": 1, "pixel_share": 0.0}  # the empty figure is not counted
+    assert lookalikes_taken(pred, [[], []])["person"] == {"taken": 0, "total": 0, "pixel_share": None}

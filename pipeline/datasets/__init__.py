@@ -8,6 +8,10 @@ from pipeline.datasets.coco import CocoDataset
 from pipeline.datasets.semantic import SemanticDataset
 from pipeline.errors import ConfigError
 
+# The built-in dataset's look-alikes (posters, mannequins, statues: no label map shows them), beside its tree:
+# {"splits": {split: {frame stem: [{kind, shows, box, figure (COCO RLE)}]}}} (datasets/synthetic/decoys.py).
+LOOKALIKES_FILE = "lookalikes.json"
+
 
 def open_dataset(data: DataConfig, split: str, coco: CocoConfig | None = None):
     """The frames of one split of the configured dataset (Cityscapes tree, COCO json + images, or a

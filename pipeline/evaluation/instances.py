@@ -7,7 +7,9 @@ A semantic segmenter has no instances, but the test frames do. A real object cou
 look. A false positive is a connected component (8-connected, ``scipy.ndimage.label``) of pixels predicted
 as a class of which less than ``FOUND_SHARE`` lies on that class's true pixels; each is named by the true
 label most of it lies on (a person on a facade - a poster, a statue - differs from a person on the road),
-and counted per frame.
+and counted per frame. Where the test frames come with their look-alikes (the built-in dataset's posters,
+mannequins and statues, labelled as the facade they are on: ``lookalikes.json``), the look-alikes labelled as
+what they show are counted too.
 """
 
 from __future__ import annotations
@@ -74,3 +76,26 @@ def false_positives(pred: np.ndarray, targets: np.ndarray, classes: tuple[str, .
     frames = max(len(pred), 1)
     return {name: {"per_frame": round(sum(c.values()) / frames, 4), "under": dict(c.most_common())}
             for name, c in counts.items()}
+
+
+def lookalikes_taken(pred: np.ndarray, lookalikes: list[list[tuple[str, np.ndarray]]],
+                     classes: tuple[str, ...] = ("person", "car")) -> dict:
+    """Per class: the look-alikes showing it that the segmenter labels as it (at least ``FOUND_SHARE`` of the
+    figure's pixels), their number, and the share of all their figure pixels labelled as it.
+
+    ``pred``: predicted train ids [N, H, W]; ``lookalikes``: per frame, (class shown, figure mask [H, W]) at
+    ``pred``'s size (a figure that vanished at that size is not counted)."""
+    out = {}
+    for name in classes:
+        train_id = BY_NAME[name].train_id
+        taken = total = hit = pixels = 0
+        for frame_pred, frame_lookalikes in zip(pred, lookalikes, strict=True):
+            for shows, figure in frame_lookalikes:
+                n = int(figure.sum())
+                if shows != name or n == 0:
+                    continue
+                on = int((frame_pred[figure] == train_id).sum())
+                total, pixels, hit = total + 1, pixels + n, hit + on
+                taken += on >= FOUND_SHARE * n
+        out[name] = {"taken": taken, "total": total, "pixel_share": round(hit / pixels, 4) if pixels else None}
+    return out

@@ -27,8 +27,9 @@ from tqdm import tqdm
 from pipeline.checkpoints import weights_bytes
 from pipeline.config import Config
 from pipeline.convert import convert
-from pipeline.datasets import open_dataset
+from pipeline.datasets import LOOKALIKES_FILE, open_dataset
 from pipeline.datasets.cityscapes import CityscapesDataset
+from pipeline.encoding import resize_nearest
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.evaluation.arm_layout import ARMS, SPLIT, arm_files
 from pipeline.evaluation.detection import CocoInstances, coco_scores, detect, train_detector
@@ -42,7 +43,8 @@ from pipeline.evaluation.downstream import (
     shrink,
     train_segmenter,
 )
-from pipeline.evaluation.instances import false_positives, recall_by_height
+from pipeline.evaluation.instances import false_positives, lookalikes_taken, recall_by_height
+from pipeline.io import atomic_write_json, read_json
 from pipeline.labels import BY_NAME, train_id_lut
 from pipeline.writers.coco_writer import cityscapes_file_name, coco_file
 
@@ -74,6 +76,12 @@ def write_test_set(cfg: Config, out: str | Path, progress: bool = True) -> int:
         raise ConfigError(f"evaluate.downstream.test_split: split {dc.test_split!r} of {cfg.data.root} has no "
                           "labelled pixels (Cityscapes' test labels are empty); name a labelled split, e.g. val")
     convert({dc.test_split: _First(dataset, n)}, out, to="both", progress=progress)
+    source = Path(cfg.data.root) / LOOKALIKES_FILE
+    if cfg.data.format == "cityscapes" and source.is_file():  # the built-in dataset's look-alikes: for the probe
+        records = read_json(source).get("splits", {}).get(dc.test_split, {})
+        written = [frame.stem for frame in CityscapesDataset(Path(out), [dc.test_split]).frames]
+        atomic_write_json(Path(out) / LOOKALIKES_FILE,
+                          {"splits": {dc.test_split: {stem: records.get(stem, []) for stem in written}}})
     return n
 
 
@@ -84,6 +92,9 @@ class ScoredSplit:
     frames: list[Frame]
     coco: CocoInstances
     labels: dict[int, np.ndarray]  # COCO image id -> label ids at full size
+    # Per frame of ``frames``: (class shown, figure mask at the segmenter's size) of each look-alike; None when
+    # the test set came without them (any dataset but the built-in one).
+    lookalikes: list[list[tuple[str, np.ndarray]]] | None = None
     targets: np.ndarray = field(init=False)  # [N, H, W] train ids of ``frames``: every arm's segmenter target
     instance_ids: np.ndarray = field(init=False)  # [N, H, W] their instance ids, for the instance figures
 
@@ -105,8 +116,13 @@ def read_test_set(cfg: Config, root: str | Path) -> ScoredSplit:
     scenes = [dataset[i] for i in range(len(dataset))]
     coco = CocoInstances(coco_file(root, dc.test_split), root / "leftImg8bit" / dc.test_split)
     by_name = {img["file_name"]: img["id"] for img in coco.coco.dataset["images"]}
+    lookalikes = None
+    if (root / LOOKALIKES_FILE).is_file():
+        records = read_json(root / LOOKALIKES_FILE)["splits"][dc.test_split]
+        lookalikes = [[(r["shows"], resize_nearest(mask_utils.decode(r["figure"]), tuple(dc.size)).astype(bool))
+                       for r in records.get(s.frame.stem, [])] for s in scenes]
     return ScoredSplit([shrink(s, tuple(dc.size)) for s in scenes], coco,
-                   {by_name[cityscapes_file_name(s)]: s.labels for s in scenes})
+                       {by_name[cityscapes_file_name(s)]: s.labels for s in scenes}, lookalikes)
 
 
 def out_of_context_detections(results: list[dict], test: ScoredSplit, min_score: float) -> dict[str, float | None]:
@@ -145,7 +161,8 @@ def train_and_score(cfg: Config, root: str | Path, arm: str, model: str, seed: i
         figures = {"train_frames": len(frames),
                    "segmenter": iou_scores(pred, test.targets) | out_of_context_pixels(pred, test.targets)
                    | {"recall_by_height": recall_by_height(pred, test.instance_ids),
-                      "false_positives": false_positives(pred, test.targets)},
+                      "false_positives": false_positives(pred, test.targets)}
+                   | ({"lookalikes": lookalikes_taken(pred, test.lookalikes)} if test.lookalikes is not None else {}),
                    "per_image": image_counts(pred, test.targets)}
         weights = weights_bytes(segmenter) if arm == ARMS[0] else None
     else:

@@ -3,8 +3,8 @@
 A verdict says what a reader may claim: ``beats`` / ``loses`` when ours' mean is better / worse than the
 baseline's by more than twice the larger of the two standard deviations (ddof 1), else ``within 2 std``.
 Beside it, the paired t-test's p (the same seed trains every arm from the same initial weights and
-batches, so seeds pair up; scipy's ``ttest_rel``). For the context probe's out-of-context rates lower is
-better; for every other metric higher is.
+batches, so seeds pair up; scipy's ``ttest_rel``). For the context probe's out-of-context rates and
+look-alikes lower is better; for every other metric higher is.
 """
 
 from __future__ import annotations
@@ -32,11 +32,15 @@ METRICS: dict[str, tuple[str, ...]] = {
     "out_of_context_pixels_car": ("segmenter", "car_out_of_context_pixels"),
     "out_of_context_detections_person": ("detector", "person_out_of_context_detections"),
     "out_of_context_detections_car": ("detector", "car_out_of_context_detections"),
+    # The built-in test frames' look-alikes (posters, mannequins, statues): share of their figures' pixels
+    # labelled as the class they show.
+    "lookalike_pixels_person": ("segmenter", "lookalikes", "person", "pixel_share"),
+    "lookalike_pixels_car": ("segmenter", "lookalikes", "car", "pixel_share"),
 }
 
 
 def lower_is_better(metric: str) -> bool:
-    return metric.startswith("out_of_context")
+    return metric.startswith(("out_of_context", "lookalike"))
 
 
 def read_metric(figures: dict, metric: str) -> float | None:

@@ -14,14 +14,17 @@ they were:
 
 They come from their own random stream (``scene_rng(..., stream=1)``), so the rest of a frame - layout,
 objects, colours, noise - is bit-identical with and without them. ``add_decoys`` returns one record per
-look-alike drawn (kind, what it shows, its box); the builder keeps them as ``decoys``.
+look-alike drawn (kind, what it shows, its box, the pixels of the figure itself); the builder keeps them as
+``decoys``, and the synthesize stage writes them out (``datasets.LOOKALIKES_FILE``) for the downstream probe,
+which counts the look-alikes a segmenter labels as what they show.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from pipeline.datasets.synthetic.builder import Builder
 from pipeline.datasets.synthetic.canvas import BUILDING, MIN_OBJECT_PX, N_CODES, SIDEWALK, TERRAIN, C, windows
@@ -47,6 +50,8 @@ class Decoy:
     kind: str  # poster | mannequin | statue
     shows: str  # person | car
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) of the whole look-alike, pixels
+    # The figure's own pixels inside ``box`` (not the board, pane or plinth): what looks like a person or car.
+    figure: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros((0, 0), bool))
 
 
 def add_decoys(b: Builder, rng: np.random.Generator, n: int) -> list[Decoy]:
@@ -65,7 +70,7 @@ def add_decoys(b: Builder, rng: np.random.Generator, n: int) -> list[Decoy]:
             drawn = _draw(b, rng, kind, *spot)
             if drawn is None:
                 continue
-            rgb, mask, shade, y0, x0, shows = drawn
+            rgb, mask, shade, figure, y0, x0, shows = drawn
             h, w = mask.shape
             if y0 < 0 or x0 < 0 or y0 + h > H or x0 + w > W:
                 continue
@@ -78,9 +83,23 @@ def add_decoys(b: Builder, rng: np.random.Generator, n: int) -> list[Decoy]:
             b.decoy_shade[y0:y0 + h, x0:x0 + w][paint] = shade[paint]
             b.decoy_mask[y0:y0 + h, x0:x0 + w] |= paint
             free[y0:y0 + h, x0:x0 + w] = False  # look-alikes do not overlap
-            out.append(Decoy(kind, shows, (x0, y0, x0 + w, y0 + h)))
+            out.append(Decoy(kind, shows, (x0, y0, x0 + w, y0 + h), paint & figure))
             break
     return out
+
+
+def lookalike_records(decoys: list[Decoy], size: tuple[int, int]) -> list[dict]:
+    """The look-alikes of a frame of ``size`` (H, W) as JSON: kind, what it shows, its box and its figure's
+    pixels as a COCO RLE over the frame (what ``lookalikes.json`` holds per frame)."""
+    records = []
+    for d in decoys:
+        x0, y0, x1, y1 = d.box
+        whole = np.zeros(size, np.uint8)
+        whole[y0:y1, x0:x1] = d.figure
+        rle = mask_utils.encode(np.asfortranarray(whole))
+        records.append({"kind": d.kind, "shows": d.shows, "box": [int(v) for v in d.box],
+                        "figure": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}})
+    return records
 
 
 def _facade_foot(b, rng: np.random.Generator, free: np.ndarray) -> tuple[int, int, float] | None:
@@ -99,8 +118,9 @@ def _facade_foot(b, rng: np.random.Generator, free: np.ndarray) -> tuple[int, in
 
 
 def _draw(b, rng: np.random.Generator, kind: str, foot: int, col: int, ppm: float):
-    """(rgb, mask, shade, y0, x0, shows) of one look-alike standing on row ``foot`` centred on column
-    ``col``, or None when it would be too small to look like anything."""
+    """(rgb, mask, shade, figure, y0, x0, shows) of one look-alike standing on row ``foot`` centred on column
+    ``col`` (``figure``: the pixels of the person or car in ``mask``), or None when it would be too small to
+    look like anything."""
     if kind == "poster":
         return _poster(b, rng, foot, col, ppm)
     figure_m = float(rng.uniform(1.7, 1.9)) if kind == "mannequin" else float(rng.uniform(1.8, 2.4))
@@ -136,8 +156,8 @@ def _draw(b, rng: np.random.Generator, kind: str, foot: int, col: int, ppm: floa
         rgb[by:by + back_h, [bx, bx + back_w - 1]] = back * 0.5
         rgb[[by, by + back_h - 1], bx:bx + back_w] = back * 0.5
     fig_shade = _shade_canvas(codes, cx, b.light, 1.05, 0.9)
-    _stamp(rgb, mask, shade, codes, pal, y_fig, (ww - codes.shape[1]) // 2, fig_shade)
-    return rgb, mask, shade, foot + 1 - hh, col - ww // 2, "person"
+    figure = _stamp(rgb, mask, shade, codes, pal, y_fig, (ww - codes.shape[1]) // 2, fig_shade)
+    return rgb, mask, shade, figure, foot + 1 - hh, col - ww // 2, "person"
 
 
 def _poster(b, rng: np.random.Generator, foot: int, col: int, ppm: float):
@@ -167,9 +187,9 @@ def _poster(b, rng: np.random.Generator, foot: int, col: int, ppm: float):
     rgb[[0, -1], :] = (40, 40, 42)
     mask[:] = True
     margin = max(1, (board_h - h) // 3)
-    _stamp(rgb, mask, shade, codes, pal, board_h - margin - h, (board_w - codes.shape[1]) // 2,
-           _shade_canvas(codes, cx, 0.0, 1.0, 0.95))
-    return rgb, mask, shade, foot + 1 - lift - board_h, col - board_w // 2, shows
+    figure = _stamp(rgb, mask, shade, codes, pal, board_h - margin - h, (board_w - codes.shape[1]) // 2,
+                    _shade_canvas(codes, cx, 0.0, 1.0, 0.95))
+    return rgb, mask, shade, figure, foot + 1 - lift - board_h, col - board_w // 2, shows
 
 
 def _blank(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,17 +197,21 @@ def _blank(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _stamp(rgb: np.ndarray, mask: np.ndarray, shade: np.ndarray, codes: np.ndarray, pal: np.ndarray,
-           y0: int, x0: int, fig_shade: np.ndarray) -> None:
-    """Paint a canvas of codes with its palette into (rgb, mask, shade) at (y0, x0), cut to their shape."""
+           y0: int, x0: int, fig_shade: np.ndarray) -> np.ndarray:
+    """Paint a canvas of codes with its palette into (rgb, mask, shade) at (y0, x0), cut to their shape;
+    returns the painted pixels (a mask of ``mask``'s shape)."""
+    painted = np.zeros(mask.shape, bool)
     placed = windows(codes.shape, y0, x0, mask.shape)
     if placed is None:
-        return
+        return painted
     at, cut = placed
     sub = codes[cut]
     on = sub > 0
     rgb[at][on] = pal[sub[on]]
     shade[at][on] = fig_shade[cut][on]
     mask[at] |= on
+    painted[at] = on
+    return painted
 
 
 def _view(rng: np.random.Generator) -> str:
