@@ -66,7 +66,7 @@ class SyntheticConfig:
     out: str = "data/synthetic"
     width: int = 512
     height: int = 256
-    splits: dict[str, int] = field(default_factory=lambda: {"train": 600, "val": 100, "test": 100})
+    splits: dict[str, int] = field(default_factory=lambda: {"train": 600, "val": 100, "test": 300})
     cities: list[str] = field(default_factory=lambda: ["simtown", "simville", "simburg"])
     persons_per_frame: Annotated[list[int], Length(2)] = field(default_factory=lambda: [2, 9])  # inclusive range
     cars_per_frame: Annotated[list[int], Length(2)] = field(default_factory=lambda: [1, 6])
