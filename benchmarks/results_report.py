@@ -259,7 +259,8 @@ def downstream_rows(name: str, ev: dict, classes: list[str], command: str) -> li
     for n, summary_n in ev.get("downstream", {}).items():
         m = summary_n["metrics"]
         head = f"{name} downstream, N = {n}, {len(summary_n['seeds'])} seeds, {summary_n['split']}"
-        for metric, label in (("segmenter_iou_{}", "segmenter IoU"), ("detector_mask_ap50_{}", "mask AP50")):
+        for metric, label in (("segmenter_iou_{}", "segmenter IoU"), ("detector_mask_ap50_{}", "mask AP50"),
+                              ("lookalike_pixels_{}", "look-alike pixels read as what they show (lower: better)")):
             if all(metric.format(c) in m for c in classes):
                 rows.append([f"{head}: {label}, ours / subset / copy-paste / rules",
                              *(" / ".join(f"{m[metric.format(c)][a]['mean']:.3f}" for a in ARMS[1:2] + ARMS[:1] +

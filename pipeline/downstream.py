@@ -115,8 +115,9 @@ def summarize_runs(cfg: Config, metrics_dir: str | Path = METRICS_DIR) -> dict:
 
 
 def paired_ious(cfg: Config, n: int) -> dict:
-    """Per scored class: ours minus each other arm, person and car IoU, with the 95% interval of the
-    bootstrap over seeds and test images (``paired.py``)."""
+    """Per scored class: ours minus each other arm, person and car IoU - and, where the test frames have
+    look-alikes, the share of their pixels labelled as what they show - with the 95% interval of the bootstrap
+    over seeds and test images (``paired.py``; both are ratios of per-image sums)."""
     counts: dict = {}
     for seed in cfg.evaluate.downstream.seeds:
         path = images_path(cfg, n, seed)
@@ -128,7 +129,9 @@ def paired_ious(cfg: Config, n: int) -> dict:
     out: dict = {}
     for name, arms in counts.items():
         ours = np.array(arms["ours"], np.float64)
-        out[f"segmenter_iou_{name}"] = {
+        metric = f"lookalike_pixels_{name.removeprefix('lookalike_')}" if name.startswith("lookalike_") else \
+            f"segmenter_iou_{name}"
+        out[metric] = {
             f"ours_minus_{arm}": paired_difference(ours, np.array(rows, np.float64), seed=cfg.seed).to_json()
             for arm, rows in arms.items() if arm != "ours"}
     return out

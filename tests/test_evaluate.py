@@ -309,6 +309,7 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
             assert "per_image" not in f  # the counts go beside the metrics, not into them
         counts = json.loads((tmp_path / f"downstream/runs/3-{seed}.json").read_text())["arms"]
         assert set(counts) == {"subset", "ours", "copy_paste", "rules"}
+        assert all(set(counts[arm]) == {"person", "car", "lookalike_person", "lookalike_car"} for arm in counts)
         assert all(len(counts[arm][name]) == 4 and all(i <= u for i, u in counts[arm][name])
                    for arm in counts for name in ("person", "car"))
     assert (tmp_path / "models/3-0-subset.safetensors").is_file()
@@ -345,6 +346,7 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     unmeasured = {f"lookalike_pixels_{c}" for c in ("person", "car") if looks[c]["total"] == 0}
     measured = {m for m in METRICS if not m.startswith("out_of_context_detections")} - unmeasured
     assert measured <= set(summary["metrics"]) <= set(METRICS)
+    assert {f"lookalike_pixels_{c}" for c in ("person", "car")} - unmeasured <= set(summary["paired"])
     paired = summary["paired"]["segmenter_iou_person"]
     assert set(paired) == {"ours_minus_subset", "ours_minus_copy_paste", "ours_minus_rules"}
     for row in paired.values():

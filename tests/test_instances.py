@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.evaluation.instances import false_positives, lookalikes_taken, recall_by_height
+from pipeline.evaluation.instances import (
+    false_positives,
+    lookalike_image_counts,
+    lookalikes_taken,
+    recall_by_height,
+)
 from pipeline.labels import BY_NAME, train_id_lut
 
 PERSON, CAR, ROAD, BUILDING = (BY_NAME[n] for n in ("person", "car", "road", "building"))
@@ -67,3 +72,6 @@ def test_lookalikes_are_counted_when_labelled_as_what_they_show():
     assert out["person"] == {"taken": 1, "total": 2, "pixel_share": 0.5}  # (24 + 16) / 80
     assert out["car"] == {"taken": 0, "total": 1, "pixel_share": 0.0}  # the empty figure is not counted
     assert lookalikes_taken(pred, [[], []])["person"] == {"taken": 0, "total": 0, "pixel_share": None}
+    # Per image, what the paired bootstrap resamples: [pixels labelled as the class shown, figure pixels].
+    counts = lookalike_image_counts(pred, lookalikes)
+    assert counts == {"lookalike_person": [[24, 40], [16, 40]], "lookalike_car": [[0, 0], [0, 50]]}

@@ -99,3 +99,20 @@ def lookalikes_taken(pred: np.ndarray, lookalikes: list[list[tuple[str, np.ndarr
                 taken += on >= FOUND_SHARE * n
         out[name] = {"taken": taken, "total": total, "pixel_share": round(hit / pixels, 4) if pixels else None}
     return out
+
+
+def lookalike_image_counts(pred: np.ndarray, lookalikes: list[list[tuple[str, np.ndarray]]],
+                           classes: tuple[str, ...] = ("person", "car")) -> dict[str, list[list[int]]]:
+    """Per class shown (key ``lookalike_<class>``) and test image: [figure pixels labelled as the class, figure
+    pixels] of its look-alikes - what the paired bootstrap resamples for ``lookalikes_taken``'s pixel share
+    (a ratio of sums, like IoU)."""
+    out = {}
+    for name in classes:
+        train_id = BY_NAME[name].train_id
+        rows = []
+        for frame_pred, frame_lookalikes in zip(pred, lookalikes, strict=True):
+            figures = [f for shows, f in frame_lookalikes if shows == name]
+            hit = sum(int((frame_pred[f] == train_id).sum()) for f in figures)
+            rows.append([hit, sum(int(f.sum()) for f in figures)])
+        out[f"lookalike_{name}"] = rows
+    return out

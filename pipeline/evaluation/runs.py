@@ -43,7 +43,7 @@ from pipeline.evaluation.downstream import (
     shrink,
     train_segmenter,
 )
-from pipeline.evaluation.instances import false_positives, lookalikes_taken, recall_by_height
+from pipeline.evaluation.instances import false_positives, lookalike_image_counts, lookalikes_taken, recall_by_height
 from pipeline.io import atomic_write_json, read_json
 from pipeline.labels import BY_NAME, train_id_lut
 from pipeline.writers.coco_writer import cityscapes_file_name, coco_file
@@ -163,7 +163,8 @@ def train_and_score(cfg: Config, root: str | Path, arm: str, model: str, seed: i
                    | {"recall_by_height": recall_by_height(pred, test.instance_ids),
                       "false_positives": false_positives(pred, test.targets)}
                    | ({"lookalikes": lookalikes_taken(pred, test.lookalikes)} if test.lookalikes is not None else {}),
-                   "per_image": image_counts(pred, test.targets)}
+                   "per_image": image_counts(pred, test.targets)
+                   | (lookalike_image_counts(pred, test.lookalikes) if test.lookalikes is not None else {})}
         weights = weights_bytes(segmenter) if arm == ARMS[0] else None
     else:
         detector, curve = train_detector(CocoInstances(*arm_files(root, arm)), dc.detector, seed, device, progress,
