@@ -266,14 +266,15 @@ def downstream_rows(name: str, ev: dict, classes: list[str], command: str) -> li
                              *(" / ".join(f"{m[metric.format(c)][a]['mean']:.3f}" for a in ARMS[1:2] + ARMS[:1] +
                                           ARMS[2:]) for c in classes), command])
         paired = summary_n.get("paired", {})
-        for other in ("subset", "copy_paste", "rules"):
-            if all(f"segmenter_iou_{c}" in paired for c in classes):
-                cells = []
-                for c in classes:
-                    row = paired[f"segmenter_iou_{c}"][f"ours_minus_{other}"]
-                    cells.append(f"{row['difference']:+.3f} [{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
-                rows.append([f"{head}: segmenter IoU, ours minus {other.replace('_', '-')} "
-                             "[95% interval, paired bootstrap]", *cells, command])
+        for metric, label in (("segmenter_iou_{}", "segmenter IoU"), ("lookalike_pixels_{}", "look-alike pixels")):
+            for other in ("subset", "copy_paste", "rules"):
+                if all(metric.format(c) in paired for c in classes):
+                    cells = []
+                    for c in classes:
+                        row = paired[metric.format(c)][f"ours_minus_{other}"]
+                        cells.append(f"{row['difference']:+.3f} [{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
+                    rows.append([f"{head}: {label}, ours minus {other.replace('_', '-')} "
+                                 "[95% interval, paired bootstrap]", *cells, command])
     return rows
 
 
