@@ -6,6 +6,7 @@ import numpy as np
 
 from pipeline.evaluation.instances import (
     false_positives,
+    image_sums,
     lookalike_image_counts,
     lookalikes_taken,
     recall_by_height,
@@ -68,10 +69,12 @@ def test_lookalikes_are_counted_when_labelled_as_what_they_show():
     pred[1, 20:24, 30:34] = PERSON.train_id
     pred[1, 5:10, 20:30] = PERSON.train_id
     lookalikes = [[("person", poster), ("car", speck)], [("person", statue), ("car", billboard)]]
-    out = lookalikes_taken(pred, lookalikes)
-    assert out["person"] == {"taken": 1, "total": 2, "pixel_share": 0.5}  # (24 + 16) / 80
-    assert out["car"] == {"taken": 0, "total": 1, "pixel_share": 0.0}  # the empty figure is not counted
-    assert lookalikes_taken(pred, [[], []])["person"] == {"taken": 0, "total": 0, "pixel_share": None}
-    # Per image, what the paired bootstrap resamples: [pixels labelled as the class shown, figure pixels].
-    counts = lookalike_image_counts(pred, lookalikes)
-    assert counts == {"lookalike_person": [[24, 40], [16, 40]], "lookalike_car": [[0, 0], [0, 50]]}
+    counts = lookalike_image_counts(pred, lookalikes)  # per image and look-alike: [labelled as shown, pixels]
+    assert counts == {"lookalike_person": [[[24, 40]], [[16, 40]]], "lookalike_car": [[[0, 0]], [[0, 50]]]}
+    assert lookalikes_taken(counts["lookalike_person"]) == {"taken": 1, "total": 2, "pixel_share": 0.5}  # 40 / 80
+    # the empty figure is not counted
+    assert lookalikes_taken(counts["lookalike_car"]) == {"taken": 0, "total": 1, "pixel_share": 0.0}
+    assert lookalikes_taken([[], []]) == {"taken": 0, "total": 0, "pixel_share": None}
+    # Per image, what the paired bootstrap resamples: the sums.
+    assert image_sums(counts["lookalike_car"]) == [[0, 0], [0, 50]]
+    assert image_sums([[[3, 5], [1, 4]], []]) == [[4, 9], [0, 0]]

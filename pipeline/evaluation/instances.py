@@ -78,41 +78,31 @@ def false_positives(pred: np.ndarray, targets: np.ndarray, classes: tuple[str, .
             for name, c in counts.items()}
 
 
-def lookalikes_taken(pred: np.ndarray, lookalikes: list[list[tuple[str, np.ndarray]]],
-                     classes: tuple[str, ...] = ("person", "car")) -> dict:
-    """Per class: the look-alikes showing it that the segmenter labels as it (at least ``FOUND_SHARE`` of the
-    figure's pixels), their number, and the share of all their figure pixels labelled as it.
-
-    ``pred``: predicted train ids [N, H, W]; ``lookalikes``: per frame, (class shown, figure mask [H, W]) at
-    ``pred``'s size (a figure that vanished at that size is not counted)."""
-    out = {}
-    for name in classes:
-        train_id = BY_NAME[name].train_id
-        taken = total = hit = pixels = 0
-        for frame_pred, frame_lookalikes in zip(pred, lookalikes, strict=True):
-            for shows, figure in frame_lookalikes:
-                n = int(figure.sum())
-                if shows != name or n == 0:
-                    continue
-                on = int((frame_pred[figure] == train_id).sum())
-                total, pixels, hit = total + 1, pixels + n, hit + on
-                taken += on >= FOUND_SHARE * n
-        out[name] = {"taken": taken, "total": total, "pixel_share": round(hit / pixels, 4) if pixels else None}
-    return out
-
-
 def lookalike_image_counts(pred: np.ndarray, lookalikes: list[list[tuple[str, np.ndarray]]],
-                           classes: tuple[str, ...] = ("person", "car")) -> dict[str, list[list[int]]]:
-    """Per class shown (key ``lookalike_<class>``) and test image: [figure pixels labelled as the class, figure
-    pixels] of its look-alikes - what the paired bootstrap resamples for ``lookalikes_taken``'s pixel share
-    (a ratio of sums, like IoU)."""
+                           classes: tuple[str, ...] = ("person", "car")) -> dict[str, list[list[list[int]]]]:
+    """Per class shown (key ``lookalike_<class>``), test image and look-alike showing it: [figure pixels
+    labelled as the class, figure pixels]. ``pred``: predicted train ids [N, H, W]; ``lookalikes``: per frame,
+    (class shown, figure mask [H, W]) at ``pred``'s size."""
     out = {}
     for name in classes:
         train_id = BY_NAME[name].train_id
-        rows = []
-        for frame_pred, frame_lookalikes in zip(pred, lookalikes, strict=True):
-            figures = [f for shows, f in frame_lookalikes if shows == name]
-            hit = sum(int((frame_pred[f] == train_id).sum()) for f in figures)
-            rows.append([hit, sum(int(f.sum()) for f in figures)])
-        out[f"lookalike_{name}"] = rows
+        out[f"lookalike_{name}"] = [[[int((frame_pred[f] == train_id).sum()), int(f.sum())]
+                                     for shows, f in frame_lookalikes if shows == name]
+                                    for frame_pred, frame_lookalikes in zip(pred, lookalikes, strict=True)]
     return out
+
+
+def image_sums(counts: list[list[list[int]]]) -> list[list[int]]:
+    """``lookalike_image_counts``' rows of one class summed per image: what the paired bootstrap resamples for
+    the pixel share (a ratio of per-image sums, like IoU)."""
+    return [[sum(hit for hit, _ in image), sum(n for _, n in image)] for image in counts]
+
+
+def lookalikes_taken(counts: list[list[list[int]]]) -> dict:
+    """From one class's ``lookalike_image_counts``: the look-alikes the segmenter labels as the class they
+    show (at least ``FOUND_SHARE`` of the figure's pixels), their number, and the share of all their figure
+    pixels so labelled. A figure that vanished at the segmenter's size is not counted."""
+    figures = [(hit, n) for image in counts for hit, n in image if n > 0]
+    pixels = sum(n for _, n in figures)
+    return {"taken": sum(hit >= FOUND_SHARE * n for hit, n in figures), "total": len(figures),
+            "pixel_share": round(sum(hit for hit, _ in figures) / pixels, 4) if pixels else None}

@@ -43,7 +43,13 @@ from pipeline.evaluation.downstream import (
     shrink,
     train_segmenter,
 )
-from pipeline.evaluation.instances import false_positives, lookalike_image_counts, lookalikes_taken, recall_by_height
+from pipeline.evaluation.instances import (
+    false_positives,
+    image_sums,
+    lookalike_image_counts,
+    lookalikes_taken,
+    recall_by_height,
+)
 from pipeline.io import atomic_write_json, read_json
 from pipeline.labels import BY_NAME, train_id_lut
 from pipeline.writers.coco_writer import cityscapes_file_name, coco_file
@@ -118,7 +124,7 @@ def read_test_set(cfg: Config, root: str | Path) -> ScoredSplit:
     by_name = {img["file_name"]: img["id"] for img in coco.coco.dataset["images"]}
     lookalikes = None
     if (root / LOOKALIKES_FILE).is_file():
-        records = read_json(root / LOOKALIKES_FILE)["splits"][dc.test_split]
+        records = read_json(root / LOOKALIKES_FILE).get("splits", {}).get(dc.test_split, {})
         lookalikes = [[(r["shows"], resize_nearest(mask_utils.decode(r["figure"]), tuple(dc.size)).astype(bool))
                        for r in records.get(s.frame.stem, [])] for s in scenes]
     return ScoredSplit([shrink(s, tuple(dc.size)) for s in scenes], coco,
@@ -158,13 +164,14 @@ def train_and_score(cfg: Config, root: str | Path, arm: str, model: str, seed: i
         frames = [shrink(tree[i], tuple(dc.size)) for i in range(len(tree))]
         segmenter, curve = train_segmenter(frames, dc, seed, device, progress, desc=f"segmenter {arm}")
         pred, _ = predict(segmenter, test.frames, device)
+        looks = lookalike_image_counts(pred, test.lookalikes) if test.lookalikes is not None else {}
         figures = {"train_frames": len(frames),
                    "segmenter": iou_scores(pred, test.targets) | out_of_context_pixels(pred, test.targets)
                    | {"recall_by_height": recall_by_height(pred, test.instance_ids),
                       "false_positives": false_positives(pred, test.targets)}
-                   | ({"lookalikes": lookalikes_taken(pred, test.lookalikes)} if test.lookalikes is not None else {}),
-                   "per_image": image_counts(pred, test.targets)
-                   | (lookalike_image_counts(pred, test.lookalikes) if test.lookalikes is not None else {})}
+                   | ({"lookalikes": {k.removeprefix("lookalike_"): lookalikes_taken(v) for k, v in looks.items()}}
+                      if looks else {}),
+                   "per_image": image_counts(pred, test.targets) | {k: image_sums(v) for k, v in looks.items()}}
         weights = weights_bytes(segmenter) if arm == ARMS[0] else None
     else:
         detector, curve = train_detector(CocoInstances(*arm_files(root, arm)), dc.detector, seed, device, progress,

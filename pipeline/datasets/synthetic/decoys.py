@@ -51,7 +51,7 @@ class Decoy:
     shows: str  # person | car
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) of the whole look-alike, pixels
     # The figure's own pixels inside ``box`` (not the board, pane or plinth): what looks like a person or car.
-    figure: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros((0, 0), bool))
+    figure: np.ndarray = field(repr=False, compare=False)
 
 
 def add_decoys(b: Builder, rng: np.random.Generator, n: int) -> list[Decoy]:
