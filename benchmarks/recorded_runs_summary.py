@@ -4,8 +4,8 @@
 
 Reads NAME/params.yaml (its evaluate.downstream sizes and seeds), the runs' figures NAME/metrics/downstream/N-SEED.json
 and their per-image counts NAME/runs/N-SEED.json; writes the per-arm figures over seeds and the paired differences
-with their 95% intervals (``pipeline.downstream.summarize_runs``) to NAME/metrics/evaluate.json, key ``downstream``,
-which benchmarks/results_report.py reads.
+with their 95% intervals (``pipeline.downstream.summarize_runs``) to NAME/metrics/evaluate.json, key ``downstream``
+(the file's other keys - a recorded run's placement figures - are kept), which benchmarks/results_report.py reads.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.config import load_config  # noqa: E402
 from pipeline.downstream import summarize_runs  # noqa: E402
 from pipeline.errors import reported_as_one_line  # noqa: E402
-from pipeline.io import atomic_write_json  # noqa: E402
+from pipeline.io import atomic_write_json, read_json  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +33,9 @@ def main() -> None:
         dc = dataclasses.replace(cfg.evaluate.downstream, out=str(args.folder))  # per-image counts: FOLDER/runs
         cfg = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, downstream=dc))
         summary = summarize_runs(cfg, args.folder / "metrics" / "downstream")
-        atomic_write_json(args.folder / "metrics" / "evaluate.json", {"downstream": summary}, indent=2)
+        path = args.folder / "metrics" / "evaluate.json"
+        kept = read_json(path) if path.is_file() else {}
+        atomic_write_json(path, kept | {"downstream": summary}, indent=2)
     for n, s in summary.items():
         for name, rows in s["paired"].items():
             for other, row in rows.items():

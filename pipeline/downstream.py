@@ -22,7 +22,7 @@ import torch
 from pipeline.checkpoints import load_weights
 from pipeline.config import Config
 from pipeline.errors import ConfigError
-from pipeline.evaluation.downstream import N_CLASSES
+from pipeline.evaluation.downstream import N_CLASSES, SCORED
 from pipeline.evaluation.paired import paired_difference
 from pipeline.evaluation.runs import run_arms, test_frames, write_test_set
 from pipeline.evaluation.seeds import summarize
@@ -47,7 +47,7 @@ def run_name(n: int, seed: int) -> str:
 
 
 def images_path(cfg: Config, n: int, seed: int) -> Path:
-    """A run's per-image counts (``downstream.image_counts``): what the paired bootstrap resamples."""
+    """A run's per-image counts (``runs.train_and_score``'s ``per_image``): what the paired bootstrap resamples."""
     return Path(cfg.evaluate.downstream.out) / "runs" / f"{run_name(n, seed)}.json"
 
 
@@ -103,7 +103,7 @@ def summarize_runs(cfg: Config, metrics_dir: str | Path = METRICS_DIR) -> dict:
                 raise ConfigError(f"{path}: missing; run `dvc repro downstream@{run_name(n, seed)}`")
             runs[seed] = read_json(path)
         out[str(n)] = summarize({seed: run["arms"] for seed, run in runs.items()})
-        out[str(n)]["paired"] = paired_ious(cfg, n)
+        out[str(n)]["paired"] = paired_differences(cfg, n)
         first = next(iter(runs.values()))
         out[str(n)] |= {"split": first["split"], "test_frames": first["test_frames"],
                         "train_frames": {arm: f["train_frames"] for arm, f in first["arms"].items()}}
@@ -114,26 +114,38 @@ def summarize_runs(cfg: Config, metrics_dir: str | Path = METRICS_DIR) -> dict:
     return out
 
 
-def paired_ious(cfg: Config, n: int) -> dict:
-    """Per scored class: ours minus each other arm, person and car IoU - and, where the test frames have
-    look-alikes, the share of their pixels labelled as what they show - with the 95% interval of the bootstrap
-    over seeds and test images (``paired.py``; both are ratios of per-image sums)."""
+def paired_metric(key: str) -> str:
+    """The metric a run's per-image counts (``runs.train_and_score``'s ``per_image``) are rows of: the class
+    names are IoU counts, ``lookalike_<class>`` the look-alike pixels; the other keys are the metric's name."""
+    if key in SCORED:
+        return f"segmenter_iou_{key}"
+    if key.startswith("lookalike_"):
+        return f"lookalike_pixels_{key.removeprefix('lookalike_')}"
+    return key
+
+
+def paired_differences(cfg: Config, n: int) -> dict:
+    """Per metric with per-image counts - person and car IoU, recall under and from 32 px, false positives per
+    frame and, where the test frames have look-alikes, the share of their pixels labelled as what they show -
+    ours minus each other arm with the 95% interval of the bootstrap over seeds and test images (``paired.py``;
+    each is a ratio of per-image sums)."""
     counts: dict = {}
     for seed in cfg.evaluate.downstream.seeds:
         path = images_path(cfg, n, seed)
         if not path.is_file():
             raise ConfigError(f"{path}: missing; run `dvc repro downstream@{run_name(n, seed)}`")
-        for arm, classes in read_json(path)["arms"].items():
-            for name, rows in classes.items():
-                counts.setdefault(name, {}).setdefault(arm, []).append(rows)
+        for arm, figures in read_json(path)["arms"].items():
+            for key, rows in figures.items():
+                counts.setdefault(paired_metric(key), {}).setdefault(arm, []).append(rows)
     out: dict = {}
-    for name, arms in counts.items():
+    for metric, arms in counts.items():
+        if any(len(rows) != len(cfg.evaluate.downstream.seeds) for rows in arms.values()):
+            continue  # a figure that runs of older code did not count: not paired over every seed
         ours = np.array(arms["ours"], np.float64)
-        metric = f"lookalike_pixels_{name.removeprefix('lookalike_')}" if name.startswith("lookalike_") else \
-            f"segmenter_iou_{name}"
-        out[metric] = {
-            f"ours_minus_{arm}": paired_difference(ours, np.array(rows, np.float64), seed=cfg.seed).to_json()
-            for arm, rows in arms.items() if arm != "ours"}
+        share = not metric.startswith("false_positives")
+        out[metric] = {f"ours_minus_{arm}": paired_difference(ours, np.array(rows, np.float64), seed=cfg.seed,
+                                                              share=share).to_json()
+                       for arm, rows in arms.items() if arm != "ours"}
     return out
 
 

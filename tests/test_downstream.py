@@ -2,6 +2,7 @@
 augment stage's COCO files, the rule baseline, the context probe, and the statistics over seeds."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -210,6 +211,24 @@ def test_summary_pairs_seeds_and_leaves_out_a_seed_without_a_figure():
     assert rows[1]["low"] == pytest.approx(0.4) and rows[1]["high"] == pytest.approx(0.5)
 
 
+def test_recall_over_seeds_is_read_from_the_height_buckets():
+    """recall_32px_up / recall_under_32px: found over objects of the buckets from / under 32 px, per run; false
+    positives per frame are lower-is-better."""
+    def run(found_tall, fp):
+        cells = {"0-16": (1, 4), "16-32": (2, 4), "32-64": (found_tall, 5), "64+": (1, 1)}
+        by_height = {"person": {b: {"found": f, "objects": n, "recall": f / n} for b, (f, n) in cells.items()}}
+        return {"segmenter": {"recall_by_height": by_height, "false_positives": {"person": {"per_frame": fp}}}}
+
+    runs = {s: {"subset": run(2, 3.0), "ours": run(5, 1.0 + s / 10), "copy_paste": run(2, 3.0), "rules": run(3, 2.0)}
+            for s in range(3)}
+    summary = summarize(runs)["metrics"]
+    assert summary["recall_32px_up_person"]["ours"]["mean"] == 1.0  # (5 + 1) / (5 + 1)
+    assert summary["recall_32px_up_person"]["subset"]["mean"] == 0.5  # (2 + 1) / 6
+    assert summary["recall_under_32px_person"]["ours"]["mean"] == 0.375  # (1 + 2) / 8
+    assert "recall_32px_up_car" not in summary  # no car buckets in these runs
+    assert summary["false_positives_person"]["ours_vs_copy_paste"]["verdict"] == "beats"  # fewer: better
+
+
 def test_a_model_that_fails_in_a_worker_ends_the_run_with_its_one_line(tmp_path):
     """Two workers, arms and test set missing: the job's error comes back as one line naming the file (not
     a broken pool's traceback: the workers read the test set in their first job, not at start-up)."""
@@ -227,3 +246,70 @@ def test_a_model_that_fails_in_a_worker_ends_the_run_with_its_one_line(tmp_path)
     with pytest.raises(PipelineError) as failure:
         run_arms(cfg, tmp_path / "arms", 0, tmp_path / "test", torch.device("cpu"), progress=False)
     assert str(tmp_path / "test") in str(failure.value) and "\n" not in str(failure.value)
+
+
+STAGE_WITH_WORKERS = '''
+import multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+
+from pipeline.config import load_config
+from pipeline.evaluation.runs import _init_worker
+
+
+def pid_after(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
+if __name__ == "__main__":
+    cfg = load_config(sys.argv[1])
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=(cfg, "arms", 0, "test", "cpu"))
+    pids = set()
+    for _ in range(20):  # until both workers have run their initializer (a job ran on each)
+        pids |= {f.result() for f in [pool.submit(pid_after, 0.3) for _ in range(2)]}
+        if len(pids) == 2:
+            break
+    busy = [pool.submit(time.sleep, 300) for _ in range(2)]  # a model that trains for minutes
+    print(" ".join(map(str, sorted(pids))), flush=True)
+    time.sleep(300)
+'''
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie - dead, not yet reaped - does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc (Linux)")
+def test_workers_stop_when_their_stage_is_killed(tmp_path):
+    """A downstream stage killed by a signal to its own process (SIGKILL here: no clean-up runs) takes its
+    pool's workers with it within seconds, instead of leaving them training for nobody."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    script = tmp_path / "stage.py"
+    script.write_text(STAGE_WITH_WORKERS)
+    stage = subprocess.Popen([sys.executable, str(script), str(REPO / "params.yaml")], stdout=subprocess.PIPE,
+                             text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        workers = [int(p) for p in stage.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+    finally:
+        stage.send_signal(signal.SIGKILL)
+        stage.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if _alive(p)]
+    for p in left:  # never leave them behind, pass or fail
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their stage"

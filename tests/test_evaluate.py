@@ -255,7 +255,7 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     from pipeline.downstream import downstream_stage, downstream_test_stage
     from pipeline.downstream_arms import arms_stage
     from pipeline.evaluate import evaluate_stage
-    from pipeline.evaluation.seeds import METRICS
+    from pipeline.evaluation.seeds import METRICS, read_metric
 
     cfg, _ = augmented_tiny
     detector = dataclasses.replace(TINY_DETECTOR, enabled=True, steps=3, warmup=1)
@@ -309,9 +309,21 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
             assert "per_image" not in f  # the counts go beside the metrics, not into them
         counts = json.loads((tmp_path / f"downstream/runs/3-{seed}.json").read_text())["arms"]
         assert set(counts) == {"subset", "ours", "copy_paste", "rules"}
-        assert all(set(counts[arm]) == {"person", "car", "lookalike_person", "lookalike_car"} for arm in counts)
+        per_image = {"person", "car", "lookalike_person", "lookalike_car", "false_positives_person",
+                     "false_positives_car", "recall_under_32px_person", "recall_32px_up_person",
+                     "recall_under_32px_car", "recall_32px_up_car"}
+        assert all(set(counts[arm]) == per_image for arm in counts)
+        shares = ("person", "car", "recall_under_32px_person", "recall_32px_up_person", "recall_under_32px_car",
+                  "recall_32px_up_car")
         assert all(len(counts[arm][name]) == 4 and all(i <= u for i, u in counts[arm][name])
-                   for arm in counts for name in ("person", "car"))
+                   for arm in counts for name in shares)
+        for arm in counts:  # the per-image rows sum to the run's figures
+            seg = run["arms"][arm]["segmenter"]
+            found = sum(cell["found"] for cell in seg["recall_by_height"]["person"].values())
+            assert found == sum(f for name in ("recall_under_32px_person", "recall_32px_up_person")
+                                for f, _ in counts[arm][name])
+            fp = sum(n for n, _ in counts[arm]["false_positives_person"])
+            assert fp / 4 == pytest.approx(seg["false_positives"]["person"]["per_frame"], abs=1e-4)
     assert (tmp_path / "models/3-0-subset.safetensors").is_file()
     # The worker count does not change a figure: seed 0 again, one model after another.
     one = dataclasses.replace(cfg.evaluate, downstream=dataclasses.replace(down, workers=1))
@@ -344,9 +356,12 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     # test frames may hold no look-alike of a class: those are left out)
     looks = first["arms"]["subset"]["segmenter"]["lookalikes"]
     unmeasured = {f"lookalike_pixels_{c}" for c in ("person", "car") if looks[c]["total"] == 0}
+    # ... nor, in four small frames, objects of every height
+    unmeasured |= {m for m in METRICS if m.startswith("recall_") and read_metric(first["arms"]["subset"], m) is None}
     measured = {m for m in METRICS if not m.startswith("out_of_context_detections")} - unmeasured
     assert measured <= set(summary["metrics"]) <= set(METRICS)
     assert {f"lookalike_pixels_{c}" for c in ("person", "car")} - unmeasured <= set(summary["paired"])
+    assert {"false_positives_person", "recall_32px_up_car", "recall_under_32px_person"} <= set(summary["paired"])
     paired = summary["paired"]["segmenter_iou_person"]
     assert set(paired) == {"ours_minus_subset", "ours_minus_copy_paste", "ours_minus_rules"}
     for row in paired.values():

@@ -5,11 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.evaluation.instances import (
+    false_positive_components,
+    false_positive_image_counts,
     false_positives,
     image_sums,
     lookalike_image_counts,
     lookalikes_taken,
+    object_image_counts,
     recall_by_height,
+    recall_image_counts,
+    recall_share,
 )
 from pipeline.labels import BY_NAME, train_id_lut
 
@@ -37,11 +42,22 @@ def test_recall_counts_objects_by_height_and_the_found_share():
     pred[30:40, 5:9] = PERSON.train_id                  # the small person: all of it
     pred[30:39, 20:26] = PERSON.train_id                # the other: 9 of 20 rows, under half
     pred[20:60, 40:60] = CAR.train_id                   # the car: exactly half
-    r = recall_by_height(pred[None], ids[None])
-    assert r["person"]["0-16"] == {"found": 1, "objects": 1, "recall": 1.0}
-    assert r["person"]["16-32"] == {"found": 0, "objects": 1, "recall": 0.0}
-    assert r["car"]["32-64"] == {"found": 1, "objects": 1, "recall": 1.0}
+    # Two frames: the one above, and a second with no object found (the car predicted as road).
+    pred2 = pred.copy()
+    pred2[20:60, 40:80] = ROAD.train_id
+    counts = object_image_counts(np.stack([pred, pred2]), np.stack([ids, ids]))
+    assert counts["car"]["32-64"] == [[1, 1], [0, 1]] and counts["person"]["0-16"] == [[1, 1], [1, 1]]
+    r = recall_by_height(counts)
+    assert r["person"]["0-16"] == {"found": 2, "objects": 2, "recall": 1.0}
+    assert r["person"]["16-32"] == {"found": 0, "objects": 2, "recall": 0.0}
+    assert r["car"]["32-64"] == {"found": 1, "objects": 2, "recall": 0.5}
     assert r["person"]["64+"]["objects"] == 0 and r["person"]["64+"]["recall"] is None
+    # Per image, under and from 32 px: what the paired bootstrap resamples; the run's recall is their sums.
+    rows = recall_image_counts(counts)
+    assert rows["recall_under_32px_person"] == [[1, 2], [1, 2]] and rows["recall_32px_up_person"] == [[0, 0], [0, 0]]
+    assert rows["recall_32px_up_car"] == [[1, 1], [0, 1]] and rows["recall_under_32px_car"] == [[0, 0], [0, 0]]
+    assert recall_share(r, "person", tall=False) == 0.5 and recall_share(r, "car", tall=True) == 0.5
+    assert recall_share(r, "person", tall=True) is None  # no person 32 px or taller
 
 
 def test_false_positives_are_components_named_by_what_lies_under_them():
@@ -54,9 +70,13 @@ def test_false_positives_are_components_named_by_what_lies_under_them():
     pred[5, 5] = PERSON.train_id           # one stray pixel: left out
     pred[50:58, 40:50] = CAR.train_id      # a car on the road
     targets = train_id_lut()[labels]
-    fp = false_positives(np.stack([pred, pred]), np.stack([targets, targets]))
-    assert fp["person"] == {"per_frame": 2.0, "under": {"building": 2, "road": 2}}
-    assert fp["car"] == {"per_frame": 1.0, "under": {"road": 2}}
+    clean = np.full(labels.shape, ROAD.train_id, np.uint8)  # a third frame without a false positive
+    components = false_positive_components(np.stack([pred, pred, clean]), np.stack([targets] * 3))
+    fp = false_positives(components)
+    assert fp["person"] == {"per_frame": round(4 / 3, 4), "under": {"building": 2, "road": 2}}
+    assert fp["car"] == {"per_frame": round(2 / 3, 4), "under": {"road": 2}}
+    rows = false_positive_image_counts(components)  # per image: [false positives, 1]
+    assert rows == {"false_positives_person": [[2, 1], [2, 1], [0, 1]], "false_positives_car": [[1, 1], [1, 1], [0, 1]]}
 
 
 def test_lookalikes_are_counted_when_labelled_as_what_they_show():

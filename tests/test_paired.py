@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluation.paired import paired_difference, pooled_iou, seeds_needed
+from pipeline.evaluation.paired import paired_difference, pooled_ratio, seeds_needed
 
 
 def counts(rng, seeds: int, images: int, iou: np.ndarray | float, union_mean: float = 400.0) -> np.ndarray:
@@ -23,11 +23,11 @@ def test_an_arm_against_itself_differs_by_nothing():
     assert d.difference == 0 and d.low == 0 and d.high == 0 and not d.resolved
 
 
-def test_the_pooled_iou_is_a_ratio_of_sums():
+def test_the_pooled_figure_is_a_ratio_of_sums():
     c = np.array([[[1, 2], [0, 0], [3, 6]]], float)  # one seed, three images (the second has no pixel)
     one = np.ones((1, 1)), np.ones((1, 3))
-    assert pooled_iou(c, *one)[0] == pytest.approx(4 / 8)
-    twice_first = pooled_iou(c, np.ones((1, 1)), np.array([[2.0, 0, 1]]))
+    assert pooled_ratio(c, *one)[0] == pytest.approx(4 / 8)
+    twice_first = pooled_ratio(c, np.ones((1, 1)), np.array([[2.0, 0, 1]]))
     assert twice_first[0] == pytest.approx(5 / 10)
 
 
@@ -75,8 +75,13 @@ def test_unpaired_or_impossible_counts_are_refused():
         paired_difference(c, c[:, :5])
     bad = c.copy()
     bad[0, 0, 0] = bad[0, 0, 1] + 1
-    with pytest.raises(ValueError, match="larger than its union"):
+    with pytest.raises(ValueError, match="larger than its denominator"):
         paired_difference(bad, c)
+    # A count that is not a share (false positives per frame: [false positives, 1]) passes when so declared ...
+    assert paired_difference(bad, c, draws=50, share=False).difference > 0
+    bad[0, 0, 0] = -1  # ... a negative one never does
+    with pytest.raises(ValueError, match="negative"):
+        paired_difference(bad, c, share=False)
     with pytest.raises(ValueError, match="seeds, images, 2"):
         paired_difference(c[..., 0], c[..., 0])
 

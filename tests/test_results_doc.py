@@ -34,3 +34,22 @@ def test_the_page_quotes_the_metrics_it_is_made_from():
             for rows in summary["paired"].values():
                 quoted = [f"{row['ci95'][0]:+.4f}, {row['ci95'][1]:+.4f}" in text for row in rows.values()]
                 assert all(quoted), (run.name, n)
+
+
+def test_the_recorded_downstream_summaries_are_remade_from_their_runs():
+    """docs/runs/NAME/metrics/evaluate.json's downstream summary is what benchmarks/recorded_runs_summary.py makes
+    of the folder's runs and per-image counts with the current summary code (a change to it that moves a
+    recorded figure fails here until the summaries are remade)."""
+    import dataclasses
+
+    from pipeline.config import load_config
+    from pipeline.downstream import summarize_runs
+
+    folders = [p for p in sorted((ROOT / "docs" / "runs").iterdir()) if (p / "runs").is_dir()]
+    assert folders  # builtin-gpu, camvid-seed0
+    for folder in folders:
+        cfg = load_config(folder / "params.yaml")
+        dc = dataclasses.replace(cfg.evaluate.downstream, out=str(folder))
+        cfg = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, downstream=dc))
+        remade = json.loads(json.dumps(summarize_runs(cfg, folder / "metrics" / "downstream")))
+        assert remade == json.loads((folder / "metrics" / "evaluate.json").read_text())["downstream"], folder.name

@@ -9,9 +9,11 @@ new seed trains another model, a new test set holds other images - and neither a
 
 IoU is a ratio of sums (intersection and union summed over the test images, then divided), so what is
 resampled are each image's two counts, not per-image IoUs (an image without the class would have none).
-An arm's figure on a draw is its IoU per resampled seed over the resampled images, averaged over the
-seeds. ``scipy.stats.bootstrap`` resamples one axis; this draws two, so it is written out here, with the
-percentile interval scipy calls ``method="percentile"``.
+The other figures compared this way are ratios of per-image sums too: recall (objects found, objects), the
+share of look-alike pixels labelled as what they show (so labelled, pixels), false positives per frame
+(false positives, 1). An arm's figure on a draw is its ratio per resampled seed over the resampled images,
+averaged over the seeds. ``scipy.stats.bootstrap`` resamples one axis; this draws two, so it is written
+out here, with the percentile interval scipy calls ``method="percentile"``.
 """
 
 from __future__ import annotations
@@ -45,21 +47,26 @@ class PairedDifference:
         return self.low > 0 or self.high < 0
 
 
-def check_counts(counts: np.ndarray, name: str) -> np.ndarray:
-    """``counts`` as float [seeds, images, 2] (intersection, union), or a ValueError naming it."""
+def check_counts(counts: np.ndarray, name: str, share: bool = True) -> np.ndarray:
+    """``counts`` as float [seeds, images, 2] (numerator, denominator: intersection and union for IoU), or a
+    ValueError naming it. ``share``: the numerator is a part of the denominator (IoU, recall), so never larger."""
     counts = np.asarray(counts, dtype=np.float64)
     if counts.ndim != 3 or counts.shape[2] != 2 or counts.shape[0] < 1 or counts.shape[1] < 1:
         raise ValueError(f"{name}: expected [seeds, images, 2] counts, got shape {counts.shape}")
-    if (counts < 0).any() or (counts[..., 0] > counts[..., 1]).any():
-        raise ValueError(f"{name}: an intersection is negative or larger than its union")
+    if (counts < 0).any():
+        raise ValueError(f"{name}: a count is negative")
+    if share and (counts[..., 0] > counts[..., 1]).any():
+        raise ValueError(f"{name}: a numerator (intersection) is larger than its denominator (union)")
     return counts
 
 
-def pooled_iou(counts: np.ndarray, seed_weights: np.ndarray, image_weights: np.ndarray) -> np.ndarray:
-    """Per draw: the seeds' IoUs over the weighted images, averaged with the seed weights.
+def pooled_ratio(counts: np.ndarray, seed_weights: np.ndarray, image_weights: np.ndarray) -> np.ndarray:
+    """Per draw: each seed's ratio of sums over the weighted images (its IoU, for IoU counts), averaged with the
+    seed weights.
 
     ``counts`` [S, I, 2]; ``seed_weights`` [B, S] and ``image_weights`` [B, I] are how many times each seed
-    and image a draw holds. A seed whose images hold no pixel of the class in a draw counts as IoU 0."""
+    and image a draw holds. A seed whose images sum to a zero denominator in a draw (no pixel of the class,
+    for IoU) counts as 0."""
     inter = image_weights @ counts[..., 0].T  # [B, S]
     union = image_weights @ counts[..., 1].T
     iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
@@ -67,9 +74,10 @@ def pooled_iou(counts: np.ndarray, seed_weights: np.ndarray, image_weights: np.n
 
 
 def paired_difference(counts_a: np.ndarray, counts_b: np.ndarray, draws: int = 4000, seed: int = 0,
-                      confidence: float = 0.95) -> PairedDifference:
-    """Arm a minus arm b, each given as [seeds, images, 2] counts of the same seeds and test images."""
-    a, b = check_counts(counts_a, "arm a"), check_counts(counts_b, "arm b")
+                      confidence: float = 0.95, share: bool = True) -> PairedDifference:
+    """Arm a minus arm b, each given as [seeds, images, 2] counts of the same seeds and test images (``share``:
+    as ``check_counts``)."""
+    a, b = check_counts(counts_a, "arm a", share), check_counts(counts_b, "arm b", share)
     if a.shape != b.shape:
         raise ValueError(f"the arms are not paired: counts of shape {a.shape} and {b.shape}")
     n_seeds, n_images = a.shape[:2]
@@ -78,9 +86,9 @@ def paired_difference(counts_a: np.ndarray, counts_b: np.ndarray, draws: int = 4
     image_draw = rng.integers(n_images, size=(draws, n_images))
     seed_weights = np.stack([np.bincount(d, minlength=n_seeds) for d in seed_draw]).astype(np.float64)
     image_weights = np.stack([np.bincount(d, minlength=n_images) for d in image_draw]).astype(np.float64)
-    boot = pooled_iou(a, seed_weights, image_weights) - pooled_iou(b, seed_weights, image_weights)
+    boot = pooled_ratio(a, seed_weights, image_weights) - pooled_ratio(b, seed_weights, image_weights)
     ones_s, ones_i = np.ones((1, n_seeds)), np.ones((1, n_images))
-    fig_a, fig_b = float(pooled_iou(a, ones_s, ones_i)[0]), float(pooled_iou(b, ones_s, ones_i)[0])
+    fig_a, fig_b = float(pooled_ratio(a, ones_s, ones_i)[0]), float(pooled_ratio(b, ones_s, ones_i)[0])
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail])
     return PairedDifference(fig_a - fig_b, float(low), float(high), fig_a, fig_b, n_seeds, n_images)

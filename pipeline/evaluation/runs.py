@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -44,11 +45,15 @@ from pipeline.evaluation.downstream import (
     train_segmenter,
 )
 from pipeline.evaluation.instances import (
+    false_positive_components,
+    false_positive_image_counts,
     false_positives,
     image_sums,
     lookalike_image_counts,
     lookalikes_taken,
+    object_image_counts,
     recall_by_height,
+    recall_image_counts,
 )
 from pipeline.io import atomic_write_json, read_json
 from pipeline.labels import BY_NAME, train_id_lut
@@ -165,13 +170,14 @@ def train_and_score(cfg: Config, root: str | Path, arm: str, model: str, seed: i
         segmenter, curve = train_segmenter(frames, dc, seed, device, progress, desc=f"segmenter {arm}")
         pred, _ = predict(segmenter, test.frames, device)
         looks = lookalike_image_counts(pred, test.lookalikes) if test.lookalikes is not None else {}
+        objects, wrong = object_image_counts(pred, test.instance_ids), false_positive_components(pred, test.targets)
         figures = {"train_frames": len(frames),
                    "segmenter": iou_scores(pred, test.targets) | out_of_context_pixels(pred, test.targets)
-                   | {"recall_by_height": recall_by_height(pred, test.instance_ids),
-                      "false_positives": false_positives(pred, test.targets)}
+                   | {"recall_by_height": recall_by_height(objects), "false_positives": false_positives(wrong)}
                    | ({"lookalikes": {k.removeprefix("lookalike_"): lookalikes_taken(v) for k, v in looks.items()}}
                       if looks else {}),
-                   "per_image": image_counts(pred, test.targets) | {k: image_sums(v) for k, v in looks.items()}}
+                   "per_image": image_counts(pred, test.targets) | recall_image_counts(objects)
+                   | false_positive_image_counts(wrong) | {k: image_sums(v) for k, v in looks.items()}}
         weights = weights_bytes(segmenter) if arm == ARMS[0] else None
     else:
         detector, curve = train_detector(CocoInstances(*arm_files(root, arm)), dc.detector, seed, device, progress,
@@ -207,7 +213,17 @@ def torch_threads(n: int):
 _WORKER: dict = {}
 
 
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """Ends this worker once its parent is gone. A stage killed by a signal to its own process (a scheduler's
+    SIGTERM, ``kill PID``) leaves its pool's workers behind; unwatched, each trains its model to the end for
+    nobody, on cores the next run needs."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
 def _init_worker(cfg: Config, root: str, seed: int, test_root: str, device: str) -> None:
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
     torch.set_num_threads(cfg.evaluate.downstream.threads)
     _WORKER.update(cfg=cfg, root=root, seed=seed, test_root=test_root, device=torch.device(device))
 

@@ -3,20 +3,31 @@
 A verdict says what a reader may claim: ``beats`` / ``loses`` when ours' mean is better / worse than the
 baseline's by more than twice the larger of the two standard deviations (ddof 1), else ``within 2 std``.
 Beside it, the paired t-test's p (the same seed trains every arm from the same initial weights and
-batches, so seeds pair up; scipy's ``ttest_rel``). For the context probe's out-of-context rates and
-look-alikes lower is better; for every other metric higher is.
+batches, so seeds pair up; scipy's ``ttest_rel``). For the context probe's out-of-context rates,
+look-alikes and false positives lower is better; for every other metric higher is.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats
 
+from pipeline.evaluation.instances import TALL, recall_share
+
 BASELINES = ("copy_paste", "rules")
-# The metrics reported over seeds, with how to read them from one run's figures of an arm.
-METRICS: dict[str, tuple[str, ...]] = {
+
+
+def _recall(name: str, tall: bool) -> Callable[[dict], float | None]:
+    """Reads an arm's recall of ``name`` objects at least (``tall``) or under ``TALL`` px from its figures."""
+    return lambda figures: recall_share(figures.get("segmenter", {}).get("recall_by_height", {}), name, tall)
+
+
+# The metrics reported over seeds, with how to read them from one run's figures of an arm: a path of keys, or a
+# function of the arm's figures.
+METRICS: dict[str, tuple[str, ...] | Callable[[dict], float | None]] = {
     "detector_mask_ap50_person": ("detector", "scores", "person", "mask_ap50"),
     "detector_mask_ap50_car": ("detector", "scores", "car", "mask_ap50"),
     "detector_box_ap50_person": ("detector", "scores", "person", "box_ap50"),
@@ -36,16 +47,25 @@ METRICS: dict[str, tuple[str, ...]] = {
     # labelled as the class they show.
     "lookalike_pixels_person": ("segmenter", "lookalikes", "person", "pixel_share"),
     "lookalike_pixels_car": ("segmenter", "lookalikes", "car", "pixel_share"),
+    # The instance figures (``instances.py``): recall of the objects at least and under TALL px tall (at the
+    # segmenter's size), and false-positive components per frame.
+    **{f"recall_{TALL}px_up_{c}": _recall(c, tall=True) for c in ("person", "car")},
+    **{f"recall_under_{TALL}px_{c}": _recall(c, tall=False) for c in ("person", "car")},
+    "false_positives_person": ("segmenter", "false_positives", "person", "per_frame"),
+    "false_positives_car": ("segmenter", "false_positives", "car", "per_frame"),
 }
 
 
 def lower_is_better(metric: str) -> bool:
-    return metric.startswith(("out_of_context", "lookalike"))
+    return metric.startswith(("out_of_context", "lookalike", "false_positives"))
 
 
 def read_metric(figures: dict, metric: str) -> float | None:
+    spec = METRICS[metric]
+    if callable(spec):
+        return spec(figures)
     node = figures
-    for key in METRICS[metric]:
+    for key in spec:
         node = node.get(key) if isinstance(node, dict) else None
     return None if node is None else float(node)
 
