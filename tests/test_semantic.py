@@ -237,11 +237,18 @@ def test_the_renderer_refuses_to_squash_the_frames_too(tmp_path):
 
 
 def test_inspect_and_convert_read_a_semantic_dataset(tmp_path):
-    root, work = stage_project(tmp_path, {"train": [street(), street()], "val": [street()]})
+    # val's person stands nearer the camera (feet at row 70, 23 px tall) than train's (row 50, 13 px): a shift
+    # between the splits that inspect names; the cars are alike.
+    root, work = stage_project(tmp_path, {"train": [street(), street()], "val": [street(persons=((20, 70),))]})
     report = run_cli("inspect", root, "--format", "semantic", "--params", work / "params.yaml", "--json", "--quiet")
     assert report.returncode == 0, report.stderr
     info = json.loads(report.stdout)
     assert info["frames"] == {"train": 2, "val": 1} and info["instances"] == {"person": 3, "car": 3}
+    by_split = info["instances_by_split"]
+    assert by_split["train"]["person"] == {"objects": 2, "median_height_px": 13.0, "median_foot_row": round(50 / 72, 3)}
+    assert by_split["val"]["person"]["median_height_px"] == 23.0
+    assert by_split["val"]["car"]["median_height_px"] == by_split["train"]["car"]["median_height_px"]
+    assert len(info["size_shifts"]) == 1 and info["size_shifts"][0].startswith("val's persons are 1.77x as tall")
     out = tmp_path / "converted"
     result = run_cli("convert", root, out, "--format", "semantic", "--params", work / "params.yaml", "--quiet")
     assert result.returncode == 0, result.stderr
