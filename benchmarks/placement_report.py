@@ -5,10 +5,11 @@
 RUN is a project folder (or a `dvc exp` workspace) holding `metrics/evaluate.json` and `metrics/prepare.json`
 as the stages wrote them, e.g. the CamVid profile run with two training seeds. Rows, the model's raw figures
 first: raw where samples (no rule applied) beside random boxes and the data's own objects as boxes (the
-ceiling), the augment stage's acceptance, the inserted objects beside random copies of their shapes and the
-real objects (as masks), the median heights (and the train objects'), the median scale where they stand
-(height over the ground plane's at the contact row: equal scales with unequal heights mean other rows),
-shape diversity against real pairs, and what prepare dropped.
+ceiling), each with its 95% interval over frames where the run measured one, the raw share over the
+ceiling with its paired interval, the augment stage's acceptance, the inserted objects beside random copies
+of their shapes and the real objects (as masks), the median heights (and the train objects'), the median
+scale where they stand (height over the ground plane's at the contact row: equal scales with unequal heights
+mean other rows), shape diversity against real pairs, and what prepare dropped.
 """
 
 from __future__ import annotations
@@ -26,7 +27,22 @@ def load(run: Path, name: str) -> dict:
 
 
 def share(row: dict | None) -> str:
-    return "-" if not row else f"{row['plausible']:.3f}"
+    """The plausible share, with its 95% interval over the frames where the run measured one."""
+    if not row:
+        return "-"
+    ci = row.get("plausible_ci95")
+    return f"{row['plausible']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def raw_over_real(p: dict) -> str:
+    """The raw samples' plausible share over the real objects', with its paired 95% interval where measured."""
+    row = p.get("raw_over_real")
+    if row and row.get("ratio") is not None:
+        ci = row.get("ci95")
+        return f"{row['ratio']:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+    if p.get("raw_where") and p.get("real_boxes"):  # a run of older code: no interval
+        return f"{p['raw_where']['plausible'] / p['real_boxes']['plausible']:.2f}"
+    return "-"
 
 
 def placement_table(runs: list[Path]) -> list[str]:
@@ -45,8 +61,7 @@ def placement_table(runs: list[Path]) -> list[str]:
                 "raw where samples, plausible": share(p.get("raw_where")),
                 "random boxes": share(p.get("random_boxes")),
                 "real objects as boxes (ceiling)": share(p.get("real_boxes")),
-                "raw / real": (f"{p['raw_where']['plausible'] / p['real_boxes']['plausible']:.2f}"
-                               if p.get("raw_where") and p.get("real_boxes") else "-"),
+                "raw / real [95% interval, frames resampled]": raw_over_real(p),
                 "acceptance": "-" if p.get("acceptance_rate") is None else f"{p['acceptance_rate']:.3f}",
                 "inserted objects (filtered)": share(f.get("ours")),
                 "random copies of their shapes": share(f.get("random")),

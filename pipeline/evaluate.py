@@ -123,6 +123,7 @@ def evaluate(cfg: Config, progress: bool = True, runs: str | Path = METRICS_DIR,
     # the augment stage's rules accept; then the inserted objects, which passed those rules ("filtered").
     placement = {name: {"raw_where": raw["model"].get(name), "random_boxes": raw["random"].get(name),
                         "real_boxes": raw.get("real", {}).get(name),
+                        "raw_over_real": raw.get("raw_over_real", {}).get(name),
                         "acceptance_rate": rates.get(name), "filtered": inserted.get(name, {})}
                  for name in cfg.prepare.classes}  # every class: one the run inserted none of has no filtered rows
     seconds["placement"] = round(time.perf_counter() - t, 1)

@@ -46,6 +46,7 @@ def train_stage(cfg: Config, metrics_path: str | Path = "metrics/train.json") ->
         # what-VAE's posterior carries the shape (posterior collapse shows as KL ~ 0, equal L1s).
         metrics = {"where_raw": quality["model"], "where_random": quality["random"],
                    "where_real": quality.get("real", {}),  # the ceiling: the split's own objects as boxes
+                   "where_raw_over_real": quality.get("raw_over_real", {}),  # with its paired 95% interval
                    "what_posterior": posterior_health(gan, data, cfg.prepare.classes, seed=cfg.seed),
                    "learned_ground": learned_ground(cfg), **metrics}
         atomic_write_json(Path(metrics_path), metrics, indent=2)

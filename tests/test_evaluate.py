@@ -342,7 +342,10 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     for name in ("person", "car"):
         row = saved["placement"][name]
         # the model first
-        assert list(row) == ["raw_where", "random_boxes", "real_boxes", "acceptance_rate", "filtered"]
+        assert list(row) == ["raw_where", "random_boxes", "real_boxes", "raw_over_real", "acceptance_rate",
+                             "filtered"]
+        low, high = row["raw_where"]["plausible_ci95"]  # over the val frames
+        assert 0 <= low <= high <= 1
         assert {"ours", "random", "real"} <= set(row["filtered"])
         assert 0 <= row["filtered"]["ours"]["plausible"] <= 1 and 0 <= row["raw_where"]["plausible"] <= 1
         assert set(saved["shape"][name]) == {"raw", "real_train", "box", "inserted"}

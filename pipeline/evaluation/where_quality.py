@@ -10,12 +10,17 @@ the sizes real instances of the class have (from the prepared training instances
 positions inside the image. The ceiling (``real``) judges the boxes of the same frames' own objects (those
 the prepare stage keeps as training examples), each with itself removed from the scene: what the rules
 make of the data's own placements, judged as the model's samples are.
+
+Each plausible share comes with a 95% interval from a bootstrap over the split's frames (the samples of one
+frame share its scene, so frames, not samples, are what is resampled), and the raw samples' share over the
+real objects' (``raw_over_real``) with its paired interval: both shares taken on the same resampled frames.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import stats
 
 from pipeline.config import Config
 from pipeline.datasets import open_dataset
@@ -84,13 +89,15 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
     torch.manual_seed(seed)
     n_frames = len(dataset) if max_frames is None else min(max_frames, len(dataset))
     tallies = {(arm, c): {} for arm in ("model", "random", "real") for c in range(len(cfg.prepare.classes))}
+    per_frame_plausible = {key: np.zeros((n_frames, 2)) for key in tallies}  # [plausible, judged] per frame
     class_ids = [BY_NAME[name].id for name in cfg.prepare.classes]
 
-    def add(arm: str, c: int, verdicts: dict) -> None:
+    def add(arm: str, c: int, verdicts: dict, frame: int) -> None:
         for rule, ok in verdicts.items():
             t = tallies[(arm, c)].setdefault(rule, [0, 0])
             t[0] += int(ok)
             t[1] += 1
+        per_frame_plausible[(arm, c)][frame] += [bool(verdicts["plausible"]), 1]
 
     gan.eval()
     for i in range(n_frames):
@@ -106,14 +113,46 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
             real = train.inst_box[train.inst_class == c].numpy()
             for arm, arm_boxes in (("model", boxes), ("random", random_boxes(real, per_frame, rng))):
                 for box in arm_boxes:
-                    add(arm, c, judge(scene, box, label_id, camera, yardstick))
+                    add(arm, c, judge(scene, box, label_id, camera, yardstick), i)
         for inst, verdicts in real_box_verdicts(scene, cfg, yardstick):
-            add("real", class_ids.index(inst.label_id), verdicts)
+            add("real", class_ids.index(inst.label_id), verdicts, i)
     gan.train()
     result: dict = {}
     for (arm, c), rules in tallies.items():
         if rules:  # a class without a real object in the split has no ceiling
             result.setdefault(arm, {})[cfg.prepare.classes[c]] = {
-                rule: round(ok / n, 4) for rule, (ok, n) in rules.items()} | {"samples": rules["support"][1]}
+                rule: round(ok / n, 4) for rule, (ok, n) in rules.items()} | {
+                "samples": rules["support"][1], "plausible_ci95": share_interval(per_frame_plausible[(arm, c)])}
+            if arm == "real":
+                result.setdefault("raw_over_real", {})[cfg.prepare.classes[c]] = ratio_of_shares(
+                    per_frame_plausible[("model", c)], per_frame_plausible[(arm, c)])
     return result
 
+
+def _bootstrap(rows: tuple[np.ndarray, ...], statistic, seed: int = 0) -> list[float] | None:
+    """95% percentile interval of ``statistic`` over frames resampled with replacement (the same frames for
+    every array in ``rows``); None with fewer than two frames."""
+    if len(rows[0]) < 2:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = stats.bootstrap(rows, statistic, paired=True, vectorized=True, n_resamples=2000,
+                              method="percentile", random_state=np.random.default_rng(seed))
+    low, high = res.confidence_interval
+    return [round(float(low), 4), round(float(high), 4)] if np.isfinite([low, high]).all() else None
+
+
+def share_interval(counts: np.ndarray) -> list[float] | None:
+    """``counts`` [frames, 2] (plausible, judged): the 95% interval of the plausible share, frames resampled."""
+    return _bootstrap((counts[:, 0], counts[:, 1]), lambda ok, n, axis=-1: ok.sum(axis) / n.sum(axis))
+
+
+def ratio_of_shares(model: np.ndarray, real: np.ndarray) -> dict:
+    """The model's plausible share over the real objects' on the same frames ([frames, 2] counts each), with
+    its paired 95% interval: both shares on each resampled set of frames."""
+    def ratio(ok_m, n_m, ok_r, n_r, axis=-1):
+        return (ok_m.sum(axis) / n_m.sum(axis)) / (ok_r.sum(axis) / n_r.sum(axis))
+
+    columns = (model[:, 0], model[:, 1], real[:, 0], real[:, 1])
+    ok = real[:, 0].sum() > 0 and model[:, 1].sum() > 0
+    return {"ratio": round(float(ratio(*columns)), 4) if ok else None,
+            "ci95": _bootstrap(columns, ratio) if ok else None}
