@@ -109,8 +109,8 @@ def dose_line(summary: dict) -> str:
     if not dose:
         return ""
     asked = dose.get("per_frame") or {}  # a class not asked for (CamVid's riders) is inserted by no arm
-    shares = "; ".join(f"{arm} " + ", ".join(f"{c} {dose['inserted'][arm].get(c, 0)} ({share:.0%})"
-                                             for c, share in dose["inserted_share"][arm].items()
+    shares = "; ".join(f"{arm} " + ", ".join(f"{c} {dose['inserted'][arm].get(c, 0)} ({part:.0%})"
+                                             for c, part in dose["inserted_share"][arm].items()
                                              if not asked or c in asked)
                        for arm in dose["inserted_share"])
     return (f" Dose: {dose['copies']} augmented copies of each frame, {dose['per_frame']} objects asked per copy; "

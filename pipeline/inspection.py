@@ -42,6 +42,7 @@ class Report:
 
     def as_dict(self) -> dict:
         total = sum(self.pixels.values()) or 1
+        sizes = self.split_sizes()
         def stats(values: list[int]) -> dict:
             a = np.asarray(values)
             return {"p5": float(np.percentile(a, 5)), "median": float(np.median(a)),
@@ -56,8 +57,8 @@ class Report:
             "crowd_regions": dict(self.crowd.most_common()),
             "instance_height_px": {k: stats(v) for k, v in sorted(self.heights.items())},
             "instance_area_px": {k: stats(v) for k, v in sorted(self.areas.items())},
-            "instances_by_split": self.split_sizes(),
-            "size_shifts": self.size_shifts(),
+            "instances_by_split": sizes,
+            "size_shifts": size_shifts(sizes),
             "problems": self.problems,
         }
 
@@ -69,24 +70,25 @@ class Report:
                         for name, rows in sorted(classes.items())}
                 for split, classes in self.by_split.items()}
 
-    def size_shifts(self) -> list[str]:
-        """One line per later split and class whose median height is off the first split's by over ``SHIFT``."""
-        sizes = self.split_sizes()
-        if len(sizes) < 2:
-            return []
-        (first, base), *others = sizes.items()
-        lines = []
-        for split, classes in others:
-            for name, cell in classes.items():
-                if name not in base:
-                    continue
-                ratio = cell["median_height_px"] / base[name]["median_height_px"]
-                if abs(ratio - 1) > SHIFT:
-                    lines.append(f"{split}'s {name}s are {ratio:.2f}x as tall as {first}'s (median "
-                                 f"{cell['median_height_px']:.0f} px against {base[name]['median_height_px']:.0f}, "
-                                 f"feet at {cell['median_foot_row']:.2f} against {base[name]['median_foot_row']:.2f} "
-                                 "of the frame's height)")
-        return lines
+
+def size_shifts(sizes: dict) -> list[str]:
+    """From ``Report.split_sizes``: one line per later split and class whose median height is off the first
+    split's by over ``SHIFT``."""
+    if len(sizes) < 2:
+        return []
+    (first, base), *others = sizes.items()
+    lines = []
+    for split, classes in others:
+        for name, cell in classes.items():
+            if name not in base:
+                continue
+            ratio = cell["median_height_px"] / base[name]["median_height_px"]
+            if abs(ratio - 1) > SHIFT:
+                lines.append(f"{split}'s {name}s are {ratio:.2f}x as tall as {first}'s (median "
+                             f"{cell['median_height_px']:.0f} px against {base[name]['median_height_px']:.0f}, "
+                             f"feet at {cell['median_foot_row']:.2f} against {base[name]['median_foot_row']:.2f} "
+                             "of the frame's height)")
+    return lines
 
 
 def inspect_dataset(datasets: dict, progress: bool = True) -> Report:
