@@ -30,7 +30,6 @@ class Report:
     pixels: Counter = field(default_factory=Counter)  # label name -> pixels
     instances: Counter = field(default_factory=Counter)  # label name -> objects (crowd excluded)
     crowd: Counter = field(default_factory=Counter)  # label name -> crowd regions
-    heights: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     areas: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     # split -> label name -> (height px, foot row as a share of the frame's height) per object
     by_split: dict[str, dict[str, list[tuple[int, float]]]] = field(
@@ -55,12 +54,20 @@ class Report:
             "class_pixel_share": {k: round(v / total, 4) for k, v in self.pixels.most_common()},
             "instances": dict(self.instances.most_common()),
             "crowd_regions": dict(self.crowd.most_common()),
-            "instance_height_px": {k: stats(v) for k, v in sorted(self.heights.items())},
+            "instance_height_px": {k: stats(v) for k, v in sorted(self.heights().items())},
             "instance_area_px": {k: stats(v) for k, v in sorted(self.areas.items())},
             "instances_by_split": sizes,
             "size_shifts": size_shifts(sizes),
             "problems": self.problems,
         }
+
+    def heights(self) -> dict[str, list[int]]:
+        """Label name -> the heights in pixels of its objects over every split."""
+        out: dict[str, list[int]] = defaultdict(list)
+        for classes in self.by_split.values():
+            for name, rows in classes.items():
+                out[name].extend(h for h, _ in rows)
+        return out
 
     def split_sizes(self) -> dict:
         """Per split and class: objects, their median height in pixels and median foot row (share of the
@@ -115,7 +122,6 @@ def inspect_dataset(datasets: dict, progress: bool = True) -> Report:
                     report.crowd[inst.name] += 1
                     continue
                 report.instances[inst.name] += 1
-                report.heights[inst.name].append(inst.bbox[3])
                 report.areas[inst.name].append(inst.area)
                 x, y, w, h = inst.bbox
                 report.by_split[split][inst.name].append((h, (y + h) / height))

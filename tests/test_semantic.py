@@ -359,7 +359,8 @@ def test_camvid_frames_read_with_the_profiles_class_map(camvid):
 
 @pytest.mark.slow
 def test_dvc_repro_on_a_handful_of_camvid_frames(camvid, tmp_path):
-    """The CamVid profile, tiny networks, six train and two val frames: `dvc repro` runs every stage."""
+    """The CamVid profile, tiny networks, six train and two val frames: `dvc repro` runs every stage, the
+    downstream experiment too (N = 3, one seed: its arms built on real frames without cameras or instances)."""
     from test_dvc_pipeline import dvc, project_copy, tiny_params
 
     subset = tmp_path / "camvid"
@@ -382,7 +383,7 @@ def test_dvc_repro_on_a_handful_of_camvid_frames(camvid, tmp_path):
         params["augment"].update(splits=["train", "val"], min_area=20, keep_min_pixels=10)
         params["renderer"]["size"] = [64, 48]
         params["evaluate"].update(render_frames=0, real_root="")
-        params["evaluate"]["downstream"]["sizes"] = []
+        params["evaluate"]["downstream"].update(sizes=[3], seeds=[0])
         params["evaluate"]["downstream"]["test_split"] = profile["evaluate"]["downstream"]["test_split"]  # val
         return params
 
@@ -397,7 +398,13 @@ def test_dvc_repro_on_a_handful_of_camvid_frames(camvid, tmp_path):
     evaluation = json.loads((clone / "metrics" / "evaluate.json").read_text())
     for row in evaluation["placement"].values():
         assert row["raw_where"]["samples"] > 0 and row["random_boxes"]["samples"] > 0
-    assert evaluation["downstream"] == {}
+    from test_real_data import finite_numbers
+
+    assert not finite_numbers(evaluation), finite_numbers(evaluation)
+    down = evaluation["downstream"]["3"]
+    assert down["split"] == "val" and down["test_frames"] == 2 and down["seeds"] == [0]
+    assert down["train_frames"] == {"subset": 3, "ours": 9, "copy_paste": 9, "rules": 9}
+    assert 0 <= down["metrics"]["segmenter_iou_person"]["ours"]["mean"] <= 1
     assert evaluation["placement_frames"] == {"raw_where": "val", "filtered": ["val"]}
     summary = json.loads((clone / "metrics" / "augment.json").read_text())
     assert set(summary["frames"]["val"]["acceptance_rate"]) <= {"person", "car"}

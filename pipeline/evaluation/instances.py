@@ -86,7 +86,7 @@ def recall_image_counts(counts: dict[str, dict[str, list[list[int]]]]) -> dict[s
     for name, buckets in counts.items():
         for key, tall in ((f"recall_under_{TALL}px_{name}", False), (f"recall_{TALL}px_up_{name}", True)):
             chosen = [rows for bucket, rows in buckets.items() if (_LOW[bucket] >= TALL) == tall]
-            out[key] = [[sum(r[0] for r in image), sum(r[1] for r in image)] for image in zip(*chosen, strict=True)]
+            out[key] = image_sums(zip(*chosen, strict=True))
     return out
 
 
@@ -150,9 +150,9 @@ def lookalike_image_counts(pred: np.ndarray, lookalikes: list[list[tuple[str, np
     return out
 
 
-def image_sums(counts: list[list[list[int]]]) -> list[list[int]]:
-    """``lookalike_image_counts``' rows of one class summed per image: what the paired bootstrap resamples for
-    the pixel share (a ratio of per-image sums, like IoU)."""
+def image_sums(counts) -> list[list[int]]:
+    """Per image, its [hit, total] pairs summed (one class's ``lookalike_image_counts``, or the height buckets'
+    [found, objects]): what the paired bootstrap resamples for a share that is a ratio of per-image sums."""
     return [[sum(hit for hit, _ in image), sum(n for _, n in image)] for image in counts]
 
 

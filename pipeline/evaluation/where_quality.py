@@ -89,11 +89,14 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
     torch.manual_seed(seed)
     n_frames = len(dataset) if max_frames is None else min(max_frames, len(dataset))
     tallies = {(arm, c): {} for arm in ("model", "random", "real") for c in range(len(cfg.prepare.classes))}
-    per_frame_plausible = {key: np.zeros((n_frames, 2)) for key in tallies}  # [plausible, judged] per frame
+    # [plausible, judged] per frame: the plausible share and its interval both come from it
+    per_frame_plausible = {key: np.zeros((n_frames, 2)) for key in tallies}
     class_ids = [BY_NAME[name].id for name in cfg.prepare.classes]
 
     def add(arm: str, c: int, verdicts: dict, frame: int) -> None:
         for rule, ok in verdicts.items():
+            if rule == "plausible":
+                continue
             t = tallies[(arm, c)].setdefault(rule, [0, 0])
             t[0] += int(ok)
             t[1] += 1
@@ -120,9 +123,11 @@ def evaluate_where(gan, cfg: Config, split: str = "val", per_frame: int = 4, see
     result: dict = {}
     for (arm, c), rules in tallies.items():
         if rules:  # a class without a real object in the split has no ceiling
+            plausible, judged = per_frame_plausible[(arm, c)].sum(0)
             result.setdefault(arm, {})[cfg.prepare.classes[c]] = {
                 rule: round(ok / n, 4) for rule, (ok, n) in rules.items()} | {
-                "samples": rules["support"][1], "plausible_ci95": share_interval(per_frame_plausible[(arm, c)])}
+                "plausible": round(float(plausible / judged), 4), "samples": int(judged),
+                "plausible_ci95": share_interval(per_frame_plausible[(arm, c)])}
             if arm == "real":
                 result.setdefault("raw_over_real", {})[cfg.prepare.classes[c]] = ratio_of_shares(
                     per_frame_plausible[("model", c)], per_frame_plausible[(arm, c)])
