@@ -210,6 +210,9 @@ def report() -> str:
 
 CAMVID_DOWNSTREAM = "camvid-steps1200"
 CAMVID_ANOTHER_GAN = "camvid-gan1"
+# CamVid's rows, per N: its IoU and recall from 32 px (does the subset learn persons?) and the paired IoU
+# differences; the false positives and the rest of each N are in docs/results.md
+CAMVID_ROWS = {"means": ("segmenter_iou_{}", "recall_32px_up_{}"), "paired_metrics": ("segmenter_iou_{}",)}
 SUMMARY_START = "<!-- results: made by benchmarks/results_report.py from the metrics; do not edit -->"
 SUMMARY_END = "<!-- /results -->"
 
@@ -250,16 +253,13 @@ def summary() -> str:
     # camvid-seed0, which hardly learned persons, stays in docs/results.md.
     camvid = load(RUNS / CAMVID_DOWNSTREAM, "evaluate")
     sizes = ",".join(camvid.get("downstream", {}))
-    # per N its IoU and recall from 32 px (does the subset learn persons?) and the paired IoU differences; the
-    # false positives and the rest of each N are in docs/results.md
     rows += downstream_rows("CamVid", camvid, classes,
                             f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{sizes}]'`",
-                            means=("segmenter_iou_{}", "recall_32px_up_{}"), paired_metrics=("segmenter_iou_{}",))
+                            **CAMVID_ROWS)
     # The same N = 25 experiment with another trained GAN (seed 1, retrained on another machine): is the
     # verdict the GAN's or the method's?
     rows += downstream_rows("CamVid (a second GAN)", load(RUNS / CAMVID_ANOTHER_GAN, "evaluate"), classes,
-                            f"docs/runs/{CAMVID_ANOTHER_GAN} (README of docs/runs)",
-                            means=("segmenter_iou_{}", "recall_32px_up_{}"), paired_metrics=("segmenter_iou_{}",))
+                            f"docs/runs/{CAMVID_ANOTHER_GAN} (README of docs/runs)", **CAMVID_ROWS)
     rows += downstream_rows("built-in, one GPU", load(RUNS / "builtin-gpu", "evaluate"), classes,
                             "docs/runs/builtin-gpu/run.sh")
     lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]

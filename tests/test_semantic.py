@@ -362,6 +362,7 @@ def test_dvc_repro_on_a_handful_of_camvid_frames(camvid, tmp_path):
     """The CamVid profile, tiny networks, six train and two val frames: `dvc repro` runs every stage, the
     downstream experiment too (N = 3, one seed: its arms built on real frames without cameras or instances)."""
     from test_dvc_pipeline import dvc, project_copy, tiny_params
+    from test_real_data import finite_numbers
 
     subset = tmp_path / "camvid"
     for split, n in (("train", 6), ("val", 2)):
@@ -398,8 +399,6 @@ def test_dvc_repro_on_a_handful_of_camvid_frames(camvid, tmp_path):
     evaluation = json.loads((clone / "metrics" / "evaluate.json").read_text())
     for row in evaluation["placement"].values():
         assert row["raw_where"]["samples"] > 0 and row["random_boxes"]["samples"] > 0
-    from test_real_data import finite_numbers
-
     assert not finite_numbers(evaluation), finite_numbers(evaluation)
     down = evaluation["downstream"]["3"]
     assert down["split"] == "val" and down["test_frames"] == 2 and down["seeds"] == [0]
