@@ -23,7 +23,7 @@ from pipeline.checkpoints import load_weights
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.evaluation.downstream import N_CLASSES, SCORED
-from pipeline.evaluation.paired import paired_difference
+from pipeline.evaluation.paired import paired_difference, replicated_difference, seeds_needed
 from pipeline.evaluation.runs import run_arms, test_frames, write_test_set
 from pipeline.evaluation.seeds import summarize
 from pipeline.io import atomic_write_bytes, atomic_write_json, read_json
@@ -124,28 +124,68 @@ def paired_metric(key: str) -> str:
     return key
 
 
-def paired_differences(cfg: Config, n: int) -> dict:
-    """Per metric with per-image counts - person and car IoU, recall under and from 32 px, false positives per
-    frame and, where the test frames have look-alikes, the share of their pixels labelled as what they show -
-    ours minus each other arm with the 95% interval of the bootstrap over seeds and test images (``paired.py``;
-    each is a ratio of per-image sums)."""
+def run_counts(cfg: Config, n: int) -> dict[str, dict[str, np.ndarray]]:
+    """Per metric with per-image counts, per arm: the runs' counts as [seeds, images, 2], in the order of
+    ``evaluate.downstream.seeds``. A metric that runs of older code did not count (not in every seed's file) is
+    left out; a missing run is one line naming its file."""
     counts: dict = {}
-    for seed in cfg.evaluate.downstream.seeds:
+    seeds = cfg.evaluate.downstream.seeds
+    for seed in seeds:
         path = images_path(cfg, n, seed)
         if not path.is_file():
             raise ConfigError(f"{path}: missing; run `dvc repro downstream@{run_name(n, seed)}`")
         for arm, figures in read_json(path)["arms"].items():
             for key, rows in figures.items():
                 counts.setdefault(paired_metric(key), {}).setdefault(arm, []).append(rows)
-    out: dict = {}
-    for metric, arms in counts.items():
-        if any(len(rows) != len(cfg.evaluate.downstream.seeds) for rows in arms.values()):
-            continue  # a figure that runs of older code did not count: not paired over every seed
-        ours = np.array(arms["ours"], np.float64)
+    return {metric: {arm: np.array(rows, np.float64) for arm, rows in arms.items()}
+            for metric, arms in counts.items() if all(len(rows) == len(seeds) for rows in arms.values())}
+
+
+def paired_differences(cfg: Config, n: int) -> dict:
+    """Per metric with per-image counts - person and car IoU, recall under and from 32 px, false positives per
+    frame and, where the test frames have look-alikes, the share of their pixels labelled as what they show -
+    ours minus each other arm with the 95% interval of the bootstrap over seeds and test images (``paired.py``;
+    each is a ratio of per-image sums)."""
+    return {metric: {f"ours_minus_{arm}": paired_difference(arms["ours"], rows, seed=cfg.seed,
+                                                            share=not metric.startswith("false_positives")).to_json()
+                     for arm, rows in arms.items() if arm != "ours"}
+            for metric, arms in run_counts(cfg, n).items()}
+
+
+def replicated_differences(cfgs: dict[str, Config], n: int, half_width: float = 0.02) -> dict:
+    """The same N-frame experiment repeated, one replicate per config (each a GAN trained afresh, with its own
+    runs under its ``evaluate.downstream.out``): per metric all of them counted, ours minus each other arm over
+    the replicates (``paired.replicated_difference``), and each arm's figure per replicate.
+
+    The replicates must share the test images and the number of seeds: checked by the test split's frame count
+    and, where the runs counted recall, by every image's ground-truth objects (the recall's denominators).
+    ``replicates_needed`` (IoU only: ``half_width`` is in its units): how many replicates a t interval of
+    ``half_width`` would take at the measured spread of the replicates' differences (``paired.seeds_needed``), to
+    plan the next experiment."""
+    names = list(cfgs)
+    counts = {name: run_counts(cfg, n) for name, cfg in cfgs.items()}
+    shapes = {a.shape for c in counts.values() for arms in c.values() for a in arms.values()}  # [seeds, images, 2]
+    if len(shapes) != 1:
+        raise ConfigError(f"replicates {names}: their runs differ in seeds or test images per seed")
+    for metric in (m for m in counts[names[0]] if m.startswith("recall_")):
+        objects = [counts[name][metric]["subset"][0, :, 1] for name in names if metric in counts[name]]
+        if any(not np.array_equal(objects[0], o) for o in objects[1:]):
+            raise ConfigError(f"replicates {names}: {metric} counts other objects per test image: "
+                              "not the same test images")
+    shared = [m for m in counts[names[0]] if all(m in c for c in counts.values())]
+    out: dict = {"replicates": names, "metrics": {}}
+    for metric in shared:
+        arms = {arm: np.stack([counts[name][metric][arm] for name in names]) for arm in counts[names[0]][metric]}
         share = not metric.startswith("false_positives")
-        out[metric] = {f"ours_minus_{arm}": paired_difference(ours, np.array(rows, np.float64), seed=cfg.seed,
-                                                              share=share).to_json()
-                       for arm, rows in arms.items() if arm != "ours"}
+        rows = {f"ours_minus_{arm}": replicated_difference(arms["ours"], c, seed=cfgs[names[0]].seed,
+                                                           share=share).to_json()
+                for arm, c in arms.items() if arm != "ours"}
+        for row in rows.values():  # the +-0.02 target is set for IoU (issue figures); None for the others
+            row["replicates_needed"] = (seeds_needed(float(np.std(row["per_replicate"], ddof=1)), half_width)
+                                        if metric.startswith("segmenter_iou_") else None)
+        first = next(iter(rows.values()))
+        per_arm = {"ours": first["a"]} | {k.removeprefix("ours_minus_"): r["b"] for k, r in rows.items()}
+        out["metrics"][metric] = {"mean": per_arm, "paired": rows}
     return out
 
 

@@ -1,11 +1,19 @@
-"""The paired bootstrap over seeds and test images (pipeline/evaluation/paired.py)."""
+"""The paired bootstrap over seeds and test images (pipeline/evaluation/paired.py), and over replicates (GAN
+trainings) of the whole experiment (pipeline/downstream.py's replicated_differences)."""
 
 from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pipeline.evaluation.paired import paired_difference, pooled_ratio, seeds_needed
+from pipeline.config import Config, DownstreamConfig, EvaluateConfig
+from pipeline.downstream import replicated_differences
+from pipeline.errors import ConfigError
+from pipeline.evaluation.paired import paired_difference, pooled_ratio, replicated_difference, seeds_needed
 
 
 def counts(rng, seeds: int, images: int, iou: np.ndarray | float, union_mean: float = 400.0) -> np.ndarray:
@@ -93,3 +101,119 @@ def test_seeds_needed_follows_the_t_interval():
     half = lambda k: stats.t.ppf(0.975, k - 1) * 0.03 / np.sqrt(k)  # noqa: E731
     assert half(n) <= 0.02 < half(n - 1)
     assert seeds_needed(0.06, 0.02) > n > seeds_needed(0.01, 0.02) >= 2
+
+
+def replicates(rng, n_rep: int, seeds: int, images: int, gan_sd: float, union_mean: float = 100.0):
+    """[replicates, seeds, images, 2] counts of two arms of the same quality on average, where each replicate
+    (a GAN trained afresh) moves arm a by its own offset (sd ``gan_sd``), shared by all its seeds."""
+    union = rng.poisson(union_mean, size=images).astype(int)
+    a, b = [], []
+    for offset in rng.normal(0, gan_sd, size=n_rep):
+        base = rng.normal(0.5, 0.05, size=seeds)  # the seed effect, shared by both arms
+        ia = rng.binomial(union[None].repeat(seeds, 0), np.clip(base + offset, 0, 1)[:, None])
+        ib = rng.binomial(union[None].repeat(seeds, 0), np.clip(base, 0, 1)[:, None])
+        a.append(np.stack([ia, np.broadcast_to(union, ia.shape)], -1))
+        b.append(np.stack([ib, np.broadcast_to(union, ib.shape)], -1))
+    return np.array(a, float), np.array(b, float)
+
+
+def test_one_gan_per_replicate_is_what_the_interval_over_replicates_holds():
+    """Arms equal on average, but each trained GAN moves ours by its own offset (sd 0.03, larger than the
+    seeds' and images' noise): drawn afresh 200 times with 3 replicates of 3 seeds, the t interval over the
+    replicates holds 0 in 88-100% of them, the bootstrap over replicates more often than the interval over
+    seeds that pools the 9 runs as one GAN's (which misses the GANs' noise: far below 95%)."""
+    rng = np.random.default_rng(5)
+    held_t = held_boot = held_pooled = 0
+    for _ in range(200):
+        a, b = replicates(rng, 3, 3, 40, gan_sd=0.03)
+        d = replicated_difference(a, b, draws=300, seed=int(rng.integers(1 << 31)))
+        pooled = paired_difference(a.reshape(9, 40, 2), b.reshape(9, 40, 2), draws=300)
+        held_t += d.t_low <= 0 <= d.t_high
+        held_boot += d.low <= 0 <= d.high
+        held_pooled += pooled.low <= 0 <= pooled.high
+    assert 176 <= held_t <= 200, held_t
+    assert held_pooled < 150, held_pooled
+    assert held_boot > held_pooled + 20, (held_boot, held_pooled)
+
+
+def test_replicates_agreeing_on_a_real_difference_resolve_it():
+    rng = np.random.default_rng(6)
+    a, b = replicates(rng, 3, 3, 100, gan_sd=0.0)
+    b[..., 0] = np.floor(a[..., 0] * 0.85)  # b finds 15% fewer of the same pixels in every replicate
+    d = replicated_difference(a, b, draws=500)
+    assert d.resolved and d.low <= d.difference <= d.high and d.t_low <= d.difference <= d.t_high
+    assert len(d.per_replicate) == 3 and min(d.per_replicate) > 0
+    assert d.difference == pytest.approx(np.mean(d.per_replicate)) == pytest.approx(d.a - d.b)
+    # one replicate's own difference is the paired difference of its runs
+    one = paired_difference(a[1], b[1], draws=50)
+    assert d.per_replicate[1] == pytest.approx(one.difference)
+
+
+def test_replicated_counts_of_another_shape_are_refused():
+    rng = np.random.default_rng(7)
+    a, b = replicates(rng, 2, 3, 20, gan_sd=0.0)
+    with pytest.raises(ValueError, match="not paired"):
+        replicated_difference(a, b[:, :2])
+    with pytest.raises(ValueError, match="2 or more replicates"):
+        replicated_difference(a[:1], b[:1])
+    with pytest.raises(ValueError, match="2 or more replicates"):
+        replicated_difference(a[0], b[0])
+
+
+def write_replicate(folder: Path, per_seed: dict[int, dict[str, dict[str, list]]]) -> Config:
+    """A recorded run folder's per-image counts (runs/25-SEED.json) and the config that reads them."""
+    for seed, arms in per_seed.items():
+        path = folder / "runs" / f"25-{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"seed": seed, "arms": arms}))
+    down = DownstreamConfig(out=str(folder), sizes=[25], seeds=sorted(per_seed))
+    return Config(evaluate=EvaluateConfig(downstream=down))
+
+
+def run_arms(rng, images: int, objects: np.ndarray) -> dict[str, dict[str, list]]:
+    def rows(total):
+        return np.stack([rng.binomial(total, 0.5), total], -1).tolist()
+    union = rng.poisson(300, size=images)
+    return {arm: {"person": rows(union), "recall_32px_up_person": rows(objects),
+                  "false_positives_person": np.stack([rng.poisson(3, images), np.ones(images, int)], -1).tolist()}
+            for arm in ("subset", "ours", "copy_paste", "rules")}
+
+
+def test_replicated_differences_read_the_runs_of_each_replicate(tmp_path):
+    rng = np.random.default_rng(8)
+    objects = rng.integers(0, 4, size=12)
+    cfgs = {name: write_replicate(tmp_path / name, {s: run_arms(rng, 12, objects) for s in (0, 1)})
+            for name in ("gan-a", "gan-b", "gan-c")}
+    out = replicated_differences(cfgs, 25)
+    assert out["replicates"] == ["gan-a", "gan-b", "gan-c"]
+    assert set(out["metrics"]) == {"segmenter_iou_person", "recall_32px_up_person", "false_positives_person"}
+    row = out["metrics"]["segmenter_iou_person"]["paired"]["ours_minus_rules"]
+    assert row["replicates"] == 3 and row["seeds"] == 2 and row["images"] == 12 and row["replicates_needed"] >= 2
+    assert out["metrics"]["false_positives_person"]["paired"]["ours_minus_rules"]["replicates_needed"] is None
+    # each replicate's difference is that replicate's own paired difference over its seeds and images
+    b = read_back(tmp_path / "gan-b", "person")
+    own = paired_difference(b["ours"], b["rules"], draws=10)
+    assert row["per_replicate"][1] == pytest.approx(own.difference, abs=1e-4)
+    assert out["metrics"]["segmenter_iou_person"]["mean"]["ours"] == pytest.approx(row["a"])
+
+
+def read_back(folder: Path, key: str) -> dict[str, np.ndarray]:
+    runs = [json.loads((folder / "runs" / f"25-{s}.json").read_text())["arms"] for s in (0, 1)]
+    return {arm: np.array([r[arm][key] for r in runs], float) for arm in runs[0]}
+
+
+def test_replicates_scored_on_other_test_images_are_refused(tmp_path):
+    rng = np.random.default_rng(9)
+    objects = rng.integers(0, 4, size=12)
+    a = write_replicate(tmp_path / "a", {s: run_arms(rng, 12, objects) for s in (0, 1)})
+    other = write_replicate(tmp_path / "other", {s: run_arms(rng, 12, objects[::-1] + 1) for s in (0, 1)})
+    with pytest.raises(ConfigError, match="not the same test images"):
+        replicated_differences({"a": a, "other": other}, 25)
+    fewer = write_replicate(tmp_path / "fewer", {s: run_arms(rng, 10, objects[:10]) for s in (0, 1)})
+    with pytest.raises(ConfigError, match="differ in seeds or test images"):
+        replicated_differences({"a": a, "fewer": fewer}, 25)
+    missing = write_replicate(tmp_path / "missing", {0: run_arms(rng, 12, objects)})
+    missing = dataclasses.replace(missing, evaluate=EvaluateConfig(
+        downstream=DownstreamConfig(out=str(tmp_path / "missing"), sizes=[25], seeds=[0, 1])))
+    with pytest.raises(ConfigError, match="25-1.json: missing"):
+        replicated_differences({"a": a, "missing": missing}, 25)

@@ -53,3 +53,24 @@ def test_the_recorded_downstream_summaries_are_remade_from_their_runs():
         cfg = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, downstream=dc))
         remade = json.loads(json.dumps(summarize_runs(cfg, folder / "metrics" / "downstream")))
         assert remade == json.loads((folder / "metrics" / "evaluate.json").read_text())["downstream"], folder.name
+
+
+def test_the_replicates_summaries_are_remade_from_their_runs():
+    """docs/runs/*-replicates-N.json is what benchmarks/replicates_summary.py makes of the named run folders'
+    per-image counts with the current code."""
+    import dataclasses
+
+    from pipeline.config import load_config
+    from pipeline.downstream import replicated_differences
+
+    files = sorted((ROOT / "docs" / "runs").glob("*-replicates-*.json"))
+    assert files  # camvid-replicates-25.json
+    for path in files:
+        written = json.loads(path.read_text())
+        cfgs = {}
+        for name in written["replicates"]:
+            cfg = load_config(ROOT / "docs" / "runs" / name / "params.yaml")
+            dc = dataclasses.replace(cfg.evaluate.downstream, out=str(ROOT / "docs" / "runs" / name))
+            cfgs[name] = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, downstream=dc))
+        remade = {"size": written["size"]} | replicated_differences(cfgs, written["size"])
+        assert json.loads(json.dumps(remade)) == written, path.name

@@ -14,6 +14,16 @@ share of look-alike pixels labelled as what they show (so labelled, pixels), fal
 (false positives, 1). An arm's figure on a draw is its ratio per resampled seed over the resampled images,
 averaged over the seeds. ``scipy.stats.bootstrap`` resamples one axis; this draws two, so it is written
 out here, with the percentile interval scipy calls ``method="percentile"``.
+
+One trained GAN is one draw too: two GANs trained the same way give other inserted objects, and the arms'
+difference can move by more than the interval over seeds (docs/findings.md, CamVid N = 25). So the same
+experiment repeated over replicates - each a GAN trained afresh with its own seeds of the arms' random draws,
+scored on the same test images - is read by ``replicated_difference``: a bootstrap that draws the replicates,
+then the seeds within each drawn replicate, and the test images (shared by all), and beside it the t interval
+over the replicates' own differences. Neither holds everything with a handful of replicates: the bootstrap
+runs narrow over the GANs (it draws from the few there are), the t interval (R - 1 degrees of freedom) holds
+the GANs' and seeds' spread but not the test images' (the same images in every replicate). A difference is
+read as resolved when both intervals exclude zero on the same side (``ReplicatedDifference.resolved``).
 """
 
 from __future__ import annotations
@@ -92,6 +102,68 @@ def paired_difference(counts_a: np.ndarray, counts_b: np.ndarray, draws: int = 4
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail])
     return PairedDifference(fig_a - fig_b, float(low), float(high), fig_a, fig_b, n_seeds, n_images)
+
+
+@dataclass(frozen=True)
+class ReplicatedDifference(PairedDifference):
+    """Arm a minus arm b over replicates (GAN trainings): the figure and the 95% interval of the bootstrap over
+    replicates, seeds and images (``low``, ``high``), the t interval over the replicates' differences, and each
+    replicate's difference."""
+
+    t_low: float
+    t_high: float
+    per_replicate: tuple[float, ...]
+
+    def to_json(self) -> dict:
+        return super().to_json() | {"t_ci95": [round(self.t_low, 4), round(self.t_high, 4)],
+                                    "per_replicate": [round(d, 4) for d in self.per_replicate],
+                                    "replicates": len(self.per_replicate)}
+
+    @property
+    def resolved(self) -> bool:
+        """Whether both intervals exclude zero on the same side."""
+        return (self.low > 0 and self.t_low > 0) or (self.high < 0 and self.t_high < 0)
+
+
+def replicated_difference(counts_a: np.ndarray, counts_b: np.ndarray, draws: int = 4000, seed: int = 0,
+                          confidence: float = 0.95, share: bool = True) -> ReplicatedDifference:
+    """Arm a minus arm b, each given as [replicates, seeds, images, 2] counts (``share``: as ``check_counts``):
+    every replicate with the same number of seeds, all scored on the same test images.
+
+    A bootstrap draw takes R replicates with replacement, for each of them S of its seeds with replacement
+    (afresh each time a replicate is drawn again), and the images once for all; an arm's figure is the mean
+    over the drawn replicates of the mean over their drawn seeds of the ratio over the drawn images."""
+    a, b = (np.asarray(c, dtype=np.float64) for c in (counts_a, counts_b))
+    if a.ndim != 4 or a.shape[0] < 2:
+        raise ValueError(f"expected [replicates, seeds, images, 2] counts of 2 or more replicates, got {a.shape}")
+    if a.shape != b.shape:
+        raise ValueError(f"the arms are not paired: counts of shape {a.shape} and {b.shape}")
+    n_rep, n_seeds, n_images = a.shape[:3]
+    flat_a = check_counts(a.reshape(n_rep * n_seeds, n_images, 2), "arm a", share)
+    flat_b = check_counts(b.reshape(n_rep * n_seeds, n_images, 2), "arm b", share)
+    rng = np.random.default_rng(seed)
+    rep_draw = rng.integers(n_rep, size=(draws, n_rep))
+    seed_draw = rng.integers(n_seeds, size=(draws, n_rep, n_seeds))
+    weights = np.zeros((draws, n_rep, n_seeds))
+    np.add.at(weights, (np.arange(draws)[:, None, None], rep_draw[..., None], seed_draw), 1.0)
+    weights = weights.reshape(draws, n_rep * n_seeds)
+    image_draw = rng.integers(n_images, size=(draws, n_images))
+    image_weights = np.stack([np.bincount(d, minlength=n_images) for d in image_draw]).astype(np.float64)
+    boot = pooled_ratio(flat_a, weights, image_weights) - pooled_ratio(flat_b, weights, image_weights)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    all_images = np.ones((1, n_images))
+    per_rep_a = [float(pooled_ratio(flat_a[r * n_seeds:(r + 1) * n_seeds], np.ones((1, n_seeds)), all_images)[0])
+                 for r in range(n_rep)]
+    per_rep_b = [float(pooled_ratio(flat_b[r * n_seeds:(r + 1) * n_seeds], np.ones((1, n_seeds)), all_images)[0])
+                 for r in range(n_rep)]
+    diffs = np.subtract(per_rep_a, per_rep_b)
+    mean = float(diffs.mean())
+    sem = float(stats.sem(diffs))
+    t_low, t_high = stats.t.interval(confidence, n_rep - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
+    return ReplicatedDifference(mean, float(low), float(high), float(np.mean(per_rep_a)), float(np.mean(per_rep_b)),
+                                n_seeds, n_images, t_low=float(t_low), t_high=float(t_high),
+                                per_replicate=tuple(float(d) for d in diffs))
 
 
 def seeds_needed(paired_sd: float, half_width: float, confidence: float = 0.95, most: int = 1000) -> int:
