@@ -152,16 +152,15 @@ def replicated_difference(counts_a: np.ndarray, counts_b: np.ndarray, draws: int
     boot = pooled_ratio(flat_a, weights, image_weights) - pooled_ratio(flat_b, weights, image_weights)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail])
-    all_images = np.ones((1, n_images))
-    per_rep_a = [float(pooled_ratio(flat_a[r * n_seeds:(r + 1) * n_seeds], np.ones((1, n_seeds)), all_images)[0])
-                 for r in range(n_rep)]
-    per_rep_b = [float(pooled_ratio(flat_b[r * n_seeds:(r + 1) * n_seeds], np.ones((1, n_seeds)), all_images)[0])
-                 for r in range(n_rep)]
-    diffs = np.subtract(per_rep_a, per_rep_b)
+    own_seeds = np.kron(np.eye(n_rep), np.ones((1, n_seeds)))  # one row per replicate: its seeds, all images
+    all_images = np.ones((n_rep, n_images))
+    per_rep_a = pooled_ratio(flat_a, own_seeds, all_images)
+    per_rep_b = pooled_ratio(flat_b, own_seeds, all_images)
+    diffs = per_rep_a - per_rep_b
     mean = float(diffs.mean())
     sem = float(stats.sem(diffs))
     t_low, t_high = stats.t.interval(confidence, n_rep - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
-    return ReplicatedDifference(mean, float(low), float(high), float(np.mean(per_rep_a)), float(np.mean(per_rep_b)),
+    return ReplicatedDifference(mean, float(low), float(high), float(per_rep_a.mean()), float(per_rep_b.mean()),
                                 n_seeds, n_images, t_low=float(t_low), t_high=float(t_high),
                                 per_replicate=tuple(float(d) for d in diffs))
 
