@@ -11,15 +11,13 @@ with their 95% intervals (``pipeline.downstream.summarize_runs``) to NAME/metric
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import load_config  # noqa: E402
-from pipeline.downstream import summarize_runs  # noqa: E402
+from pipeline.downstream import run_folder_config, summarize_runs  # noqa: E402
 from pipeline.errors import reported_as_one_line  # noqa: E402
 from pipeline.io import atomic_write_json, read_json  # noqa: E402
 
@@ -29,9 +27,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="a recorded run folder, e.g. docs/runs/builtin-gpu")
     args = parser.parse_args()
     with reported_as_one_line():
-        cfg = load_config(args.folder / "params.yaml")
-        dc = dataclasses.replace(cfg.evaluate.downstream, out=str(args.folder))  # per-image counts: FOLDER/runs
-        cfg = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, downstream=dc))
+        cfg = run_folder_config(args.folder)  # per-image counts: FOLDER/runs
         summary = summarize_runs(cfg, args.folder / "metrics" / "downstream")
         path = args.folder / "metrics" / "evaluate.json"
         kept = read_json(path) if path.is_file() else {}

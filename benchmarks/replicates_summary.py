@@ -15,15 +15,13 @@ reads the file for docs/results.md and the README's summary.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import load_config  # noqa: E402
-from pipeline.downstream import replicated_differences  # noqa: E402
+from pipeline.downstream import replicated_differences, run_folder_config  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.io import atomic_write_json  # noqa: E402
 
@@ -37,13 +35,7 @@ def main() -> None:
     with reported_as_one_line():
         if len(args.folders) < 2:
             raise ConfigError("replicates_summary: give 2 or more run folders")
-        cfgs = {}
-        for folder in args.folders:
-            cfg = load_config(folder / "params.yaml")
-            # per-image counts: FOLDER/runs in a recorded run, else under the workspace's evaluate.downstream.out
-            out = folder if (folder / "runs").is_dir() else folder / cfg.evaluate.downstream.out
-            dc = dataclasses.replace(cfg.evaluate.downstream, out=str(out))
-            cfgs[folder.name] = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, downstream=dc))
+        cfgs = {folder.name: run_folder_config(folder) for folder in args.folders}
         summary = {"size": args.size} | replicated_differences(cfgs, args.size)
         atomic_write_json(args.out, summary, indent=2)
     for metric in ("segmenter_iou_person", "segmenter_iou_car"):

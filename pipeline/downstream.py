@@ -14,13 +14,14 @@ The evaluate stage gathers the runs over seeds (``summarize_runs``; ``evaluation
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pipeline.checkpoints import load_weights
-from pipeline.config import Config
+from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
 from pipeline.evaluation.downstream import N_CLASSES, SCORED
 from pipeline.evaluation.paired import paired_difference, replicated_difference, seeds_needed
@@ -122,6 +123,16 @@ def paired_metric(key: str) -> str:
     if key.startswith("lookalike_"):
         return f"lookalike_pixels_{key.removeprefix('lookalike_')}"
     return key
+
+
+def run_folder_config(folder: str | Path) -> Config:
+    """The params of a run folder with ``evaluate.downstream.out`` pointed at its per-image counts: FOLDER/runs in
+    a recorded run (docs/runs/NAME), else the workspace's own ``evaluate.downstream.out`` under FOLDER."""
+    folder = Path(folder)
+    cfg = load_config(folder / "params.yaml")
+    out = folder if (folder / "runs").is_dir() else folder / cfg.evaluate.downstream.out
+    return dataclasses.replace(cfg, evaluate=dataclasses.replace(
+        cfg.evaluate, downstream=dataclasses.replace(cfg.evaluate.downstream, out=str(out))))
 
 
 def run_counts(cfg: Config, n: int) -> dict[str, dict[str, np.ndarray]]:

@@ -40,17 +40,12 @@ def test_the_recorded_downstream_summaries_are_remade_from_their_runs():
     """docs/runs/NAME/metrics/evaluate.json's downstream summary is what benchmarks/recorded_runs_summary.py makes
     of the folder's runs and per-image counts with the current summary code (a change to it that moves a
     recorded figure fails here until the summaries are remade)."""
-    import dataclasses
-
-    from pipeline.config import load_config
-    from pipeline.downstream import summarize_runs
+    from pipeline.downstream import run_folder_config, summarize_runs
 
     folders = [p for p in sorted((ROOT / "docs" / "runs").iterdir()) if (p / "runs").is_dir()]
     assert folders  # builtin-gpu, camvid-seed0
     for folder in folders:
-        cfg = load_config(folder / "params.yaml")
-        dc = dataclasses.replace(cfg.evaluate.downstream, out=str(folder))
-        cfg = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, downstream=dc))
+        cfg = run_folder_config(folder)
         remade = json.loads(json.dumps(summarize_runs(cfg, folder / "metrics" / "downstream")))
         assert remade == json.loads((folder / "metrics" / "evaluate.json").read_text())["downstream"], folder.name
 
@@ -58,19 +53,12 @@ def test_the_recorded_downstream_summaries_are_remade_from_their_runs():
 def test_the_replicates_summaries_are_remade_from_their_runs():
     """docs/runs/*-replicates-N.json is what benchmarks/replicates_summary.py makes of the named run folders'
     per-image counts with the current code."""
-    import dataclasses
-
-    from pipeline.config import load_config
-    from pipeline.downstream import replicated_differences
+    from pipeline.downstream import replicated_differences, run_folder_config
 
     files = sorted((ROOT / "docs" / "runs").glob("*-replicates-*.json"))
     assert files  # camvid-replicates-25.json
     for path in files:
         written = json.loads(path.read_text())
-        cfgs = {}
-        for name in written["replicates"]:
-            cfg = load_config(ROOT / "docs" / "runs" / name / "params.yaml")
-            dc = dataclasses.replace(cfg.evaluate.downstream, out=str(ROOT / "docs" / "runs" / name))
-            cfgs[name] = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, downstream=dc))
+        cfgs = {name: run_folder_config(ROOT / "docs" / "runs" / name) for name in written["replicates"]}
         remade = {"size": written["size"]} | replicated_differences(cfgs, written["size"])
         assert json.loads(json.dumps(remade)) == written, path.name
