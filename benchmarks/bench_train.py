@@ -1,13 +1,16 @@
 """Training and inference speed of the insertion GAN: samples/s at the reference and default sizes.
 
     python benchmarks/bench_train.py [--profile reference|default|default-gan|both] [--batch 1 4 16] [--iters 3]
+    python benchmarks/bench_train.py --data data/prepared/train.npz --batch 16   # + drawing real batches
 
 One training iteration is the reference schedule's unit: two generator updates and one
 discriminator update (Adam), on a batch of random street-like label maps. The reference
 implementation was measured at ~43 s per single-sample step on a 2-core CPU; the speed-up printed is
 samples/s against that. ``default-gan`` is the default sizes with the reference's where module
 (``model.where_model: gan``) instead of the density where model: the two side by side in one run.
-On CUDA the model runs in channels_last with bf16 autocast, as in training.
+On CUDA the model runs in channels_last with bf16 autocast, as in training. ``--data`` also times what the
+training loop does before each step: drawing a batch (gathers, flips, one-hot encoding) from the prepare
+stage's arrays, ms a batch.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pipeline.config import Config, ModelConfig, PrepareConfig, TrainConfig
 from pipeline.encoding import IN_CHANNELS
 from pipeline.runtime import keep_freed_memory
 from pipeline.trained_gan import build_model
+from pipeline.training_data import PreparedData
 
 REFERENCE_SECONDS_PER_SAMPLE = 43.0
 
@@ -112,12 +116,23 @@ def bench(profile: str, batch: int, iters: int, device: torch.device, bf16: bool
     return train_sps, infer_sps
 
 
+def bench_batches(path: str, batch: int, iters: int, device: torch.device) -> float:
+    """ms to draw one training batch of ``batch`` from the prepared split at ``path``."""
+    data = PreparedData(path, device, flip_prob=0.5)
+    data.batch(batch, torch.Generator(device=device).manual_seed(0))  # warm-up
+    t0 = time.perf_counter()
+    for i in range(iters):
+        data.batch(batch, torch.Generator(device=device).manual_seed(i + 1))
+    return (time.perf_counter() - t0) / iters * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=["reference", "default", "default-gan", "small", "both"], default="both")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--data", help="a prepared split (e.g. data/prepared/train.npz): also time drawing its batches")
     args = parser.parse_args()
     keep_freed_memory()  # as the training loop does
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -129,6 +144,10 @@ def main() -> None:
             print(f"{profile:<9} batch {batch:>3}: train {train_sps:8.2f} samples/s "
                   f"({train_sps * REFERENCE_SECONDS_PER_SAMPLE:6.1f}x the reference's 1/43 s), "
                   f"inference {infer_sps:8.2f} samples/s")
+    if args.data:
+        for batch in args.batch:
+            ms = bench_batches(args.data, batch, max(args.iters, 20), device)
+            print(f"batches of {batch:>3} from {args.data}: {ms:.1f} ms each (one per training step)")
 
 
 if __name__ == "__main__":

@@ -279,6 +279,9 @@ class TrainConfig:
     out: str = "models/insertion"
     checkpoint_dir: str = "models/checkpoints/insertion"  # kept between runs (DVC persist) for resuming
     log_dir: str = "dvclive/train"  # dvclive: loss curves and sample grids
+    # The GAN's own seed (initial weights, batches, latent draws); None: the top-level ``seed``. Set alone, it
+    # retrains the GAN while the dataset, the arms' draws and the scoring keep theirs: replicates over trainings.
+    seed: int | None = None
     steps: Positive = 3600
     batch_size: Positive = 16
     lr: Rate = 2e-4
@@ -561,6 +564,11 @@ class EvaluateConfig:
 @dataclass
 class Config:
     seed: int = 0
+
+    @property
+    def gan_seed(self) -> int:
+        """The seed the insertion GAN trains with: ``train.seed``, or the top-level ``seed``."""
+        return self.seed if self.train.seed is None else self.train.seed
     data: DataConfig = field(default_factory=DataConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     coco: CocoConfig = field(default_factory=CocoConfig)

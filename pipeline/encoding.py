@@ -74,5 +74,9 @@ def edges(instance_ids: torch.Tensor) -> torch.Tensor:
 def encode(labels: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """[B, H, W] label ids (uint8/long) + [B, H, W] edges -> [B, 30, H, W] float one-hot + edge."""
     channels = CHANNEL_OF_ID.to(labels.device)[labels.long()]
-    onehot = torch.nn.functional.one_hot(channels, LABEL_CHANNELS).permute(0, 3, 1, 2).float()
-    return torch.cat([onehot, edges.unsqueeze(1).float()], dim=1)
+    # Scattered into one float tensor: one_hot's int64 [B, H, W, 29], its permute and the concatenation
+    # cost about a tenth of a training step; this gives the same values in the same (NCHW) layout.
+    out = torch.zeros(labels.shape[0], IN_CHANNELS, *labels.shape[1:], device=labels.device)
+    out.scatter_(1, channels.unsqueeze(1), 1.0)
+    out[:, LABEL_CHANNELS] = edges
+    return out

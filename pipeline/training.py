@@ -54,14 +54,15 @@ def run_key(cfg: Config) -> dict:
     params (the number of steps may grow: a finished run can be extended), the same prepared arrays and
     the same training code."""
     train = dataclasses.asdict(cfg.train)
-    for key in ("steps", "log_every", "sample_every", "checkpoint_every", "device", "eval_samples_per_frame", "out",
-                "checkpoint_dir", "log_dir"):
+    # train.seed enters as the key's "seed" (the one the GAN trains with), so an unset one keeps the key.
+    for key in ("seed", "steps", "log_every", "sample_every", "checkpoint_every", "device", "eval_samples_per_frame",
+                "out", "checkpoint_dir", "log_dir"):
         train.pop(key, None)
     prepared = Path(cfg.prepare.out)
     inputs = {"prepared": files_digest([prepared / f"{s}.npz" for s in cfg.prepare.splits], prepared)}
     prepare = dataclasses.asdict(cfg.prepare)
     prepare.pop("out")  # where the arrays are does not matter; what they hold does (inputs)
-    params = {"seed": cfg.seed, **model_signature(cfg), "prepare": prepare, "train": train}
+    params = {"seed": cfg.gan_seed, **model_signature(cfg), "prepare": prepare, "train": train}
     return work_key(params, inputs, __name__)
 
 
@@ -94,7 +95,7 @@ def train(cfg: Config, progress: bool = True, stop_after: int | None = None) -> 
     rt = runtime(cfg.train.device)
     tc = cfg.train
     keep_freed_memory()
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.gan_seed)
     data = PreparedData(Path(cfg.prepare.out) / "train.npz", rt.device, tc.flip_prob, tc.losses.support_min_share)
     val = PreparedData(Path(cfg.prepare.out) / "val.npz", rt.device, 0.0) if "val" in cfg.prepare.splits else data
     gan = build_model(cfg).to(rt.device)
@@ -121,8 +122,8 @@ def train(cfg: Config, progress: bool = True, stop_after: int | None = None) -> 
     window: dict[str, list[float]] = {}
     t0, samples = time.perf_counter(), 0
     for step in range(start, end):
-        generator = torch.Generator(device=rt.device).manual_seed(step_seed(cfg.seed, step, rt.rank))
-        torch.manual_seed(step_seed(cfg.seed + 1, step, rt.rank))
+        generator = torch.Generator(device=rt.device).manual_seed(step_seed(cfg.gan_seed, step, rt.rank))
+        torch.manual_seed(step_seed(cfg.gan_seed + 1, step, rt.rank))
         batch = data.batch(tc.batch_size, generator)
         terms = training_step(step_module, batch, opt_g, opt_d, (step + 1) % tc.g_steps_per_d == 0, autocast)
         for key, value in terms.items():

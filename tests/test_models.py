@@ -103,6 +103,20 @@ def test_default_widths_build_and_run():
 # ---------------------------------------------------------------------------------------------- affine
 
 
+def test_encode_is_one_hot_by_channel_plus_edges():
+    # Every id (void 0-5, the labelled 6-33, unknown ones above) lands in its channel_of channel and nowhere
+    # else; the last channel is the edge map; NCHW contiguous floats, as the networks are fed.
+    labels = torch.arange(256, dtype=torch.uint8).view(1, 16, 16).repeat(2, 1, 1)
+    edge = torch.rand(2, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3
+    x = encode(labels, edge)
+    assert x.shape == (2, IN_CHANNELS, 16, 16) and x.dtype == torch.float32 and x.is_contiguous()
+    hot = x[:, :LABEL_CHANNELS]
+    assert torch.equal(hot.sum(1), torch.ones(2, 16, 16))
+    channels = torch.tensor([channel_of(i) for i in range(256)]).view(16, 16)
+    assert torch.equal(hot.argmax(1), channels.expand(2, 16, 16))
+    assert torch.equal(x[:, LABEL_CHANNELS], edge.float())
+
+
 def test_box_theta_round_trip():
     boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.1, 0.2, 0.3, 0.9], [0.45, 0.6, 0.5, 0.62]])
     theta = box_to_theta(boxes)

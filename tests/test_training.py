@@ -14,7 +14,7 @@ from pipeline.config import Config, DataConfig, ModelConfig, PrepareConfig, Trai
 from pipeline.errors import ConfigError
 from pipeline.prepare import prepare
 from pipeline.trained_gan import load_trained
-from pipeline.training import train
+from pipeline.training import run_key, train
 from pipeline.training_data import PreparedData
 
 TINY_PREPARE = dict(where_size=[32, 16], what_size=[64, 32], mask_size=16)
@@ -85,6 +85,17 @@ def test_changed_params_start_a_new_run(prepared_tiny, tmp_path):
     train(cfg, progress=False, stop_after=2)
     changed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr=1e-3))
     assert train(changed, progress=False)["resumed_from"] == 0
+
+
+def test_train_seed_retrains_the_gan_alone(prepared_tiny, tmp_path):
+    # train.seed unset trains exactly as the top-level seed did (the default run's weights and checkpoint
+    # key unchanged); set, it gives another GAN from the same prepared data - a replicate over trainings.
+    unset = train(at(prepared_tiny, tmp_path / "unset", steps=2), progress=False)
+    same = train(at(prepared_tiny, tmp_path / "same", steps=2, seed=prepared_tiny.seed), progress=False)
+    other = train(at(prepared_tiny, tmp_path / "other", steps=2, seed=prepared_tiny.seed + 7), progress=False)
+    assert unset["param_digest"] == same["param_digest"] != other["param_digest"]
+    assert run_key(at(prepared_tiny, tmp_path, seed=prepared_tiny.seed)) == run_key(prepared_tiny)
+    assert run_key(at(prepared_tiny, tmp_path, seed=prepared_tiny.seed + 7)) != run_key(prepared_tiny)
 
 
 def test_weights_from_another_config_are_refused(prepared_tiny, tmp_path):
@@ -160,6 +171,7 @@ def test_the_training_benchmark_builds_batches_like_the_data(prepared_tiny):
     fake = bench.fake_batch(prepared_tiny.prepare, 2, torch.device("cpu"))
     assert set(real) - {"box_real"} <= set(fake)
     assert all(fake[k].shape[1:] == real[k].shape[1:] for k in fake)
+    assert bench.bench_batches(f"{prepared_tiny.prepare.out}/train.npz", 2, 2, torch.device("cpu")) > 0
 
 
 def test_the_what_module_draws_its_shape_from_z_what(prepared_tiny, tmp_path):
