@@ -25,6 +25,7 @@ OUT = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
 RUNS = ROOT / "docs" / "runs"
 ARMS = ("subset", "ours", "copy_paste", "rules")
+OURS_FIRST = ("ours", "subset", "copy_paste", "rules")  # the README summary's order: ours / subset / copy-paste / rules
 BASELINES = ("copy_paste", "rules")
 
 
@@ -313,8 +314,8 @@ def downstream_rows(name: str, ev: dict, classes: list[str], command: str, means
                               ("lookalike_pixels_{}", "look-alike pixels read as what they show (lower: better)")):
             if metric in means and all(metric.format(c) in m for c in classes):
                 rows.append([f"{head}: {label}, ours / subset / copy-paste / rules",
-                             *(" / ".join(f"{m[metric.format(c)][a]['mean']:.3f}" for a in ARMS[1:2] + ARMS[:1] +
-                                          ARMS[2:]) for c in classes), command])
+                             *(" / ".join(f"{m[metric.format(c)][a]['mean']:.3f}" for a in OURS_FIRST)
+                               for c in classes), command])
         paired = summary_n.get("paired", {})
         for metric, label in (("segmenter_iou_{}", "segmenter IoU"),
                               ("false_positives_{}", "false positives per frame"),
@@ -341,7 +342,7 @@ def replicate_rows(name: str, rep: dict, classes: list[str], command: str) -> li
     head = (f"{name} downstream, N = {rep['size']}, {len(rep['replicates'])} GANs x {first['seeds']} seeds, "
             "segmenter IoU")
     rows = [[f"{head}, ours / subset / copy-paste / rules",
-             *(" / ".join(f3(m[k]["mean"][a]) for a in ARMS[1:2] + ARMS[:1] + ARMS[2:]) for k in metrics), command]]
+             *(" / ".join(f3(m[k]["mean"][a]) for a in OURS_FIRST) for k in metrics), command]]
     for other in ("subset", "copy_paste", "rules"):
         cells = []
         for k in metrics:

@@ -564,11 +564,6 @@ class EvaluateConfig:
 @dataclass
 class Config:
     seed: int = 0
-
-    @property
-    def gan_seed(self) -> int:
-        """The seed the insertion GAN trains with: ``train.seed``, or the top-level ``seed``."""
-        return self.seed if self.train.seed is None else self.train.seed
     data: DataConfig = field(default_factory=DataConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     coco: CocoConfig = field(default_factory=CocoConfig)
@@ -579,6 +574,11 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     renderer: RendererConfig = field(default_factory=RendererConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
+
+    @property
+    def gan_seed(self) -> int:
+        """The seed the insertion GAN trains with: ``train.seed``, or the top-level ``seed``."""
+        return self.seed if self.train.seed is None else self.train.seed
 
     def validate(self, where: str) -> None:
         """What ties sections together."""
