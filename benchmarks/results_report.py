@@ -237,7 +237,8 @@ def report() -> str:
 
 
 CAMVID_DOWNSTREAM = "camvid-steps1200"
-CAMVID_REPLICATES = "camvid-replicates-25.json"
+# The experiments read over several trained GANs (benchmarks/replicates_summary.py's files), by dataset
+REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid": "camvid-replicates-25.json"}
 # CamVid's rows, per N: its IoU and recall from 32 px (does the subset learn persons?) and the paired IoU
 # differences; the false positives and the rest of each N are in docs/results.md
 CAMVID_ROWS = {"means": ("segmenter_iou_{}", "recall_32px_up_{}"), "paired_metrics": ("segmenter_iou_{}",)}
@@ -250,6 +251,10 @@ def summary() -> str:
     ev = load(ROOT, "evaluate")
     p = ev.get("placement", {})
     classes = [c for c in ("person", "car") if c in p]
+    # The built-in GAN's placements over its trainings (the replicates' own folders): one seed's figure is
+    # one draw of the GAN's training noise
+    gans = replicates("built-in").get("replicates", [])
+    trained = [load(RUNS / g, "train")["where_raw"] for g in gans]
 
     def per_class(read) -> list[str]:
         return [read(c) for c in classes]
@@ -258,6 +263,9 @@ def summary() -> str:
         ["built-in: raw where samples plausible [95% interval, val frames resampled] (random boxes)",
          *per_class(lambda c: f"{share(p[c]['raw_where'])} ({p[c]['random_boxes']['plausible']:.3f})"),
          "`dvc repro`"],
+        *([[f"built-in, {len(gans)} GANs ({', '.join(gans)}): raw where samples plausible, each",
+            *per_class(lambda c: " / ".join(f"{t[c]['plausible']:.3f}" for t in trained)),
+            f"`dvc exp run -S train.seed=S` (docs/runs/{REPLICATES['built-in']})"]] if gans else []),
         ["built-in: augment acceptance", *per_class(lambda c: f3(p[c].get("acceptance_rate"))), "`dvc repro`"],
         ["built-in: inserted objects plausible (the frames' own)",
          *per_class(lambda c: f"{p[c]['filtered']['ours']['plausible']:.3f} "
@@ -277,6 +285,7 @@ def summary() -> str:
              "`ctxaug profile camvid && dvc exp run`"],
         ]
     rows += downstream_rows("built-in", ev, classes, "`dvc repro`")
+    rows += replicates_rows("built-in", classes)
     # CamVid's downstream headline: the segmenter that learns there (1,200 steps); the 300-step grid of
     # camvid-seed0, which hardly learned persons, stays in docs/results.md.
     camvid = load(RUNS / CAMVID_DOWNSTREAM, "evaluate")
@@ -286,10 +295,7 @@ def summary() -> str:
                             **CAMVID_ROWS)
     # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh (each one's
     # own runs: docs/results.md), read together: the interval over GAN trainings as well as seeds and images.
-    replicates = RUNS / CAMVID_REPLICATES
-    if replicates.is_file():
-        rows += replicate_rows("CamVid", json.loads(replicates.read_text()), classes,
-                               f"`python benchmarks/replicates_summary.py` (docs/runs/{CAMVID_REPLICATES})")
+    rows += replicates_rows("CamVid", classes)
     rows += downstream_rows("built-in, one GPU", load(RUNS / "builtin-gpu", "evaluate"), classes,
                             "docs/runs/builtin-gpu/run.sh")
     lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
@@ -331,9 +337,20 @@ def downstream_rows(name: str, ev: dict, classes: list[str], command: str, means
     return rows
 
 
-def replicate_rows(name: str, rep: dict, classes: list[str], command: str) -> list[list[str]]:
-    """The headline rows of the experiment over replicates: segmenter IoU per arm, and ours minus each other
-    arm with the t interval over the replicates (and the bootstrap's)."""
+def replicates(name: str) -> dict:
+    """``name``'s experiment over GAN trainings (its file in ``REPLICATES``); empty while the file is absent."""
+    path = RUNS / REPLICATES[name]
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def replicates_rows(name: str, classes: list[str]) -> list[list[str]]:
+    """The headline rows of dataset ``name``'s experiment over GAN trainings (none while its file is absent):
+    segmenter IoU per arm, and ours minus each other arm with the t interval over the replicates (and the
+    bootstrap's)."""
+    rep = replicates(name)
+    if not rep:
+        return []
+    command = f"`python benchmarks/replicates_summary.py` (docs/runs/{REPLICATES[name]})"
     m = rep["metrics"]
     metrics = [f"segmenter_iou_{c}" for c in classes]
     if not all(k in m for k in metrics):
