@@ -253,7 +253,8 @@ def summary() -> str:
     classes = [c for c in ("person", "car") if c in p]
     # The built-in GAN's placements over its trainings (the replicates' own folders): one seed's figure is
     # one draw of the GAN's training noise
-    gans = replicates("built-in").get("replicates", [])
+    builtin_gans = replicates("built-in")
+    gans = builtin_gans.get("replicates", [])
     trained = [load(RUNS / g, "train")["where_raw"] for g in gans]
 
     def per_class(read) -> list[str]:
@@ -285,7 +286,7 @@ def summary() -> str:
              "`ctxaug profile camvid && dvc exp run`"],
         ]
     rows += downstream_rows("built-in", ev, classes, "`dvc repro`")
-    rows += replicates_rows("built-in", classes)
+    rows += replicates_rows("built-in", builtin_gans, classes)
     # CamVid's downstream headline: the segmenter that learns there (1,200 steps); the 300-step grid of
     # camvid-seed0, which hardly learned persons, stays in docs/results.md.
     camvid = load(RUNS / CAMVID_DOWNSTREAM, "evaluate")
@@ -295,7 +296,7 @@ def summary() -> str:
                             **CAMVID_ROWS)
     # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh (each one's
     # own runs: docs/results.md), read together: the interval over GAN trainings as well as seeds and images.
-    rows += replicates_rows("CamVid", classes)
+    rows += replicates_rows("CamVid", replicates("CamVid"), classes)
     rows += downstream_rows("built-in, one GPU", load(RUNS / "builtin-gpu", "evaluate"), classes,
                             "docs/runs/builtin-gpu/run.sh")
     lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
@@ -343,11 +344,10 @@ def replicates(name: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def replicates_rows(name: str, classes: list[str]) -> list[list[str]]:
-    """The headline rows of dataset ``name``'s experiment over GAN trainings (none while its file is absent):
-    segmenter IoU per arm, and ours minus each other arm with the t interval over the replicates (and the
-    bootstrap's)."""
-    rep = replicates(name)
+def replicates_rows(name: str, rep: dict, classes: list[str]) -> list[list[str]]:
+    """The headline rows of dataset ``name``'s experiment over GAN trainings, ``rep`` (``replicates(name)``; none
+    while its file is absent): segmenter IoU per arm, and ours minus each other arm with the t interval over
+    the replicates (and the bootstrap's)."""
     if not rep:
         return []
     command = f"`python benchmarks/replicates_summary.py` (docs/runs/{REPLICATES[name]})"
