@@ -178,17 +178,21 @@ def replicates_section(rep: dict) -> list[str]:
                  f"{first['seeds']} seeds each, {first['images']} test images. Each arm's figure is the mean over the "
                  "replicates of the mean over their seeds:", ""]
     lines += table(["metric", *ARMS], [[m, *(f3(v["mean"].get(a)) for a in ARMS)] for m, v in metrics.items()])
-    lines += ["", "Ours minus each arm: the 95% interval of the bootstrap over replicates, seeds and test images, "
-                  "the t interval over the replicates' own differences (with few replicates the bootstrap runs "
-                  "narrow and the t interval leaves out the test images' noise: resolved when both exclude zero), "
-                  "each replicate's difference, and (IoU) the replicates a t interval of +-0.02 "
-                  "would take at this spread:", ""]
+    lines += ["", "Ours minus each arm, replicates and seeds read as crossed random factors (seed s is the same "
+                  "initial weights and batches under every GAN): the 95% interval of the bootstrap over replicates, "
+                  "seeds (the same for every drawn replicate) and test images, the two-way t interval of the "
+                  "replicates x seeds table (with few of either the bootstrap runs narrow and the t interval leaves "
+                  "out the test images' noise: resolved when both exclude zero), each replicate's and each seed's "
+                  "difference, and (IoU) the seeds at this many replicates, and the replicates at this many seeds, "
+                  "an interval of +-0.02 would take at the measured variance components (- where that factor "
+                  "alone cannot reach it):", ""]
     rows = [[m, other.removeprefix("ours_minus_").replace("_", "-"), f"{r['difference']:+.4f}",
              f"[{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]", f"[{r['t_ci95'][0]:+.4f}, {r['t_ci95'][1]:+.4f}]",
-             ", ".join(f"{d:+.3f}" for d in r["per_replicate"]), str(r["replicates_needed"] or "-")]
+             ", ".join(f"{d:+.3f}" for d in r["per_replicate"]), ", ".join(f"{d:+.3f}" for d in r["per_seed"]),
+             str(r["seeds_needed"] or "-"), str(r["replicates_needed"] or "-")]
             for m, v in metrics.items() for other, r in v["paired"].items()]
     return lines + table(["metric", "ours minus", "difference", "bootstrap 95%", "t 95%", "per replicate",
-                          "replicates for +-0.02"], rows)
+                          "per seed", "seeds for +-0.02", "replicates for +-0.02"], rows)
 
 
 def report() -> str:
@@ -346,8 +350,8 @@ def replicates(name: str) -> dict:
 
 def replicates_rows(name: str, rep: dict, classes: list[str]) -> list[list[str]]:
     """The headline rows of dataset ``name``'s experiment over GAN trainings, ``rep`` (``replicates(name)``; none
-    while its file is absent): segmenter IoU per arm, and ours minus each other arm with the t interval over
-    the replicates (and the bootstrap's)."""
+    while its file is absent): segmenter IoU per arm, and ours minus each other arm with the two-way t interval
+    over GANs and seeds (and the bootstrap's)."""
     if not rep:
         return []
     command = f"`python benchmarks/replicates_summary.py` (docs/runs/{REPLICATES[name]})"
@@ -366,8 +370,8 @@ def replicates_rows(name: str, rep: dict, classes: list[str]) -> list[list[str]]
             r = m[k]["paired"][f"ours_minus_{other}"]
             cells.append(f"{r['difference']:+.3f} t [{r['t_ci95'][0]:+.3f}, {r['t_ci95'][1]:+.3f}] "
                          f"(bootstrap [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}])")
-        rows.append([f"{head}, ours minus {other.replace('_', '-')} [95% t interval over the GANs; bootstrap over "
-                     "GANs, seeds, images]", *cells, command])
+        rows.append([f"{head}, ours minus {other.replace('_', '-')} [95% t interval over GANs x seeds; bootstrap "
+                     "over GANs, seeds, images]", *cells, command])
     return rows
 
 

@@ -24,7 +24,7 @@ from pipeline.checkpoints import load_weights
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
 from pipeline.evaluation.downstream import N_CLASSES, SCORED
-from pipeline.evaluation.paired import paired_difference, replicated_difference, seeds_needed
+from pipeline.evaluation.paired import paired_difference, replicated_difference
 from pipeline.evaluation.runs import run_arms, test_frames, write_test_set
 from pipeline.evaluation.seeds import summarize
 from pipeline.io import atomic_write_bytes, atomic_write_json, read_json
@@ -168,12 +168,17 @@ def replicated_differences(cfgs: dict[str, Config], n: int, half_width: float = 
     runs under its ``evaluate.downstream.out``): per metric all of them counted, ours minus each other arm over
     the replicates (``paired.replicated_difference``), and each arm's figure per replicate.
 
-    The replicates must share the test images and the number of seeds: checked by the test split's frame count
-    and, where the runs counted recall, by every image's ground-truth objects (the recall's denominators).
-    ``replicates_needed`` (IoU only: ``half_width`` is in its units): how many replicates a t interval of
-    ``half_width`` would take at the measured spread of the replicates' differences (``paired.seeds_needed``), to
-    plan the next experiment."""
+    The replicates must share the test images and the seeds (seed s: the same initial weights and batches in
+    each, so seeds and replicates are crossed): checked by the seeds in each config, the test split's frame
+    count and, where the runs counted recall, by every image's ground-truth objects (the recall's denominators).
+    ``seeds_needed`` and ``replicates_needed`` (IoU only: ``half_width`` is in its units): how many seeds (at
+    this many replicates) and how many replicates (at this many seeds) an interval of ``half_width`` would take
+    at the measured variance components (``ReplicatedDifference.needed``), to plan the next experiment."""
     names = list(cfgs)
+    seeds = {name: list(cfg.evaluate.downstream.seeds) for name, cfg in cfgs.items()}
+    if any(s != seeds[names[0]] for s in seeds.values()):
+        raise ConfigError(f"replicates {names}: their runs use other seeds ({seeds}): the same seeds in each, "
+                          "so that seed s is the same initial weights and batches in every replicate")
     counts = {name: run_counts(cfg, n) for name, cfg in cfgs.items()}
     shapes = {a.shape for c in counts.values() for arms in c.values() for a in arms.values()}  # [seeds, images, 2]
     if len(shapes) != 1:
@@ -188,12 +193,12 @@ def replicated_differences(cfgs: dict[str, Config], n: int, half_width: float = 
     for metric in shared:
         arms = {arm: np.stack([counts[name][metric][arm] for name in names]) for arm in counts[names[0]][metric]}
         share = not metric.startswith("false_positives")
-        rows = {f"ours_minus_{arm}": replicated_difference(arms["ours"], c, seed=cfgs[names[0]].seed,
-                                                           share=share).to_json()
-                for arm, c in arms.items() if arm != "ours"}
-        for row in rows.values():  # the +-0.02 target is set for IoU (issue figures); None for the others
-            row["replicates_needed"] = (seeds_needed(float(np.std(row["per_replicate"], ddof=1)), half_width)
-                                        if metric.startswith("segmenter_iou_") else None)
+        diffs = {f"ours_minus_{arm}": replicated_difference(arms["ours"], c, seed=cfgs[names[0]].seed, share=share)
+                 for arm, c in arms.items() if arm != "ours"}
+        # the +-0.02 target is set for IoU (issue figures): no plan for the others
+        plan = metric.startswith("segmenter_iou_")
+        rows = {k: d.to_json() | (d.needed(half_width) if plan else {"seeds_needed": None, "replicates_needed": None})
+                for k, d in diffs.items()}
         first = next(iter(rows.values()))
         per_arm = {"ours": first["a"]} | {k.removeprefix("ours_minus_"): r["b"] for k, r in rows.items()}
         out["metrics"][metric] = {"mean": per_arm, "paired": rows}

@@ -9,11 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from pipeline.config import Config, DownstreamConfig, EvaluateConfig
 from pipeline.downstream import replicated_differences
 from pipeline.errors import ConfigError
-from pipeline.evaluation.paired import paired_difference, pooled_ratio, replicated_difference, seeds_needed
+from pipeline.evaluation.paired import (
+    crossed_t_interval,
+    paired_difference,
+    pooled_ratio,
+    replicated_difference,
+)
 
 
 def counts(rng, seeds: int, images: int, iou: np.ndarray | float, union_mean: float = 400.0) -> np.ndarray:
@@ -94,23 +100,18 @@ def test_unpaired_or_impossible_counts_are_refused():
         paired_difference(c[..., 0], c[..., 0])
 
 
-def test_seeds_needed_follows_the_t_interval():
-    from scipy import stats
-
-    n = seeds_needed(0.03, 0.02)
-    half = lambda k: stats.t.ppf(0.975, k - 1) * 0.03 / np.sqrt(k)  # noqa: E731
-    assert half(n) <= 0.02 < half(n - 1)
-    assert seeds_needed(0.06, 0.02) > n > seeds_needed(0.01, 0.02) >= 2
-
-
-def replicates(rng, n_rep: int, seeds: int, images: int, gan_sd: float, union_mean: float = 100.0):
+def replicates(rng, n_rep: int, seeds: int, images: int, gan_sd: float, union_mean: float = 100.0,
+               seed_sd: float = 0.0):
     """[replicates, seeds, images, 2] counts of two arms of the same quality on average, where each replicate
-    (a GAN trained afresh) moves arm a by its own offset (sd ``gan_sd``), shared by all its seeds."""
+    (a GAN trained afresh) moves arm a by its own offset (sd ``gan_sd``), shared by all its seeds, and each seed
+    moves arm a by its own offset (sd ``seed_sd``), shared by all replicates (seed s: the same initial weights
+    and batches in every replicate)."""
     union = rng.poisson(union_mean, size=images).astype(int)
+    seed_offset = rng.normal(0, seed_sd, size=seeds)
     a, b = [], []
     for offset in rng.normal(0, gan_sd, size=n_rep):
         base = rng.normal(0.5, 0.05, size=seeds)  # the seed effect, shared by both arms
-        ia = rng.binomial(union[None].repeat(seeds, 0), np.clip(base + offset, 0, 1)[:, None])
+        ia = rng.binomial(union[None].repeat(seeds, 0), np.clip(base + offset + seed_offset, 0, 1)[:, None])
         ib = rng.binomial(union[None].repeat(seeds, 0), np.clip(base, 0, 1)[:, None])
         a.append(np.stack([ia, np.broadcast_to(union, ia.shape)], -1))
         b.append(np.stack([ib, np.broadcast_to(union, ib.shape)], -1))
@@ -134,6 +135,57 @@ def test_one_gan_per_replicate_is_what_the_interval_over_replicates_holds():
     assert 176 <= held_t <= 200, held_t
     assert held_pooled < 150, held_pooled
     assert held_boot > held_pooled + 20, (held_boot, held_pooled)
+
+
+def test_a_seed_shared_by_every_replicate_is_what_the_two_way_interval_holds():
+    """Arms equal on average, but each seed moves ours by its own offset in every replicate alike (sd 0.04:
+    seed s is the same initial weights and batches in each): drawn afresh 200 times with 4 replicates of 4
+    seeds, the two-way t interval holds 0 in 88-100% of them; a t interval over the replicates' own
+    differences (which treats the four seeds as fixed) far less often, and the bootstrap that draws the seeds
+    once for all replicates more often than it."""
+    rng = np.random.default_rng(11)
+    held_t = held_boot = held_one_way = 0
+    for _ in range(200):
+        a, b = replicates(rng, 4, 4, 40, gan_sd=0.0, seed_sd=0.04)
+        d = replicated_difference(a, b, draws=300, seed=int(rng.integers(1 << 31)))
+        per_rep = np.array(d.per_replicate)
+        one_way = stats.t.interval(0.95, 3, loc=per_rep.mean(), scale=stats.sem(per_rep))
+        held_t += d.t_low <= 0 <= d.t_high
+        held_boot += d.low <= 0 <= d.high
+        held_one_way += one_way[0] <= 0 <= one_way[1]
+    assert 176 <= held_t <= 200, held_t
+    assert held_one_way < 130, held_one_way
+    assert held_boot > held_one_way + 30, (held_boot, held_one_way)
+
+
+def test_the_two_way_interval_on_a_table_worked_by_hand():
+    """cells [[0, 1], [2, 3]]: replicate means 0.5, 2.5 (MS 4), seed means 1, 2 (MS 1), no rest: the mean's
+    variance (4 + 1) / 4 on Satterthwaite's 25 / 17 degrees of freedom; with one seed, the one-way t."""
+    low, high, components = crossed_t_interval(np.array([[0.0, 1.0], [2.0, 3.0]]))
+    want = stats.t.interval(0.95, 25 / 17, loc=1.5, scale=np.sqrt(5 / 4))
+    assert (low, high) == pytest.approx(want)
+    assert components == pytest.approx({"gan": 2.0, "seed": 0.5, "residual": 0.0})
+    column = np.array([[0.1], [0.3], [0.2]])
+    low, high, _ = crossed_t_interval(column)
+    assert (low, high) == pytest.approx(stats.t.interval(0.95, 2, loc=0.2, scale=stats.sem(column[:, 0])))
+    # a factor whose mean square is below the rest's adds nothing: the replicates' alone (MS 1.5), on R - 1 df
+    noisy = np.array([[0.0, 0.1, -0.1], [1.0, 0.9, 1.1]])
+    low, high, components = crossed_t_interval(noisy)
+    assert components["seed"] == 0.0 and components["gan"] > 0
+    assert (low, high) == pytest.approx(stats.t.interval(0.95, 1, loc=0.5, scale=np.sqrt(1.5 / 6)))
+
+
+def test_the_plan_asks_for_seeds_when_the_seeds_spread():
+    """Seeds spread (component 0.004), GANs do not: +-0.02 takes 39 seeds (1.96 sqrt(0.004 / S) <= 0.02) at
+    any number of GANs, and no number of GANs at the four seeds measured."""
+    rng = np.random.default_rng(12)
+    a, b = replicates(rng, 3, 4, 30, gan_sd=0.0)
+    d = dataclasses.replace(replicated_difference(a, b, draws=20),
+                            components={"gan": 0.0, "seed": 0.004, "residual": 0.0})
+    assert d.needed(0.02) == {"seeds_needed": 39, "replicates_needed": None}
+    assert d.half_width(3, 39) <= 0.02 < d.half_width(3, 38)
+    with pytest.raises(ValueError, match="half_width"):
+        d.needed(0.0)
 
 
 def test_replicates_agreeing_on_a_real_difference_resolve_it():
@@ -212,6 +264,9 @@ def test_replicates_scored_on_other_test_images_are_refused(tmp_path):
     fewer = write_replicate(tmp_path / "fewer", {s: run_arms(rng, 10, objects[:10]) for s in (0, 1)})
     with pytest.raises(ConfigError, match="differ in seeds or test images"):
         replicated_differences({"a": a, "fewer": fewer}, 25)
+    other_seeds = write_replicate(tmp_path / "other-seeds", {s: run_arms(rng, 12, objects) for s in (1, 2)})
+    with pytest.raises(ConfigError, match="other seeds"):  # seed s must be the same weights in every replicate
+        replicated_differences({"a": a, "other-seeds": other_seeds}, 25)
     missing = write_replicate(tmp_path / "missing", {0: run_arms(rng, 12, objects)})
     missing = dataclasses.replace(missing, evaluate=EvaluateConfig(
         downstream=DownstreamConfig(out=str(tmp_path / "missing"), sizes=[25], seeds=[0, 1])))
