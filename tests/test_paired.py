@@ -120,9 +120,10 @@ def replicates(rng, n_rep: int, seeds: int, images: int, gan_sd: float, union_me
 
 def test_one_gan_per_replicate_is_what_the_interval_over_replicates_holds():
     """Arms equal on average, but each trained GAN moves ours by its own offset (sd 0.03, larger than the
-    seeds' and images' noise): drawn afresh 200 times with 3 replicates of 3 seeds, the t interval over the
-    replicates holds 0 in 88-100% of them, the bootstrap over replicates more often than the interval over
-    seeds that pools the 9 runs as one GAN's (which misses the GANs' noise: far below 95%)."""
+    seeds' and images' noise): drawn afresh 200 times with 3 replicates of 3 seeds, the two-way t interval
+    over replicates and seeds holds 0 in 88-100% of them, the bootstrap over replicates and seeds more often
+    than the interval over seeds that pools the 9 runs as one GAN's (which misses the GANs' noise: far below
+    95%)."""
     rng = np.random.default_rng(5)
     held_t = held_boot = held_pooled = 0
     for _ in range(200):
