@@ -6,10 +6,13 @@
 Each FOLDER is one replicate - one GAN training with its own random draws of the arms, scored on the same
 test images as the others: a recorded run (docs/runs/README.md: its params.yaml and its runs' per-image counts
 FOLDER/runs/N-SEED.json) or a workspace where `dvc repro` ran (its params.yaml, the counts under its
-`evaluate.downstream.out`). Writes, per metric, each arm's figure over the replicates and ours minus each other arm
-with the 95% interval of the bootstrap over replicates, seeds and images and the t interval over the
-replicates' own differences (``pipeline.downstream.replicated_differences``); benchmarks/results_report.py
-reads the file for docs/results.md and the README's summary.
+`evaluate.downstream.out`). The replicates must share their seeds (seed s: the same initial weights and batches in
+each), so replicates and seeds are read as crossed random factors. Writes, per metric, each arm's figure over the
+replicates and ours minus each other arm with the 95% interval of the bootstrap over replicates, seeds and images,
+the two-way t interval of the replicates x seeds table, each replicate's and seed's difference, the variance
+components and (IoU) the seeds and replicates a +-0.02 interval would take
+(``pipeline.downstream.replicated_differences``); benchmarks/results_report.py reads the file for
+docs/results.md and the README's summary.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ def main() -> None:
         for other, row in summary["metrics"].get(metric, {}).get("paired", {}).items():
             print(f"N = {args.size}, {len(cfgs)} replicates, {metric}, {other}: {row['difference']:+.4f} "
                   f"bootstrap [{row['ci95'][0]:+.4f}, {row['ci95'][1]:+.4f}], t [{row['t_ci95'][0]:+.4f}, "
-                  f"{row['t_ci95'][1]:+.4f}], per replicate {row['per_replicate']}")
+                  f"{row['t_ci95'][1]:+.4f}], per replicate {row['per_replicate']}, per seed {row['per_seed']}; "
+                  f"for +-0.02: {row['seeds_needed'] or '-'} seeds at {len(cfgs)} replicates, "
+                  f"{row['replicates_needed'] or '-'} replicates at {row['seeds']} seeds")
 
 
 if __name__ == "__main__":
