@@ -74,6 +74,12 @@ def check_counts(counts: np.ndarray, name: str, share: bool = True) -> np.ndarra
     return counts
 
 
+def resampled_counts(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
+    """[draws, n] float: how many times each of n units a bootstrap draw of n with replacement holds."""
+    picks = rng.integers(n, size=(draws, n))
+    return np.stack([np.bincount(d, minlength=n) for d in picks]).astype(np.float64)
+
+
 def pooled_ratio(counts: np.ndarray, seed_weights: np.ndarray, image_weights: np.ndarray) -> np.ndarray:
     """Per draw: each seed's ratio of sums over the weighted images (its IoU, for IoU counts), averaged with the
     seed weights.
@@ -96,10 +102,7 @@ def paired_difference(counts_a: np.ndarray, counts_b: np.ndarray, draws: int = 4
         raise ValueError(f"the arms are not paired: counts of shape {a.shape} and {b.shape}")
     n_seeds, n_images = a.shape[:2]
     rng = np.random.default_rng(seed)
-    seed_draw = rng.integers(n_seeds, size=(draws, n_seeds))
-    image_draw = rng.integers(n_images, size=(draws, n_images))
-    seed_weights = np.stack([np.bincount(d, minlength=n_seeds) for d in seed_draw]).astype(np.float64)
-    image_weights = np.stack([np.bincount(d, minlength=n_images) for d in image_draw]).astype(np.float64)
+    seed_weights, image_weights = resampled_counts(rng, n_seeds, draws), resampled_counts(rng, n_images, draws)
     boot = pooled_ratio(a, seed_weights, image_weights) - pooled_ratio(b, seed_weights, image_weights)
     ones_s, ones_i = np.ones((1, n_seeds)), np.ones((1, n_images))
     fig_a, fig_b = float(pooled_ratio(a, ones_s, ones_i)[0]), float(pooled_ratio(b, ones_s, ones_i)[0])
@@ -206,13 +209,9 @@ def replicated_difference(counts_a: np.ndarray, counts_b: np.ndarray, draws: int
     flat_a = check_counts(a.reshape(n_rep * n_seeds, n_images, 2), "arm a", share)
     flat_b = check_counts(b.reshape(n_rep * n_seeds, n_images, 2), "arm b", share)
     rng = np.random.default_rng(seed)
-    rep_draw = rng.integers(n_rep, size=(draws, n_rep))
-    seed_draw = rng.integers(n_seeds, size=(draws, n_seeds))
-    rep_weights = np.stack([np.bincount(d, minlength=n_rep) for d in rep_draw]).astype(np.float64)
-    seed_weights = np.stack([np.bincount(d, minlength=n_seeds) for d in seed_draw]).astype(np.float64)
+    rep_weights, seed_weights = resampled_counts(rng, n_rep, draws), resampled_counts(rng, n_seeds, draws)
     weights = (rep_weights[:, :, None] * seed_weights[:, None, :]).reshape(draws, n_rep * n_seeds)
-    image_draw = rng.integers(n_images, size=(draws, n_images))
-    image_weights = np.stack([np.bincount(d, minlength=n_images) for d in image_draw]).astype(np.float64)
+    image_weights = resampled_counts(rng, n_images, draws)
     boot = pooled_ratio(flat_a, weights, image_weights) - pooled_ratio(flat_b, weights, image_weights)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail])
