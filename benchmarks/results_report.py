@@ -243,9 +243,9 @@ def report() -> str:
 CAMVID_DOWNSTREAM = "camvid-steps1200"
 # The experiments read over several trained GANs (benchmarks/replicates_summary.py's files), by dataset
 REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid": "camvid-replicates-25.json"}
-# CamVid's rows, per N: its IoU and recall from 32 px (does the subset learn persons?) and the paired IoU
-# differences; the false positives and the rest of each N are in docs/results.md
-CAMVID_ROWS = {"means": ("segmenter_iou_{}", "recall_32px_up_{}"), "paired_metrics": ("segmenter_iou_{}",)}
+# The rows of the runs without look-alikes (CamVid; the GPU's, which predate them), per N: IoU and recall from 32 px
+# (does the subset learn persons?) and the paired IoU differences; the false positives and the rest: docs/results.md
+IOU_ROWS = {"means": ("segmenter_iou_{}", "recall_32px_up_{}"), "paired_metrics": ("segmenter_iou_{}",)}
 SUMMARY_START = "<!-- results: made by benchmarks/results_report.py from the metrics; do not edit -->"
 SUMMARY_END = "<!-- /results -->"
 
@@ -297,48 +297,52 @@ def summary() -> str:
     sizes = ",".join(camvid.get("downstream", {}))
     rows += downstream_rows("CamVid (one GAN, seed 0)", camvid, classes,
                             f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{sizes}]'`",
-                            **CAMVID_ROWS)
+                            **IOU_ROWS)
     # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh (each one's
     # own runs: docs/results.md), read together: the interval over GAN trainings as well as seeds and images.
     rows += replicates_rows("CamVid", replicates("CamVid"), classes)
     rows += downstream_rows("built-in, one GPU", load(RUNS / "builtin-gpu", "evaluate"), classes,
-                            "docs/runs/builtin-gpu/run.sh")
+                            "docs/runs/builtin-gpu/run.sh", **IOU_ROWS)
     lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
     return "\n".join(lines)
 
 
-MEANS = ("segmenter_iou_{}", "detector_mask_ap50_{}", "recall_32px_up_{}", "false_positives_{}", "lookalike_pixels_{}")
-PAIRED = ("segmenter_iou_{}", "false_positives_{}", "lookalike_pixels_{}")
+MEANS = ("segmenter_iou_{}", "detector_mask_ap50_{}", "recall_32px_up_{}", "lookalike_pixels_{}")
+PAIRED = ("segmenter_iou_{}", "lookalike_pixels_{}")
+OTHERS = ("subset", "copy_paste", "rules")  # ours minus each, in this order in one cell
+LABELS = {"segmenter_iou_{}": "segmenter IoU", "detector_mask_ap50_{}": "mask AP50",
+          "recall_32px_up_{}": "segmenter recall of objects 32 px and taller",
+          "lookalike_pixels_{}": "look-alike pixels read as what they show (lower: better)"}
+
+
+def differences_row(head: str, metric: str, per_class: list[dict], ci: str, how: str, command: str) -> list[str]:
+    """One row of ours minus the subset / copy-paste / rules in ``metric``: per class (``per_class``, each keyed
+    ``ours_minus_ARM``) the three differences with their interval ``ci`` (``ci95``, ``t_ci95``), said by ``how``."""
+    cells = [" / ".join(f"{r['difference']:+.3f} [{r[ci][0]:+.3f}, {r[ci][1]:+.3f}]"
+                        for r in (rows[f"ours_minus_{o}"] for o in OTHERS)) for rows in per_class]
+    label = LABELS[metric].removesuffix(" (lower: better)")
+    return [f"{head}: {label}, ours minus subset / copy-paste / rules [{how}]", *cells, command]
 
 
 def downstream_rows(name: str, ev: dict, classes: list[str], command: str, means: tuple[str, ...] = MEANS,
                     paired_metrics: tuple[str, ...] = PAIRED) -> list[list[str]]:
-    """The headline rows of one dataset's downstream runs: per N each arm's mean of the metrics in ``means``
-    and, for those in ``paired_metrics``, ours minus each other arm with its paired 95% interval."""
+    """The headline rows of one dataset's downstream runs: per N each arm's mean of the metrics in ``means`` and,
+    for those in ``paired_metrics``, one row of ours minus the subset / copy-paste / rules with their paired 95%
+    intervals (the false positives and the rest: docs/results.md)."""
     rows = []
     for n, summary_n in ev.get("downstream", {}).items():
         m = summary_n["metrics"]
         head = f"{name} downstream, N = {n}, {len(summary_n['seeds'])} seeds, {summary_n['split']}"
-        for metric, label in (("segmenter_iou_{}", "segmenter IoU"), ("detector_mask_ap50_{}", "mask AP50"),
-                              ("recall_32px_up_{}", "segmenter recall of objects 32 px and taller"),
-                              ("false_positives_{}", "segmenter false positives per frame (lower: better)"),
-                              ("lookalike_pixels_{}", "look-alike pixels read as what they show (lower: better)")):
-            if metric in means and all(metric.format(c) in m for c in classes):
-                rows.append([f"{head}: {label}, ours / subset / copy-paste / rules",
+        for metric in means:
+            if all(metric.format(c) in m for c in classes):
+                rows.append([f"{head}: {LABELS[metric]}, ours / subset / copy-paste / rules",
                              *(" / ".join(f"{m[metric.format(c)][a]['mean']:.3f}" for a in OURS_FIRST)
                                for c in classes), command])
         paired = summary_n.get("paired", {})
-        for metric, label in (("segmenter_iou_{}", "segmenter IoU"),
-                              ("false_positives_{}", "false positives per frame"),
-                              ("lookalike_pixels_{}", "look-alike pixels")):
-            for other in ("subset", "copy_paste", "rules"):
-                if metric in paired_metrics and all(metric.format(c) in paired for c in classes):
-                    cells = []
-                    for c in classes:
-                        row = paired[metric.format(c)][f"ours_minus_{other}"]
-                        cells.append(f"{row['difference']:+.3f} [{row['ci95'][0]:+.3f}, {row['ci95'][1]:+.3f}]")
-                    rows.append([f"{head}: {label}, ours minus {other.replace('_', '-')} "
-                                 "[95% interval, paired bootstrap]", *cells, command])
+        for metric in paired_metrics:
+            if all(metric.format(c) in paired for c in classes):
+                rows.append(differences_row(head, metric, [paired[metric.format(c)] for c in classes], "ci95",
+                                            "95% interval, paired bootstrap", command))
     return rows
 
 
@@ -350,28 +354,24 @@ def replicates(name: str) -> dict:
 
 def replicates_rows(name: str, rep: dict, classes: list[str]) -> list[list[str]]:
     """The headline rows of dataset ``name``'s experiment over GAN trainings, ``rep`` (``replicates(name)``; none
-    while its file is absent): segmenter IoU per arm, and ours minus each other arm with the two-way t interval
-    over GANs and seeds (and the bootstrap's)."""
+    while its file is absent): segmenter IoU per arm, and per metric of ``PAIRED`` one row of ours minus the subset /
+    copy-paste / rules with the two-way t interval over GANs and seeds (the bootstrap's: docs/results.md)."""
     if not rep:
         return []
     command = f"`python benchmarks/replicates_summary.py` (docs/runs/{REPLICATES[name]})"
     m = rep["metrics"]
-    metrics = [f"segmenter_iou_{c}" for c in classes]
-    if not all(k in m for k in metrics):
+    iou = [f"segmenter_iou_{c}" for c in classes]
+    if not all(k in m for k in iou):
         return []
-    first = next(iter(m[metrics[0]]["paired"].values()))
-    head = (f"{name} downstream, N = {rep['size']}, {len(rep['replicates'])} GANs x {first['seeds']} seeds, "
-            "segmenter IoU")
-    rows = [[f"{head}, ours / subset / copy-paste / rules",
-             *(" / ".join(f3(m[k]["mean"][a]) for a in OURS_FIRST) for k in metrics), command]]
-    for other in ("subset", "copy_paste", "rules"):
-        cells = []
-        for k in metrics:
-            r = m[k]["paired"][f"ours_minus_{other}"]
-            cells.append(f"{r['difference']:+.3f} t [{r['t_ci95'][0]:+.3f}, {r['t_ci95'][1]:+.3f}] "
-                         f"(bootstrap [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}])")
-        rows.append([f"{head}, ours minus {other.replace('_', '-')} [95% t interval over GANs x seeds; bootstrap "
-                     "over GANs, seeds, images]", *cells, command])
+    first = next(iter(m[iou[0]]["paired"].values()))
+    head = f"{name} downstream, N = {rep['size']}, {len(rep['replicates'])} GANs x {first['seeds']} seeds"
+    rows = [[f"{head}: segmenter IoU, ours / subset / copy-paste / rules",
+             *(" / ".join(f3(m[k]["mean"][a]) for a in OURS_FIRST) for k in iou), command]]
+    for metric in PAIRED:
+        keys = [metric.format(c) for c in classes]
+        if all(k in m for k in keys):
+            how = "95% t interval over GANs x seeds; the bootstrap's in docs/results.md"
+            rows.append(differences_row(head, metric, [m[k]["paired"] for k in keys], "t_ci95", how, command))
     return rows
 
 
