@@ -309,7 +309,7 @@ def summary() -> str:
 
 MEANS = ("segmenter_iou_{}", "detector_mask_ap50_{}", "recall_32px_up_{}", "lookalike_pixels_{}")
 PAIRED = ("segmenter_iou_{}", "lookalike_pixels_{}")
-OTHERS = ("subset", "copy_paste", "rules")  # ours minus each, in this order in one cell
+OTHERS = OURS_FIRST[1:]  # ours minus each, in this order in one cell
 LABELS = {"segmenter_iou_{}": "segmenter IoU", "detector_mask_ap50_{}": "mask AP50",
           "recall_32px_up_{}": "segmenter recall of objects 32 px and taller",
           "lookalike_pixels_{}": "look-alike pixels read as what they show (lower: better)"}
@@ -321,7 +321,8 @@ def differences_row(head: str, metric: str, per_class: list[dict], ci: str, how:
     cells = [" / ".join(f"{r['difference']:+.3f} [{r[ci][0]:+.3f}, {r[ci][1]:+.3f}]"
                         for r in (rows[f"ours_minus_{o}"] for o in OTHERS)) for rows in per_class]
     label = LABELS[metric].removesuffix(" (lower: better)")
-    return [f"{head}: {label}, ours minus subset / copy-paste / rules [{how}]", *cells, command]
+    others = " / ".join(o.replace("_", "-") for o in OTHERS)
+    return [f"{head}: {label}, ours minus {others} [{how}]", *cells, command]
 
 
 def downstream_rows(name: str, ev: dict, classes: list[str], command: str, means: tuple[str, ...] = MEANS,
