@@ -1,5 +1,5 @@
 """Train the insertion GAN under changed params and print the model's own figures - the way the defaults'
-departures from the reference were chosen (README, "The insertion GAN").
+departures from the reference were chosen (docs/insertion-gan.md, docs/history.md).
 
     python benchmarks/model_quality.py NAME [-S key=value ...] [--augment]
 
