@@ -310,6 +310,11 @@ def summary() -> str:
 MEANS = ("segmenter_iou_{}", "detector_mask_ap50_{}", "recall_32px_up_{}", "lookalike_pixels_{}")
 PAIRED = ("segmenter_iou_{}", "lookalike_pixels_{}")
 OTHERS = OURS_FIRST[1:]  # ours minus each, in this order in one cell
+
+
+def arm_names(arms: tuple[str, ...]) -> str:
+    """``arms`` as a row label says them: ``ours / subset / copy-paste / rules``."""
+    return " / ".join(a.replace("_", "-") for a in arms)
 LABELS = {"segmenter_iou_{}": "segmenter IoU", "detector_mask_ap50_{}": "mask AP50",
           "recall_32px_up_{}": "segmenter recall of objects 32 px and taller",
           "lookalike_pixels_{}": "look-alike pixels read as what they show (lower: better)"}
@@ -321,8 +326,7 @@ def differences_row(head: str, metric: str, per_class: list[dict], ci: str, how:
     cells = [" / ".join(f"{r['difference']:+.3f} [{r[ci][0]:+.3f}, {r[ci][1]:+.3f}]"
                         for r in (rows[f"ours_minus_{o}"] for o in OTHERS)) for rows in per_class]
     label = LABELS[metric].removesuffix(" (lower: better)")
-    others = " / ".join(o.replace("_", "-") for o in OTHERS)
-    return [f"{head}: {label}, ours minus {others} [{how}]", *cells, command]
+    return [f"{head}: {label}, ours minus {arm_names(OTHERS)} [{how}]", *cells, command]
 
 
 def downstream_rows(name: str, ev: dict, classes: list[str], command: str, means: tuple[str, ...] = MEANS,
@@ -336,7 +340,7 @@ def downstream_rows(name: str, ev: dict, classes: list[str], command: str, means
         head = f"{name} downstream, N = {n}, {len(summary_n['seeds'])} seeds, {summary_n['split']}"
         for metric in means:
             if all(metric.format(c) in m for c in classes):
-                rows.append([f"{head}: {LABELS[metric]}, ours / subset / copy-paste / rules",
+                rows.append([f"{head}: {LABELS[metric]}, {arm_names(OURS_FIRST)}",
                              *(" / ".join(f"{m[metric.format(c)][a]['mean']:.3f}" for a in OURS_FIRST)
                                for c in classes), command])
         paired = summary_n.get("paired", {})
@@ -366,7 +370,7 @@ def replicates_rows(name: str, rep: dict, classes: list[str]) -> list[list[str]]
         return []
     first = next(iter(m[iou[0]]["paired"].values()))
     head = f"{name} downstream, N = {rep['size']}, {len(rep['replicates'])} GANs x {first['seeds']} seeds"
-    rows = [[f"{head}: segmenter IoU, ours / subset / copy-paste / rules",
+    rows = [[f"{head}: segmenter IoU, {arm_names(OURS_FIRST)}",
              *(" / ".join(f3(m[k]["mean"][a]) for a in OURS_FIRST) for k in iou), command]]
     for metric in PAIRED:
         keys = [metric.format(c) for c in classes]
