@@ -184,8 +184,9 @@ def replicates_section(rep: dict) -> list[str]:
                   "replicates x seeds table (with few of either the bootstrap runs narrow and the t interval leaves "
                   "out the test images' noise: resolved when both exclude zero), each replicate's and each seed's "
                   "difference, and (IoU) the seeds at this many replicates, and the replicates at this many seeds, "
-                  "an interval of +-0.02 would take at the measured variance components (- where that factor "
-                  "alone cannot reach it):", ""]
+                  "a t interval of +-0.02 would take at the measured variance components (its half-width at the mean "
+                  "squares they expect, on its Satterthwaite degrees of freedom: few GANs that differ widen it; - "
+                  "where that factor alone cannot reach it):", ""]
     rows = [[m, other.removeprefix("ours_minus_").replace("_", "-"), f"{r['difference']:+.4f}",
              f"[{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]", f"[{r['t_ci95'][0]:+.4f}, {r['t_ci95'][1]:+.4f}]",
              ", ".join(f"{d:+.3f}" for d in r["per_replicate"]), ", ".join(f"{d:+.3f}" for d in r["per_seed"]),

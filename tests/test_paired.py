@@ -177,16 +177,33 @@ def test_the_two_way_interval_on_a_table_worked_by_hand():
 
 
 def test_the_plan_asks_for_seeds_when_the_seeds_spread():
-    """Seeds spread (component 0.004), GANs do not: +-0.02 takes 39 seeds (1.96 sqrt(0.004 / S) <= 0.02) at
-    any number of GANs, and no number of GANs at the four seeds measured."""
+    """Seeds spread (component 0.004), GANs do not: the interval's variance is 0.004 / S on S - 1 degrees of
+    freedom, so +-0.02 takes 41 seeds (t(40) sqrt(0.004 / 41) = 0.0200, t(39) sqrt(0.004 / 40) = 0.0202; the
+    normal quantile would say 39) at any number of GANs, and no number of GANs at the four seeds measured."""
     rng = np.random.default_rng(12)
     a, b = replicates(rng, 3, 4, 30, gan_sd=0.0)
     d = dataclasses.replace(replicated_difference(a, b, draws=20),
                             components={"gan": 0.0, "seed": 0.004, "residual": 0.0})
-    assert d.needed(0.02) == {"seeds_needed": 39, "replicates_needed": None}
-    assert d.half_width(3, 39) <= 0.02 < d.half_width(3, 38)
+    assert d.needed(0.02) == {"seeds_needed": 41, "replicates_needed": None}
+    assert d.half_width(3, 41) <= 0.02 < d.half_width(3, 40)
     with pytest.raises(ValueError, match="half_width"):
         d.needed(0.0)
+
+
+def test_the_plan_at_the_measured_design_is_the_measured_interval():
+    """Where both components are above zero they give back the table's mean squares, so the plan for the
+    design measured is the t interval measured; and where the GANs differ, few GANs widen the plan through
+    their degrees of freedom, which a normal quantile would miss (four GANs: 3 df)."""
+    rng = np.random.default_rng(3)
+    a, b = replicates(rng, 4, 12, 60, gan_sd=0.02, seed_sd=0.02)
+    d = replicated_difference(a, b, draws=20)
+    assert d.components["gan"] > 0 and d.components["seed"] > 0
+    assert d.half_width(4, 12) == pytest.approx((d.t_high - d.t_low) / 2)
+    planned = dataclasses.replace(d, components={"gan": 0.0004, "seed": 0.0004, "residual": 0.0})
+    var = 0.0004 / 4 + 0.0004 / 12  # gan / R + seed / S, on about 5 df (the GANs' mean square dominates)
+    assert planned.half_width(4, 12) == pytest.approx(stats.t.ppf(0.975, 5.18) * np.sqrt(var), rel=1e-3)
+    assert planned.half_width(4, 12) > stats.norm.ppf(0.975) * np.sqrt(var) * 1.25
+    assert planned.half_width(40, 12) < planned.half_width(4, 120)  # the GANs' term shrinks only with GANs
 
 
 def test_replicates_agreeing_on_a_real_difference_resolve_it():
@@ -241,8 +258,11 @@ def test_replicated_differences_read_the_runs_of_each_replicate(tmp_path):
     assert out["replicates"] == ["gan-a", "gan-b", "gan-c"]
     assert set(out["metrics"]) == {"segmenter_iou_person", "recall_32px_up_person", "false_positives_person"}
     row = out["metrics"]["segmenter_iou_person"]["paired"]["ours_minus_rules"]
-    assert row["replicates"] == 3 and row["seeds"] == 2 and row["images"] == 12 and row["replicates_needed"] >= 2
-    assert out["metrics"]["false_positives_person"]["paired"]["ours_minus_rules"]["replicates_needed"] is None
+    assert row["replicates"] == 3 and row["seeds"] == 2 and row["images"] == 12
+    # IoU gets a plan: a few more seeds; no number of GANs, since the seeds' term rides on the two seeds' 1 df
+    assert row["variance_components"]["seed"] > 0 and row["seeds_needed"] >= 3 and row["replicates_needed"] is None
+    fp = out["metrics"]["false_positives_person"]["paired"]["ours_minus_rules"]
+    assert fp["seeds_needed"] is None and fp["replicates_needed"] is None  # no plan: +-0.02 is in IoU's units
     # each replicate's difference is that replicate's own paired difference over its seeds and images
     b = read_back(tmp_path / "gan-b", "person")
     own = paired_difference(b["ours"], b["rules"], draws=10)

@@ -139,11 +139,15 @@ class ReplicatedDifference(PairedDifference):
         return (self.low > 0 and self.t_low > 0) or (self.high < 0 and self.t_high < 0)
 
     def half_width(self, replicates: int, seeds: int, confidence: float = 0.95) -> float:
-        """The half-width a design of ``replicates`` GANs x ``seeds`` seeds would have at the measured variance
-        components (normal quantile: a plan, not an interval)."""
+        """The half-width of ``crossed_t_interval`` for a design of ``replicates`` GANs x ``seeds`` seeds whose
+        mean squares are the ones the measured variance components expect (a plan, not an interval): the
+        mean's variance and Satterthwaite's degrees of freedom as the interval computes them, so a factor with
+        few levels and a large component (four GANs that differ) widens the plan as it widens the interval."""
         c = self.components
-        var = c["gan"] / replicates + (c["seed"] or 0.0) / seeds + c["residual"] / (replicates * seeds)
-        return float(stats.norm.ppf(0.5 + confidence / 2) * math.sqrt(var))
+        residual, seed = c["residual"], c["seed"] or 0.0
+        ms_rep, ms_seed = residual + seeds * c["gan"], residual + replicates * seed
+        return _t_half_width(_mean_terms(ms_rep, ms_seed, residual, replicates, seeds), replicates * seeds,
+                             confidence)
 
     def needed(self, half_width: float, most: int = 1000) -> dict:
         """How many seeds (with this many replicates) and how many replicates (with this many seeds) a
@@ -176,17 +180,30 @@ def crossed_t_interval(cells: np.ndarray, confidence: float = 0.95) -> tuple[flo
         ms_rest = float((rest ** 2).sum()) / df_rest
         components = {"gan": max(ms_rep - ms_rest, 0.0) / n_seeds, "seed": max(ms_seed - ms_rest, 0.0) / n_rep,
                       "residual": ms_rest}
-        # the mean's variance x R S as mean squares: each factor whose component is above zero adds its own
-        # mean square, and the rest's enters 1 - (how many did): MS_rest, MS_rep, MS_seed or MS_rep + MS_seed - MS_rest
-        terms = [(ms, df) for ms, df in ((ms_rep, n_rep - 1), (ms_seed, n_seeds - 1)) if ms > ms_rest]
-        if len(terms) != 1:
-            terms.append(((1 - len(terms)) * ms_rest, df_rest))
+        terms = _mean_terms(ms_rep, ms_seed, ms_rest, n_rep, n_seeds)
+    half = _t_half_width(terms, n_rep * n_seeds, confidence)
+    return mean - half, mean + half, components
+
+
+def _mean_terms(ms_rep: float, ms_seed: float, ms_rest: float, n_rep: int, n_seeds: int) -> list[tuple[float, int]]:
+    """The mean's variance x R S as (mean square, degrees of freedom) terms: each factor whose mean square is
+    above the rest's adds its own, and the rest's enters 1 - (how many did): MS_rest, MS_rep, MS_seed or
+    MS_rep + MS_seed - MS_rest."""
+    df_rest = (n_rep - 1) * (n_seeds - 1)
+    terms = [(ms, df) for ms, df in ((ms_rep, n_rep - 1), (ms_seed, n_seeds - 1)) if ms > ms_rest]
+    if len(terms) != 1:
+        terms.append(((1 - len(terms)) * ms_rest, df_rest))
+    return terms
+
+
+def _t_half_width(terms: list[tuple[float, int]], cells: int, confidence: float) -> float:
+    """Half the t interval of a mean over ``cells`` whose variance x cells is the terms' sum, on Satterthwaite's
+    degrees of freedom; 0 when that sum is not above zero."""
     total = sum(m for m, _ in terms)
     if total <= 0:
-        return mean, mean, components
+        return 0.0
     df = total ** 2 / sum(m ** 2 / d for m, d in terms)
-    low, high = stats.t.interval(confidence, df, loc=mean, scale=math.sqrt(total / (n_rep * n_seeds)))
-    return float(low), float(high), components
+    return float(stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(total / cells))
 
 
 def replicated_difference(counts_a: np.ndarray, counts_b: np.ndarray, draws: int = 4000, seed: int = 0,
