@@ -12,7 +12,9 @@ replicates and ours minus each other arm with the 95% interval of the bootstrap 
 the two-way t interval of the replicates x seeds table, each replicate's and seed's difference, the variance
 components and (IoU) the seeds and replicates a +-0.02 interval would take
 (``pipeline.downstream.replicated_differences``); benchmarks/results_report.py reads the file for
-docs/results.md and the README's summary.
+docs/results.md and the README's summary. ``--plan 5x30`` (repeatable) prints, for IoU, the t interval's
+half-width a design of 5 replicates x 30 seeds would have at the measured variance components
+(``ReplicatedDifference.half_width``), to choose the next replicates and seeds.
 """
 
 from __future__ import annotations
@@ -26,7 +28,30 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.downstream import replicated_differences, run_folder_config  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
+from pipeline.evaluation.paired import ReplicatedDifference  # noqa: E402
 from pipeline.io import atomic_write_json  # noqa: E402
+
+IOU = ("segmenter_iou_person", "segmenter_iou_car")
+
+
+def design(text: str) -> tuple[int, int]:
+    """``RxS``: R replicates (2 or more) x S seeds (2 or more)."""
+    try:
+        reps, seeds = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not REPLICATESxSEEDS, e.g. 5x30") from None
+    if reps < 2 or seeds < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: 2 or more replicates and 2 or more seeds")
+    return reps, seeds
+
+
+def planned_half_width(row: dict, reps: int, seeds: int) -> float:
+    """The t half-width of a ``reps`` x ``seeds`` design at a summary row's variance components."""
+    measured = ReplicatedDifference(row["difference"], *row["ci95"], row["a"], row["b"], row["seeds"], row["images"],
+                                    t_low=row["t_ci95"][0], t_high=row["t_ci95"][1],
+                                    per_replicate=tuple(row["per_replicate"]), per_seed=tuple(row["per_seed"]),
+                                    components=row["variance_components"])
+    return measured.half_width(reps, seeds)
 
 
 def main() -> None:
@@ -34,6 +59,8 @@ def main() -> None:
     parser.add_argument("folders", type=Path, nargs="+", help="recorded run folders, one per replicate (2 or more)")
     parser.add_argument("--size", type=int, required=True, help="the subset size N the replicates share")
     parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    parser.add_argument("--plan", type=design, action="append", default=[], metavar="RxS",
+                        help="also print the IoU t half-width of R replicates x S seeds at the measured components")
     args = parser.parse_args()
     with reported_as_one_line():
         if len(args.folders) < 2:
@@ -41,13 +68,15 @@ def main() -> None:
         cfgs = {folder.name: run_folder_config(folder) for folder in args.folders}
         summary = {"size": args.size} | replicated_differences(cfgs, args.size)
         atomic_write_json(args.out, summary, indent=2)
-    for metric in ("segmenter_iou_person", "segmenter_iou_car"):
+    for metric in IOU:
         for other, row in summary["metrics"].get(metric, {}).get("paired", {}).items():
             print(f"N = {args.size}, {len(cfgs)} replicates, {metric}, {other}: {row['difference']:+.4f} "
                   f"bootstrap [{row['ci95'][0]:+.4f}, {row['ci95'][1]:+.4f}], t [{row['t_ci95'][0]:+.4f}, "
                   f"{row['t_ci95'][1]:+.4f}], per replicate {row['per_replicate']}, per seed {row['per_seed']}; "
                   f"for +-0.02: {row['seeds_needed'] or '-'} seeds at {len(cfgs)} replicates, "
                   f"{row['replicates_needed'] or '-'} replicates at {row['seeds']} seeds")
+            for reps, seeds in args.plan:
+                print(f"  plan {reps}x{seeds}: +-{planned_half_width(row, reps, seeds):.4f}")
 
 
 if __name__ == "__main__":

@@ -62,3 +62,30 @@ def test_the_replicates_summaries_are_remade_from_their_runs():
         cfgs = {name: run_folder_config(ROOT / "docs" / "runs" / name) for name in written["replicates"]}
         remade = {"size": written["size"]} | replicated_differences(cfgs, written["size"])
         assert json.loads(json.dumps(remade)) == written, path.name
+
+
+def test_the_summary_plans_the_measured_design_as_its_t_interval(tmp_path):
+    """``replicates_summary.py --plan RxS`` at the design the runs have prints the t interval's own half-width
+    (the plan is that interval at the mean squares the measured components expect); a design it cannot read is
+    refused in one line."""
+    script = ROOT / "benchmarks" / "replicates_summary.py"
+    written = json.loads((ROOT / "docs" / "runs" / "camvid-replicates-25.json").read_text())
+    folders = [str(ROOT / "docs" / "runs" / name) for name in written["replicates"]]
+    first = next(iter(written["metrics"]["segmenter_iou_person"]["paired"].values()))
+    measured = f"{len(folders)}x{first['seeds']}"
+    result = subprocess.run([sys.executable, str(script), *folders, "--size", str(written["size"]),
+                             "--out", str(tmp_path / "out.json"), "--plan", measured, "--plan", "6x40"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    plans = [float(line.split("+-")[1]) for line in lines if line.startswith(f"  plan {measured}:")]
+    later = [float(line.split("+-")[1]) for line in lines if line.startswith("  plan 6x40:")]
+    rows = [r for m in ("segmenter_iou_person", "segmenter_iou_car") for r in written["metrics"][m]["paired"].values()]
+    assert len(plans) == len(later) == len(rows) == 6
+    for plan, more_seeds, row in zip(plans, later, rows, strict=True):
+        assert abs(plan - (row["t_ci95"][1] - row["t_ci95"][0]) / 2) < 2e-4, row
+        assert more_seeds <= plan
+    bad = subprocess.run([sys.executable, str(script), *folders, "--size", "25", "--out", str(tmp_path / "x.json"),
+                          "--plan", "six"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "'six' is not REPLICATESxSEEDS" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x.json").exists()
