@@ -311,14 +311,14 @@ def summary() -> str:
 MEANS = ("segmenter_iou_{}", "detector_mask_ap50_{}", "recall_32px_up_{}", "lookalike_pixels_{}")
 PAIRED = ("segmenter_iou_{}", "lookalike_pixels_{}")
 OTHERS = OURS_FIRST[1:]  # ours minus each, in this order in one cell
+LABELS = {"segmenter_iou_{}": "segmenter IoU", "detector_mask_ap50_{}": "mask AP50",
+          "recall_32px_up_{}": "segmenter recall of objects 32 px and taller",
+          "lookalike_pixels_{}": "look-alike pixels read as what they show (lower: better)"}
 
 
 def arm_names(arms: tuple[str, ...]) -> str:
     """``arms`` as a row label says them: ``ours / subset / copy-paste / rules``."""
     return " / ".join(a.replace("_", "-") for a in arms)
-LABELS = {"segmenter_iou_{}": "segmenter IoU", "detector_mask_ap50_{}": "mask AP50",
-          "recall_32px_up_{}": "segmenter recall of objects 32 px and taller",
-          "lookalike_pixels_{}": "look-alike pixels read as what they show (lower: better)"}
 
 
 def differences_row(head: str, metric: str, per_class: list[dict], ci: str, how: str, command: str) -> list[str]:
