@@ -17,8 +17,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 from placement_report import placement_table, raw_over_real, share
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "results.md"
@@ -247,8 +249,41 @@ REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid": "camvid-replic
 # The rows of the runs without look-alikes (CamVid; the GPU's, which predate them), per N: IoU and recall from 32 px
 # (does the subset learn persons?) and the paired IoU differences; the false positives and the rest: docs/results.md
 IOU_ROWS = {"means": ("segmenter_iou_{}", "recall_32px_up_{}"), "paired_metrics": ("segmenter_iou_{}",)}
+# How many steps the downstream segmenter needs: benchmarks/segmenter_stability.py's models on the built-in val split
+BUDGET = "segmenter-budget-val.jsonl"
 SUMMARY_START = "<!-- results: made by benchmarks/results_report.py from the metrics; do not edit -->"
 SUMMARY_END = "<!-- /results -->"
+
+
+def budget_rows(classes: list[str]) -> list[list[str]]:
+    """The built-in downstream segmenter at each training budget measured on val (one GAN): IoU of the subset
+    and ours, and ours minus the subset with its t interval over the seeds both arms ran."""
+    path = RUNS / BUDGET
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    budgets = sorted({r["steps"] for r in records})
+
+    def iou(steps: int, arm: str, c: str) -> dict[int, float]:
+        return {r["seed"]: r[f"{c}_iou"] for r in records if r["steps"] == steps and r["arm"] == arm}
+
+    def paired(steps: int, c: str) -> np.ndarray:
+        subset, ours = iou(steps, "subset", c), iou(steps, "ours", c)
+        return np.array([[subset[k], ours[k]] for k in sorted(set(subset) & set(ours))])
+
+    def difference(steps: int, c: str) -> str:
+        d = np.diff(paired(steps, c), axis=1)[:, 0]
+        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+        return f"{steps}: {d.mean():+.3f} [{d.mean() - half:+.3f}, {d.mean() + half:+.3f}]"
+
+    head = (f"built-in val (the development split), one GAN, the segmenter trained {' / '.join(map(str, budgets))} "
+            f"steps ({' / '.join(str(len(paired(b, 'person'))) for b in budgets)} seeds)")
+    command = f"`python benchmarks/segmenter_stability.py --out docs/runs/{BUDGET} summary`"
+    return [[f"{head}: segmenter IoU, subset / ours",
+             *["; ".join(f"{b}: {m[0]:.3f} / {m[1]:.3f}" for b in budgets for m in [paired(b, c).mean(axis=0)])
+               for c in classes], command],
+            [f"{head}: segmenter IoU, ours minus subset [95% t interval over seeds]",
+             *["; ".join(difference(b, c) for b in budgets) for c in classes], command]]
 
 
 def summary() -> str:
@@ -292,6 +327,8 @@ def summary() -> str:
         ]
     rows += downstream_rows("built-in", ev, classes, "`dvc repro`")
     rows += replicates_rows("built-in", builtin_gans, classes)
+    # The replicates' segmenter (300 steps) had not finished learning: the same arms at longer budgets, on val
+    rows += budget_rows(classes)
     # CamVid's downstream headline: the segmenter that learns there (1,200 steps); the 300-step grid of
     # camvid-seed0, which hardly learned persons, stays in docs/results.md.
     camvid = load(RUNS / CAMVID_DOWNSTREAM, "evaluate")
