@@ -69,11 +69,16 @@ def run(args: argparse.Namespace) -> None:
                           "read on; choose the segmenter on a development split (e.g. val)")
     raw["evaluate"]["downstream"]["test_split"] = args.split
     cfg = from_dict(Config, raw, "params")
+    arms = arms_root(cfg, args.n)
+    missing = [arm for arm in args.arms if not (arms / arm).is_dir()]
+    if missing:
+        raise ConfigError(f"{arms}: no arm {', '.join(missing)} there; run `dvc repro arms@{args.n}` first")
     dev_root = Path(args.work) / args.split
     if not (dev_root / "done").is_file():
         write_test_set(cfg, dev_root)
         (dev_root / "done").write_text("")
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     seen = set()
     if out.is_file():
         seen = {(r["name"], r["arm"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())}
@@ -82,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
     workers = worker_count(dc.workers, dc.threads, torch.device("cpu"), len(jobs))
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init,
-                             initargs=(cfg, str(arms_root(cfg, args.n)), str(dev_root))) as pool:
+                             initargs=(cfg, str(arms), str(dev_root))) as pool:
         futures = [pool.submit(_job, arm, seed) for arm, seed in jobs]
         for future in as_completed(futures):
             record = {"name": args.name, "n": args.n, "split": args.split, "overrides": args.overrides,

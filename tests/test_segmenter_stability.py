@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_segmenter_stability_summary_reads_failures_and_paired_seeds(tmp_path):
     """``segmenter_stability.py summary`` names the seeds that learned no person and gives each arm's paired
-    difference against the subset with the t interval over seeds; ``run`` refuses to choose on the test split."""
+    difference against the subset with the t interval over seeds; ``run`` refuses to choose on the test split, and
+    to start without the arms, in one line each."""
     script = ROOT / "benchmarks" / "segmenter_stability.py"
     subset, ours = [0.50, 0.01, 0.46, 0.48], [0.30, 0.25, 0.47, 0.44]
     records = [{"name": "base", "n": 40, "split": "val", "overrides": [], "steps": 300, "threads": 1, "arm": arm,
@@ -39,3 +40,9 @@ def test_the_segmenter_stability_summary_reads_failures_and_paired_seeds(tmp_pat
                               "--split", "test"], capture_output=True, text=True, cwd=ROOT)
     assert refused.returncode == 1 and "--split test: that is evaluate.downstream.test_split" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "x.jsonl").exists()
+    params = tmp_path / "params.yaml"  # the arms' folder of another N: none written there
+    params.write_text((ROOT / "params.yaml").read_text().replace("out: data/downstream", f"out: {tmp_path / 'ds'}"))
+    no_arms = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "x.jsonl"), "run", "x", "40",
+                              "--params", str(params)], capture_output=True, text=True, cwd=ROOT)
+    assert no_arms.returncode == 1 and "run `dvc repro arms@40` first" in no_arms.stderr, no_arms.stderr
+    assert "Traceback" not in no_arms.stderr and not (tmp_path / "x.jsonl").exists()
