@@ -12,7 +12,7 @@ YAML values; e.g. ``-S evaluate.downstream.steps=600``) in ``evaluate.downstream
 and a rerun skips the (NAME, arm, seed) already there (resumable). ``summary`` prints, per NAME and arm,
 person and car IoU over the seeds (mean, sd, lowest), the seeds that learned no person (IoU under
 ``--failed``), the mean loss of the last five logged points and the person recall from 32 px, and per NAME
-the paired difference of each arm against the subset with its t interval over seeds.
+the paired difference of ours against each other arm with its t interval over seeds.
 """
 
 from __future__ import annotations
@@ -124,13 +124,14 @@ def summary(args: argparse.Namespace) -> None:
                   f"no person (< {args.failed}): {failed or 'none'}  {seconds:.0f} s a model")
             print(f"  {'':<10} late loss {loss:.3f}  person recall " + (
                 ", ".join(f"{h} px {v:.3f}" for h, v in recall.items()) or "-"))
+        ours = by_arm["ours"]
         for arm, runs in by_arm.items():
-            common = sorted(set(runs) & set(by_arm["subset"]))
-            if arm == "subset" or len(common) < 2:
+            common = sorted(set(runs) & set(ours))
+            if arm == "ours" or len(common) < 2:
                 continue
-            diff = np.array([runs[s]["person_iou"] - by_arm["subset"][s]["person_iou"] for s in common])
+            diff = np.array([ours[s]["person_iou"] - runs[s]["person_iou"] for s in common])
             low, high = t_interval(diff)
-            print(f"  {arm} minus subset, person IoU over {len(common)} paired seeds: {diff.mean():+.3f} "
+            print(f"  ours minus {arm}, person IoU over {len(common)} paired seeds: {diff.mean():+.3f} "
                   f"sd {diff.std(ddof=1):.3f}, t 95% [{low:+.3f}, {high:+.3f}]")
 
 

@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_segmenter_stability_summary_reads_failures_and_paired_seeds(tmp_path):
-    """``segmenter_stability.py summary`` names the seeds that learned no person and gives each arm's paired
-    difference against the subset with the t interval over seeds; ``run`` refuses to choose on the test split, and
-    to start without the arms, in one line each."""
+    """``segmenter_stability.py summary`` names the seeds that learned no person and gives ours' paired difference
+    against each other arm with the t interval over seeds; ``run`` refuses to choose on the test split, and to
+    start without the arms, in one line each."""
     script = ROOT / "benchmarks" / "segmenter_stability.py"
     subset, ours = [0.50, 0.01, 0.46, 0.48], [0.30, 0.25, 0.47, 0.44]
     records = [{"name": "base", "n": 40, "split": "val", "overrides": [], "steps": 300, "threads": 1, "arm": arm,
