@@ -273,8 +273,8 @@ def budget_rows(classes: list[str]) -> list[list[str]]:
 
     def difference(steps: int, c: str) -> str:
         d = np.diff(paired(steps, c), axis=1)[:, 0]
-        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-        return f"{steps}: {d.mean():+.3f} [{d.mean() - half:+.3f}, {d.mean() + half:+.3f}]"
+        low, high = stats.ttest_1samp(d, 0).confidence_interval(0.95)
+        return f"{steps}: {d.mean():+.3f} [{low:+.3f}, {high:+.3f}]"
 
     head = (f"built-in val (the development split), one GAN, the segmenter trained {' / '.join(map(str, budgets))} "
             f"steps ({' / '.join(str(len(paired(b, 'person'))) for b in budgets)} seeds)")

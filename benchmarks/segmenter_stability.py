@@ -33,9 +33,9 @@ from scipy import stats
 from pipeline.config import Config, from_dict
 from pipeline.downstream import arms_root
 from pipeline.errors import ConfigError, reported_as_one_line
+from pipeline.evaluation.arm_layout import ARMS
 from pipeline.evaluation.runs import read_test_set, train_and_score, worker_count, write_test_set
 
-ARMS = ("subset", "ours", "copy_paste", "rules")
 _WORKER: dict = {}
 
 
@@ -98,11 +98,6 @@ def run(args: argparse.Namespace) -> None:
                   flush=True)
 
 
-def t_interval(values: np.ndarray) -> tuple[float, float]:
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean() - half), float(values.mean() + half)
-
-
 def summary(args: argparse.Namespace) -> None:
     records = [json.loads(line) for line in Path(args.out).read_text().splitlines()]
     for name in dict.fromkeys(r["name"] for r in records):
@@ -130,7 +125,7 @@ def summary(args: argparse.Namespace) -> None:
             if arm == "ours" or len(common) < 2:
                 continue
             diff = np.array([ours[s]["person_iou"] - runs[s]["person_iou"] for s in common])
-            low, high = t_interval(diff)
+            low, high = stats.ttest_1samp(diff, 0).confidence_interval(0.95)
             print(f"  ours minus {arm}, person IoU over {len(common)} paired seeds: {diff.mean():+.3f} "
                   f"sd {diff.std(ddof=1):.3f}, t 95% [{low:+.3f}, {high:+.3f}]")
 
