@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.downstream import replicated_differences, run_folder_config  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
-from pipeline.evaluation.paired import ReplicatedDifference  # noqa: E402
+from pipeline.evaluation.paired import planned_half_width  # noqa: E402
 from pipeline.io import atomic_write_json  # noqa: E402
 
 IOU = ("segmenter_iou_person", "segmenter_iou_car")
@@ -43,15 +43,6 @@ def design(text: str) -> tuple[int, int]:
     if reps < 2 or seeds < 2:
         raise argparse.ArgumentTypeError(f"{text!r}: 2 or more replicates and 2 or more seeds")
     return reps, seeds
-
-
-def planned_half_width(row: dict, reps: int, seeds: int) -> float:
-    """The t half-width of a ``reps`` x ``seeds`` design at a summary row's variance components."""
-    measured = ReplicatedDifference(row["difference"], *row["ci95"], row["a"], row["b"], row["seeds"], row["images"],
-                                    t_low=row["t_ci95"][0], t_high=row["t_ci95"][1],
-                                    per_replicate=tuple(row["per_replicate"]), per_seed=tuple(row["per_seed"]),
-                                    components=row["variance_components"])
-    return measured.half_width(reps, seeds)
 
 
 def main() -> None:
@@ -76,7 +67,8 @@ def main() -> None:
                   f"for +-0.02: {row['seeds_needed'] or '-'} seeds at {len(cfgs)} replicates, "
                   f"{row['replicates_needed'] or '-'} replicates at {row['seeds']} seeds")
             for reps, seeds in args.plan:
-                print(f"  plan {reps}x{seeds}: +-{planned_half_width(row, reps, seeds):.4f}")
+                half = planned_half_width(row["variance_components"], reps, seeds)
+                print(f"  plan {reps}x{seeds}: +-{half:.4f}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,18 @@ def load(folder: Path, name: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def segmenter_steps(folder: Path) -> int | None:
+    """The downstream segmenter's training steps of the run in ``folder`` (its ``params.yaml``); None without one."""
+    path = folder / "params.yaml"
+    params = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    return params.get("evaluate", {}).get("downstream", {}).get("steps")
+
+
+def budget_head(head: str, steps: int | None) -> str:
+    """``head`` with the segmenter's budget said: its figures are of a segmenter trained that long."""
+    return f"{head}, segmenter {steps} steps" if steps else head
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|",
             *("| " + " | ".join(r) + " |" for r in rows)]
@@ -325,21 +337,20 @@ def summary() -> str:
              *per_class(lambda c: " / ".join(f"{e[c]['acceptance_rate']:.3f}" for e in camvid)),
              "`ctxaug profile camvid && dvc exp run`"],
         ]
-    rows += downstream_rows("built-in", ev, classes, "`dvc repro`")
+    rows += downstream_rows("built-in", ROOT, classes, "`dvc repro`")
     rows += replicates_rows("built-in", builtin_gans, classes)
     # The replicates' segmenter (300 steps) had not finished learning: the same arms at longer budgets, on val
     rows += budget_rows(classes)
     # CamVid's downstream headline: the segmenter that learns there (1,200 steps); the 300-step grid of
     # camvid-seed0, which hardly learned persons, stays in docs/results.md.
-    camvid = load(RUNS / CAMVID_DOWNSTREAM, "evaluate")
-    sizes = ",".join(camvid.get("downstream", {}))
-    rows += downstream_rows("CamVid (one GAN, seed 0)", camvid, classes,
+    sizes = ",".join(load(RUNS / CAMVID_DOWNSTREAM, "evaluate").get("downstream", {}))
+    rows += downstream_rows("CamVid (one GAN, seed 0)", RUNS / CAMVID_DOWNSTREAM, classes,
                             f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{sizes}]'`",
                             **IOU_ROWS)
     # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh (each one's
     # own runs: docs/results.md), read together: the interval over GAN trainings as well as seeds and images.
     rows += replicates_rows("CamVid", replicates("CamVid"), classes)
-    rows += downstream_rows("built-in, one GPU", load(RUNS / "builtin-gpu", "evaluate"), classes,
+    rows += downstream_rows("built-in, one GPU", RUNS / "builtin-gpu", classes,
                             "docs/runs/builtin-gpu/run.sh", **IOU_ROWS)
     lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
     return "\n".join(lines)
@@ -367,15 +378,17 @@ def differences_row(head: str, metric: str, per_class: list[dict], ci: str, how:
     return [f"{head}: {label}, ours minus {arm_names(OTHERS)} [{how}]", *cells, command]
 
 
-def downstream_rows(name: str, ev: dict, classes: list[str], command: str, means: tuple[str, ...] = MEANS,
+def downstream_rows(name: str, folder: Path, classes: list[str], command: str, means: tuple[str, ...] = MEANS,
                     paired_metrics: tuple[str, ...] = PAIRED) -> list[list[str]]:
     """The headline rows of one dataset's downstream runs: per N each arm's mean of the metrics in ``means`` and,
     for those in ``paired_metrics``, one row of ours minus the subset / copy-paste / rules with their paired 95%
-    intervals (the false positives and the rest: docs/results.md)."""
+    intervals (the false positives and the rest: docs/results.md), of the run whose params and metrics are in
+    ``folder``."""
     rows = []
-    for n, summary_n in ev.get("downstream", {}).items():
+    for n, summary_n in load(folder, "evaluate").get("downstream", {}).items():
         m = summary_n["metrics"]
-        head = f"{name} downstream, N = {n}, {len(summary_n['seeds'])} seeds, {summary_n['split']}"
+        head = budget_head(f"{name} downstream, N = {n}, {len(summary_n['seeds'])} seeds, {summary_n['split']}",
+                           segmenter_steps(folder))
         for metric in means:
             if all(metric.format(c) in m for c in classes):
                 rows.append([f"{head}: {LABELS[metric]}, {arm_names(OURS_FIRST)}",
@@ -407,7 +420,9 @@ def replicates_rows(name: str, rep: dict, classes: list[str]) -> list[list[str]]
     if not all(k in m for k in iou):
         return []
     first = next(iter(m[iou[0]]["paired"].values()))
-    head = f"{name} downstream, N = {rep['size']}, {len(rep['replicates'])} GANs x {first['seeds']} seeds"
+    steps = {segmenter_steps(RUNS / r) for r in rep["replicates"]}
+    head = budget_head(f"{name} downstream, N = {rep['size']}, {len(rep['replicates'])} GANs x {first['seeds']} seeds",
+                       steps.pop() if len(steps) == 1 else None)
     rows = [[f"{head}: segmenter IoU, {arm_names(OURS_FIRST)}",
              *(" / ".join(f3(m[k]["mean"][a]) for a in OURS_FIRST) for k in iou), command]]
     for metric in PAIRED:

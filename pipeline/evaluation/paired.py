@@ -139,15 +139,8 @@ class ReplicatedDifference(PairedDifference):
         return (self.low > 0 and self.t_low > 0) or (self.high < 0 and self.t_high < 0)
 
     def half_width(self, replicates: int, seeds: int, confidence: float = 0.95) -> float:
-        """The half-width of ``crossed_t_interval`` for a design of ``replicates`` GANs x ``seeds`` seeds whose
-        mean squares are the ones the measured variance components expect (a plan, not an interval): the
-        mean's variance and Satterthwaite's degrees of freedom as the interval computes them, so a factor with
-        few levels and a large component (four GANs that differ) widens the plan as it widens the interval."""
-        c = self.components
-        residual, seed = c["residual"], c["seed"] or 0.0
-        ms_rep, ms_seed = residual + seeds * c["gan"], residual + replicates * seed
-        return _t_half_width(_mean_terms(ms_rep, ms_seed, residual, replicates, seeds), replicates * seeds,
-                             confidence)
+        """``planned_half_width`` at this difference's measured variance components."""
+        return planned_half_width(self.components, replicates, seeds, confidence)
 
     def needed(self, half_width: float, most: int = 1000) -> dict:
         """How many seeds (with this many replicates) and how many replicates (with this many seeds) a
@@ -159,6 +152,16 @@ class ReplicatedDifference(PairedDifference):
         seeds = next((s for s in range(2, most + 1) if self.half_width(n_rep, s) <= half_width), None)
         reps = next((r for r in range(2, most + 1) if self.half_width(r, n_seeds) <= half_width), None)
         return {"seeds_needed": seeds, "replicates_needed": reps}
+
+
+def planned_half_width(components: dict, replicates: int, seeds: int, confidence: float = 0.95) -> float:
+    """The half-width of ``crossed_t_interval`` for a design of ``replicates`` GANs x ``seeds`` seeds whose mean
+    squares are the ones the variance ``components`` expect (a plan, not an interval): the mean's variance and
+    Satterthwaite's degrees of freedom as the interval computes them, so a factor with few levels and a large
+    component (four GANs that differ) widens the plan as it widens the interval."""
+    residual, seed = components["residual"], components["seed"] or 0.0
+    ms_rep, ms_seed = residual + seeds * components["gan"], residual + replicates * seed
+    return _t_half_width(_mean_terms(ms_rep, ms_seed, residual, replicates, seeds), replicates * seeds, confidence)
 
 
 def crossed_t_interval(cells: np.ndarray, confidence: float = 0.95) -> tuple[float, float, dict]:

@@ -245,8 +245,8 @@ def run_arms(cfg: Config, root: str | Path, seed: int, test_root: str | Path, de
 
     The arms' eight models train in ``evaluate.downstream.workers`` processes side by side, each on
     ``threads`` torch threads: on a small CPU two one-thread models do more work than one two-thread model
-    (measured in the README, "Downstream"). Every model runs with the same thread count whatever the worker
-    count, so the figures do not depend on it."""
+    (measured in docs/history.md, "Downstream: measured grids"). Every model runs with the same thread count
+    whatever the worker count, so the figures do not depend on it."""
     dc = cfg.evaluate.downstream
     jobs = [(arm, model) for arm in ARMS for model in models(cfg)]
     workers = worker_count(dc.workers, dc.threads, device, len(jobs))
