@@ -132,12 +132,15 @@ def dose_line(summary: dict) -> str:
             f"inserted (share of the arm's objects): {shares}.")
 
 
-def downstream(ev: dict) -> list[str]:
+def downstream(ev: dict, steps: int | None) -> list[str]:
+    """The tables of one run's downstream summary ``ev``, its segmenter trained ``steps`` steps (None: unknown)."""
     lines = []
+    budget = f", the segmenter trained {steps} steps" if steps else ""
     for n, summary in ev.get("downstream", {}).items():
         lines += ["", f"N = {n} training frames, seeds {summary['seeds']}, scored on {summary['test_frames']} "
-                      f"{summary['split']} frames; training frames per arm {summary['train_frames']}. Mean +- std "
-                      f"over seeds; ours minus each baseline with the paired t-test's p.{dose_line(summary)}", ""]
+                      f"{summary['split']} frames{budget}; training frames per arm {summary['train_frames']}. "
+                      "Mean +- std over seeds; ours minus each baseline with the paired t-test's p."
+                      f"{dose_line(summary)}", ""]
         rows = []
         for metric, row in summary["metrics"].items():
             cells = [f"{row[a]['mean']:.4f} +- {row[a]['std']:.4f}" if row[a]["std"] is not None else
@@ -234,7 +237,7 @@ def report() -> str:
         *augment(aug),
         "",
         "### Downstream",
-        *downstream(ev),
+        *downstream(ev, segmenter_steps(ROOT)),
         *render_modes(ev),
         *real_frames(ev),
     ]
@@ -246,7 +249,7 @@ def report() -> str:
                   f"`python benchmarks/placement_report.py {' '.join(str(r.relative_to(ROOT)) for r in placed)}`.",
                   "", *placement_table(placed)]
         for run in runs:
-            down = downstream(load(run, "evaluate"))
+            down = downstream(load(run, "evaluate"), segmenter_steps(run))
             if down:
                 lines += ["", f"### Downstream, {run.name}", *down]
     for path in sorted(RUNS.glob("*-replicates-*.json")) if RUNS.is_dir() else []:
@@ -261,6 +264,8 @@ REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid": "camvid-replic
 # The rows of the runs without look-alikes (CamVid; the GPU's, which predate them), per N: IoU and recall from 32 px
 # (does the subset learn persons?) and the paired IoU differences; the false positives and the rest: docs/results.md
 IOU_ROWS = {"means": ("segmenter_iou_{}", "recall_32px_up_{}"), "paired_metrics": ("segmenter_iou_{}",)}
+# The built-in experiment at the 600-step default, the default GAN, many seeds
+BUILTIN_600 = "builtin-steps600-gan0"
 # How many steps the downstream segmenter needs: benchmarks/segmenter_stability.py's models on the built-in val split
 BUDGET = "segmenter-budget-val.jsonl"
 SUMMARY_START = "<!-- results: made by benchmarks/results_report.py from the metrics; do not edit -->"
@@ -341,6 +346,10 @@ def summary() -> str:
     rows += replicates_rows("built-in", builtin_gans, classes)
     # The replicates' segmenter (300 steps) had not finished learning: the same arms at longer budgets, on val
     rows += budget_rows(classes)
+    # ... and the default GAN's experiment on test at the new default budget, over more seeds than the default run's
+    if (RUNS / BUILTIN_600).is_dir():
+        rows += downstream_rows("built-in (the default GAN)", RUNS / BUILTIN_600, classes,
+                                f"`dvc exp run -S 'evaluate.downstream.seeds=[...]'` (docs/runs/{BUILTIN_600})")
     # CamVid's downstream headline: the segmenter that learns there (1,200 steps); the 300-step grid of
     # camvid-seed0, which hardly learned persons, stays in docs/results.md.
     sizes = ",".join(load(RUNS / CAMVID_DOWNSTREAM, "evaluate").get("downstream", {}))
