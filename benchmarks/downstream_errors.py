@@ -4,8 +4,9 @@ its false blobs by what lies under them - the why behind a downstream difference
     python benchmarks/downstream_errors.py docs/runs/builtin-steps600-gan0 [--size 40] [--class person]
     python benchmarks/downstream_errors.py .        # the workspace's own runs (dvc repro)
 
-Reads a run folder's per-image counts (``runs/N-SEED.json``, or ``data/downstream/runs/`` in a workspace: each
-test image's [intersection, union] per arm and class) and the runs' figures (``metrics/downstream/N-SEED.json``).
+Reads the runs its ``params.yaml`` lists (``evaluate.downstream.seeds``): their per-image counts (``runs/N-SEED.json``,
+or ``data/downstream/runs/`` in a workspace: each test image's [intersection, union] per arm and class) and their
+figures (``metrics/downstream/N-SEED.json``).
 Every arm is scored on the same test images, so the ground truth is the same in each: per image union minus
 ground truth is the false-positive pixels and ground truth minus intersection the missed ones, and between two
 arms they differ by the unions and (negated) the intersections. Printed per class: each arm's intersection,
@@ -17,7 +18,6 @@ count per seed (``segmenter.false_positives``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -28,28 +28,27 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results_report import OURS_FIRST  # noqa: E402
+
+from pipeline.downstream import METRICS_DIR, run_counts, run_folder_config, run_name  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
-from pipeline.evaluation.arm_layout import ARMS  # noqa: E402
-
-OURS_FIRST = ("ours", *(a for a in ARMS if a != "ours"))
+from pipeline.io import read_json  # noqa: E402
 
 
-def run_files(folder: Path, size: int) -> list[tuple[dict, dict]]:
-    """Per seed the (figures, per-image counts) of ``folder``'s runs of ``size`` frames, in seed order."""
-    metrics = folder / "metrics" / "downstream"
-    images = next((d for d in (folder / "runs", folder / "data" / "downstream" / "runs") if d.is_dir()), None)
-    if not metrics.is_dir() or images is None:
-        raise ConfigError(f"{folder}: no metrics/downstream/ and runs/ (or data/downstream/runs/): not a run folder")
-    seeds = sorted(int(p.stem.split("-")[1]) for p in metrics.glob(f"{size}-*.json"))
-    if not seeds:
-        raise ConfigError(f"{metrics}: no runs of N = {size}")
-    pairs = []
-    for s in seeds:
-        counts = images / f"{size}-{s}.json"
-        if not counts.is_file():
-            raise ConfigError(f"{counts}: missing (the per-image counts of run {size}-{s})")
-        pairs.append((json.loads((metrics / f"{size}-{s}.json").read_text()), json.loads(counts.read_text())))
-    return pairs
+def run_files(folder: Path, size: int) -> tuple[list[dict], dict[str, dict[str, np.ndarray]]]:
+    """The runs of ``size`` frames that ``folder``'s params list: per seed the figures, and per metric and arm the
+    per-image counts as [seeds, images, 2] (``pipeline.downstream.run_counts``)."""
+    if not (folder / "params.yaml").is_file():
+        raise ConfigError(f"{folder}: no params.yaml: not a run folder")
+    cfg = run_folder_config(folder)
+    counts = run_counts(cfg, size)
+    figures = []
+    for seed in cfg.evaluate.downstream.seeds:
+        path = folder / METRICS_DIR / f"{run_name(size, seed)}.json"
+        if not path.is_file():
+            raise ConfigError(f"{path}: missing (the figures of run {run_name(size, seed)})")
+        figures.append(read_json(path))
+    return figures, counts
 
 
 def t_cell(values: np.ndarray) -> str:
@@ -60,12 +59,13 @@ def t_cell(values: np.ndarray) -> str:
     return f"{values.mean():+.0f} [{ci.low:+.0f}, {ci.high:+.0f}]"
 
 
-def report(pairs: list[tuple[dict, dict]], cls: str) -> list[str]:
-    """The printed lines for class ``cls``."""
+def report(figures: list[dict], counts: dict[str, dict[str, np.ndarray]], cls: str) -> list[str]:
+    """The printed lines for class ``cls`` of the runs ``run_files`` read."""
+    iou = counts[f"segmenter_iou_{cls}"]
     # seeds x arms x (intersection, union), summed over the test images
-    totals = np.array([[np.asarray(counts["arms"][a][cls], float).sum(0) for a in OURS_FIRST] for _, counts in pairs])
-    images = len(pairs[0][1]["arms"]["ours"][cls])
-    lines = [f"{cls}: {len(pairs)} seeds, {images} test images; pixels per seed, summed over the images"]
+    totals = np.stack([iou[a].sum(1) for a in OURS_FIRST], axis=1)
+    images = iou["ours"].shape[1]
+    lines = [f"{cls}: {len(figures)} seeds, {images} test images; pixels per seed, summed over the images"]
     for k, arm in enumerate(OURS_FIRST):
         inter, union = totals[:, k].mean(0)
         lines.append(f"  {arm}: intersection {inter:.0f}, union {union:.0f}, pooled IoU {inter / union:.4f}")
@@ -76,15 +76,15 @@ def report(pairs: list[tuple[dict, dict]], cls: str) -> list[str]:
                      f"missed pixels {t_cell(extra_missed)}")
     under = {a: Counter() for a in OURS_FIRST}
     per_frame = {a: 0.0 for a in OURS_FIRST}
-    for figures, _ in pairs:
+    for run in figures:
         for a in OURS_FIRST:
-            fp = figures["arms"][a]["segmenter"]["false_positives"][cls]
+            fp = run["arms"][a]["segmenter"]["false_positives"][cls]
             under[a].update(fp["under"])
-            per_frame[a] += fp["per_frame"] / len(pairs)
+            per_frame[a] += fp["per_frame"] / len(figures)
     lines.append("  false blobs a frame: " + ", ".join(f"{a} {per_frame[a]:.2f}" for a in OURS_FIRST))
     lines.append("  under them, blobs per seed: " + " / ".join(OURS_FIRST))
     for what in sorted(set().union(*under.values()), key=lambda w: -under["ours"][w]):
-        lines.append(f"    {what}: " + " / ".join(f"{under[a][what] / len(pairs):.0f}" for a in OURS_FIRST))
+        lines.append(f"    {what}: " + " / ".join(f"{under[a][what] / len(figures):.0f}" for a in OURS_FIRST))
     return lines
 
 
@@ -96,9 +96,9 @@ def main() -> None:
                         help="the class to report (repeatable; default both)")
     args = parser.parse_args()
     with reported_as_one_line():
-        pairs = run_files(args.folder, args.size)
+        figures, counts = run_files(args.folder, args.size)
         for cls in args.classes or ["person", "car"]:
-            print("\n".join(report(pairs, cls)))
+            print("\n".join(report(figures, counts, cls)))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ blobs by what lies under them, from a run folder's per-image counts."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,8 @@ def test_the_error_split_reads_extra_false_positives_and_misses(tmp_path):
              "rules": {"sidewalk": 2}}
     for seed in (0, 1):
         write_run(tmp_path, seed, counts, under)
+    params = (ROOT / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(re.sub(r"(?m)^    seeds: \[[0-9, ]*\]", "    seeds: [0, 1]", params, count=1))
     result = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--class", "person"], capture_output=True,
                             text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
