@@ -51,12 +51,12 @@ def run_files(folder: Path, size: int) -> tuple[list[dict], dict[str, dict[str, 
     return figures, counts
 
 
-def t_cell(values: np.ndarray) -> str:
-    """Mean and t 95% interval over seeds, in pixels."""
+def t_cell(values: np.ndarray, digits: int = 0) -> str:
+    """Mean and t 95% interval over seeds (in pixels: ``digits`` 0)."""
     if len(values) < 2 or np.ptp(values) == 0:  # one seed, or no spread: no interval to give
-        return f"{values.mean():+.0f}"
+        return f"{values.mean():+.{digits}f}"
     ci = stats.ttest_1samp(values, 0).confidence_interval(0.95)
-    return f"{values.mean():+.0f} [{ci.low:+.0f}, {ci.high:+.0f}]"
+    return f"{values.mean():+.{digits}f} [{ci.low:+.{digits}f}, {ci.high:+.{digits}f}]"
 
 
 def report(figures: list[dict], counts: dict[str, dict[str, np.ndarray]], cls: str) -> list[str]:

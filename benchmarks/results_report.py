@@ -259,8 +259,10 @@ def report() -> str:
 
 
 CAMVID_DOWNSTREAM = "camvid-steps1200"
+# ... and at CamVid's own resolution (the profile's segmenter size since): another GAN, N = 25
+CAMVID_NATIVE = "camvid-native-gan0"
 # The experiments read over several trained GANs (benchmarks/replicates_summary.py's files), by dataset
-REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid": "camvid-replicates-25.json"}
+REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid at 256x192": "camvid-replicates-25.json"}
 # The rows of the runs without look-alikes (CamVid; the GPU's, which predate them), per N: IoU and recall from 32 px
 # (does the subset learn persons?) and the paired IoU differences; the false positives and the rest: docs/results.md
 IOU_ROWS = {"means": ("segmenter_iou_{}", "recall_32px_up_{}"), "paired_metrics": ("segmenter_iou_{}",)}
@@ -353,12 +355,16 @@ def summary() -> str:
     # CamVid's downstream headline: the segmenter that learns there (1,200 steps); the 300-step grid of
     # camvid-seed0, which hardly learned persons, stays in docs/results.md.
     sizes = ",".join(load(RUNS / CAMVID_DOWNSTREAM, "evaluate").get("downstream", {}))
-    rows += downstream_rows("CamVid (one GAN, seed 0)", RUNS / CAMVID_DOWNSTREAM, classes,
-                            f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{sizes}]'`",
-                            **IOU_ROWS)
+    rows += downstream_rows("CamVid at 256x192 (one GAN, seed 0)", RUNS / CAMVID_DOWNSTREAM, classes,
+                            f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{sizes}]' "
+                            "-S 'evaluate.downstream.size=[256,192]'`", **IOU_ROWS)
+    if (RUNS / CAMVID_NATIVE).is_dir():
+        rows += downstream_rows("CamVid at 480x360 (one GAN, seed 0)", RUNS / CAMVID_NATIVE, classes,
+                                f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[25]'` "
+                                f"(docs/runs/{CAMVID_NATIVE})", **IOU_ROWS)
     # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh (each one's
     # own runs: docs/results.md), read together: the interval over GAN trainings as well as seeds and images.
-    rows += replicates_rows("CamVid", replicates("CamVid"), classes)
+    rows += replicates_rows("CamVid at 256x192", replicates("CamVid at 256x192"), classes)
     rows += downstream_rows("built-in, one GPU", RUNS / "builtin-gpu", classes,
                             "docs/runs/builtin-gpu/run.sh", **IOU_ROWS)
     lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]

@@ -1,0 +1,185 @@
+"""Does the ground under the inserted persons teach the segmenter where persons are? The rules arm made again with
+its persons allowed to stand only on the labels given (e.g. sidewalk, where most real persons stand), trained with
+the downstream runs' code and seeds, and read against a recorded run's arms seed by seed.
+
+    python benchmarks/support_arm.py write 40 --person-on sidewalk --out runs/support-sidewalk
+    python benchmarks/support_arm.py run 40 0 1 2 --out runs/support-sidewalk [--arm rules]
+    python benchmarks/support_arm.py compare 40 --out runs/support-sidewalk --against docs/runs/builtin-steps600-gan0
+
+write: the arms of N by the arms stage's code (``write_arms``: ``params.yaml``, the workspace's trained GAN and crop
+bank) with one change - the rules arm's persons stand only on ``--person-on`` (its cars keep the rules' ground) -
+under OUT/arms/N, and the workspace's test split (``dvc repro downstream_test``) linked as OUT/test. The subset,
+ours and copy-paste arms come out as ``dvc repro arms@N`` writes them; the rules arm differs only in its persons'
+ground.
+run: per seed, the arm's segmenter trained and scored as the downstream runs do it (``train_and_score`` with
+``evaluate.downstream.threads`` torch threads; the seed's initial weights and batches), in
+``evaluate.downstream.workers`` processes side by side; one JSON line per seed appended to OUT/runs.jsonl.
+compare: per seed, the arm's person and car IoU minus the recorded run's rules and ours of the same seed (its
+``metrics/downstream/N-SEED.json``: the same test images, initial weights and batches), with the t 95% interval over
+the seeds, and the false person blobs a seed by what lies under them. ``run --arm ours`` on seed 0 checks the
+pairing: it gives the recorded ours' figures to the last digit when the workspace's arms are the recorded run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from downstream_errors import t_cell  # noqa: E402
+
+from pipeline.config import Config, load_config  # noqa: E402
+from pipeline.downstream import METRICS_DIR, arms_root, run_name, test_root  # noqa: E402
+from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
+from pipeline.evaluation import arms as arms_module  # noqa: E402
+from pipeline.evaluation.arm_layout import ARMS  # noqa: E402
+from pipeline.evaluation.copy_paste import Relocate  # noqa: E402
+from pipeline.evaluation.runs import read_test_set, train_and_score, worker_count  # noqa: E402
+from pipeline.io import read_json  # noqa: E402
+from pipeline.labels import BY_NAME  # noqa: E402
+
+RUNS_FILE = "runs.jsonl"
+
+
+def rerooted(cfg: Config, out: Path) -> Config:
+    """``cfg`` with the downstream experiment's folder moved to ``out`` (its arms, test split and runs)."""
+    return dataclasses.replace(cfg, evaluate=dataclasses.replace(
+        cfg.evaluate, downstream=dataclasses.replace(cfg.evaluate.downstream, out=str(out))))
+
+
+def ground_only(labels: list[str]) -> type[Relocate]:
+    """``Relocate`` whose rules arm lets persons stand only on ``labels`` (its cars keep the rules' ground)."""
+    person = BY_NAME["person"].id
+    ground = frozenset(BY_NAME[name].id for name in labels)
+
+    class RelocateOn(Relocate):
+        def __init__(self, bank, cfg: Config, rules: bool = False):
+            super().__init__(bank, cfg, rules)
+            if self.rules is not None:
+                self.rules = dataclasses.replace(self.rules, support={**self.rules.support, person: ground})
+
+    return RelocateOn
+
+
+def write(cfg: Config, n: int, labels: list[str], out: Path) -> None:
+    unknown = [name for name in labels if name not in BY_NAME]
+    if unknown:
+        raise ConfigError(f"--person-on: no label {unknown[0]!r}")
+    workspace_test = test_root(cfg).resolve()
+    if not workspace_test.is_dir():
+        raise ConfigError(f"{workspace_test}: missing (run the test split's stage: dvc repro downstream_test)")
+    out.mkdir(parents=True, exist_ok=True)
+    arms_module.Relocate = ground_only(labels)  # write_arms' rules arm, and only it, gets the narrower ground
+    variant = rerooted(cfg, out)
+    summary = arms_module.write_arms(variant, n, arms_root(variant, n))
+    link = test_root(variant)
+    if not link.exists():
+        link.symlink_to(workspace_test, target_is_directory=True)
+    print(json.dumps({"person_on": labels, "inserted": summary["inserted"]}))
+
+
+_WORKER: dict = {}
+
+
+def _init(cfg: Config) -> None:
+    torch.set_num_threads(cfg.evaluate.downstream.threads)
+    _WORKER.update(cfg=cfg, test=read_test_set(cfg, test_root(cfg)))
+
+
+def _train(n: int, arm: str, seed: int) -> dict:
+    cfg = _WORKER["cfg"]
+    figures, _ = train_and_score(cfg, arms_root(cfg, n), arm, "segmenter", seed, _WORKER["test"],
+                                 torch.device("cpu"), progress=False)
+    per_image = figures.pop("per_image")
+    return {"n": n, "arm": arm, "seed": seed, "threads": cfg.evaluate.downstream.threads,
+            "person_image_counts": per_image["person"], **figures}
+
+
+def run(cfg: Config, n: int, arm: str, seeds: list[int], out: Path) -> None:
+    variant = rerooted(cfg, out)
+    if not (arms_root(variant, n) / arm).is_dir():
+        raise ConfigError(f"{arms_root(variant, n) / arm}: missing (write it first: support_arm.py write {n} ...)")
+    dc = variant.evaluate.downstream
+    workers = worker_count(dc.workers, dc.threads, torch.device("cpu"), len(seeds))
+    spawn = multiprocessing.get_context("spawn")  # as the downstream runs: a fresh interpreter, no forked OpenMP state
+    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init, initargs=(variant,)) as pool:
+        for line in pool.map(_train, [n] * len(seeds), [arm] * len(seeds), seeds):
+            with open(out / RUNS_FILE, "a") as f:
+                f.write(json.dumps(line) + "\n")
+            seg = line["segmenter"]
+            print(f"{arm} seed {line['seed']}: person IoU {seg['person_iou']:.4f}, car IoU {seg['car_iou']:.4f}, "
+                  f"{line['seconds']:.0f} s", flush=True)
+
+
+def compare(n: int, out: Path, against: Path, arm: str) -> None:
+    path = out / RUNS_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing (train first: support_arm.py run {n} SEED ...)")
+    lines = {r["seed"]: r for r in map(json.loads, path.read_text().splitlines()) if r["arm"] == arm and r["n"] == n}
+    recorded = {}
+    for seed in sorted(lines):
+        file = against / METRICS_DIR / f"{run_name(n, seed)}.json"
+        if not file.is_file():
+            raise ConfigError(f"{file}: missing (the recorded run of seed {seed})")
+        recorded[seed] = read_json(file)["arms"]
+    seeds = sorted(lines)
+    print(f"{arm} of {out} against {against}: N = {n}, seeds {seeds}")
+    for name in ("person", "car"):
+        mine = np.array([lines[s]["segmenter"][f"{name}_iou"] for s in seeds])
+        cells = [f"{name} IoU {mine.mean():.4f}"]
+        for other in ("rules", "ours", "copy_paste", "subset"):
+            theirs = np.array([recorded[s][other]["segmenter"][f"{name}_iou"] for s in seeds])
+            cells.append(f"minus {other} ({theirs.mean():.4f}) {t_cell(mine - theirs, 3)}")
+        print("  " + "; ".join(cells))
+    under = {}
+    for label in ("variant", *ARMS):
+        counts = [lines[s]["segmenter"] if label == "variant" else recorded[s][label]["segmenter"] for s in seeds]
+        under[label] = [c["false_positives"]["person"]["under"] for c in counts]
+    print("  false person blobs a seed by what lies under them: variant / " + " / ".join(ARMS))
+    ground = sorted({k for runs in under.values() for u in runs for k in u},
+                    key=lambda k: -sum(u.get(k, 0) for u in under["variant"]))
+    for k in ground:
+        print(f"    {k}: " + " / ".join(f"{np.mean([u.get(k, 0) for u in under[label]]):.0f}" for label in under))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    w = sub.add_parser("write", help="write the arms with the rules arm's persons on the given ground")
+    w.add_argument("n", type=int)
+    w.add_argument("--person-on", nargs="+", required=True, help="the labels the rules arm's persons may stand on")
+    r = sub.add_parser("run", help="train and score one arm's segmenter per seed")
+    r.add_argument("n", type=int)
+    r.add_argument("seeds", type=int, nargs="+")
+    r.add_argument("--arm", default="rules", choices=ARMS)
+    c = sub.add_parser("compare", help="the arm against a recorded run's arms, seed by seed")
+    c.add_argument("n", type=int)
+    c.add_argument("--against", type=Path, required=True, help="a recorded run folder, e.g. docs/runs/builtin-gan0")
+    c.add_argument("--arm", default="rules", choices=ARMS)
+    for p in (w, r, c):
+        p.add_argument("--out", type=Path, required=True, help="the variant's folder, e.g. runs/support-sidewalk")
+        p.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    with reported_as_one_line():
+        if args.command == "compare":
+            compare(args.n, args.out, args.against, args.arm)
+            return
+        cfg = load_config(args.params)
+        if args.command == "write":
+            write(cfg, args.n, args.person_on, args.out)
+        else:
+            run(cfg, args.n, args.arm, args.seeds, args.out)
+
+
+if __name__ == "__main__":
+    main()
