@@ -42,13 +42,19 @@ def run_files(folder: Path, size: int) -> tuple[list[dict], dict[str, dict[str, 
         raise ConfigError(f"{folder}: no params.yaml: not a run folder")
     cfg = run_folder_config(folder)
     counts = run_counts(cfg, size)
+    return recorded_figures(folder, size, cfg.evaluate.downstream.seeds), counts
+
+
+def recorded_figures(folder: Path, size: int, seeds: list[int]) -> list[dict]:
+    """The figures of ``folder``'s runs of ``size`` frames and the given seeds (``metrics/downstream/N-SEED.json``);
+    a missing one is refused in one line."""
     figures = []
-    for seed in cfg.evaluate.downstream.seeds:
+    for seed in seeds:
         path = folder / METRICS_DIR / f"{run_name(size, seed)}.json"
         if not path.is_file():
             raise ConfigError(f"{path}: missing (the figures of run {run_name(size, seed)})")
         figures.append(read_json(path))
-    return figures, counts
+    return figures
 
 
 def t_cell(values: np.ndarray, digits: int = 0) -> str:

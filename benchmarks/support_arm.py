@@ -36,16 +36,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from downstream_errors import t_cell  # noqa: E402
+from downstream_errors import recorded_figures, t_cell  # noqa: E402
 
 from pipeline.config import Config, load_config  # noqa: E402
-from pipeline.downstream import METRICS_DIR, arms_root, run_name, test_root  # noqa: E402
+from pipeline.downstream import arms_root, test_root  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.evaluation import arms as arms_module  # noqa: E402
 from pipeline.evaluation.arm_layout import ARMS  # noqa: E402
 from pipeline.evaluation.copy_paste import Relocate  # noqa: E402
 from pipeline.evaluation.runs import read_test_set, train_and_score, worker_count  # noqa: E402
-from pipeline.io import read_json  # noqa: E402
 from pipeline.labels import BY_NAME  # noqa: E402
 
 RUNS_FILE = "runs.jsonl"
@@ -126,13 +125,8 @@ def compare(n: int, out: Path, against: Path, arm: str) -> None:
     if not path.is_file():
         raise ConfigError(f"{path}: missing (train first: support_arm.py run {n} SEED ...)")
     lines = {r["seed"]: r for r in map(json.loads, path.read_text().splitlines()) if r["arm"] == arm and r["n"] == n}
-    recorded = {}
-    for seed in sorted(lines):
-        file = against / METRICS_DIR / f"{run_name(n, seed)}.json"
-        if not file.is_file():
-            raise ConfigError(f"{file}: missing (the recorded run of seed {seed})")
-        recorded[seed] = read_json(file)["arms"]
     seeds = sorted(lines)
+    recorded = {seed: figures["arms"] for seed, figures in zip(seeds, recorded_figures(against, n, seeds), strict=True)}
     print(f"{arm} of {out} against {against}: N = {n}, seeds {seeds}")
     for name in ("person", "car"):
         mine = np.array([lines[s]["segmenter"][f"{name}_iou"] for s in seeds])
