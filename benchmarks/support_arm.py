@@ -1,23 +1,27 @@
-"""Does the ground under the inserted persons teach the segmenter where persons are? The rules arm made again with
-its persons allowed to stand only on the labels given (e.g. sidewalk, where most real persons stand), trained with
-the downstream runs' code and seeds, and read against a recorded run's arms seed by seed.
+"""Does the ground under the inserted persons teach the segmenter where persons are? One inserted arm made again
+with its persons allowed to stand only on the labels given (e.g. sidewalk, where most real persons stand, or road,
+where few do), trained with the downstream runs' code and seeds, and read against a recorded run's arms seed by
+seed.
 
-    python benchmarks/support_arm.py write 40 --person-on sidewalk --out runs/support-sidewalk
+    python benchmarks/support_arm.py write 40 --person-on sidewalk --out runs/support-sidewalk [--arm rules]
     python benchmarks/support_arm.py run 40 0 1 2 --out runs/support-sidewalk [--arm rules]
     python benchmarks/support_arm.py compare 40 --out runs/support-sidewalk --against docs/runs/builtin-steps600-gan0
 
 write: the arms of N by the arms stage's code (``write_arms``: ``params.yaml``, the workspace's trained GAN and crop
-bank) with one change - the rules arm's persons stand only on ``--person-on`` (its cars keep the rules' ground) -
-under OUT/arms/N, and the workspace's test split (``dvc repro downstream_test``) linked as OUT/test. The subset,
-ours and copy-paste arms come out as ``dvc repro arms@N`` writes them; the rules arm differs only in its persons'
-ground.
+bank) with one change, under OUT/arms/N, and the workspace's test split (``dvc repro downstream_test``) linked as
+OUT/test. ``--arm rules``: the rules arm's persons stand only on ``--person-on`` (its cars keep the rules' ground);
+the subset, ours and copy-paste arms come out as ``dvc repro arms@N`` writes them. ``--arm ours``: ours' inserter
+keeps only the candidates whose persons stand on ``--person-on`` (the support rule on for persons; its cars keep
+what ``augment.support`` gave them), so ours' persons are the GAN's own shapes and crops at the GAN's own positions
+on that ground; the subset comes out as the stage writes it, and copy-paste and the rules move the new objects.
 run: per seed, the arm's segmenter trained and scored as the downstream runs do it (``train_and_score`` with
 ``evaluate.downstream.threads`` torch threads; the seed's initial weights and batches), in
 ``evaluate.downstream.workers`` processes side by side; one JSON line per seed appended to OUT/runs.jsonl.
-compare: per seed, the arm's person and car IoU minus the recorded run's rules and ours of the same seed (its
+compare: per seed, the arm's person and car IoU minus the recorded run's arms of the same seed (its
 ``metrics/downstream/N-SEED.json``: the same test images, initial weights and batches), with the t 95% interval over
-the seeds, and the false person blobs a seed by what lies under them. ``run --arm ours`` on seed 0 checks the
-pairing: it gives the recorded ours' figures to the last digit when the workspace's arms are the recorded run's.
+the seeds, and the false person blobs a seed by what lies under them. ``run --arm ours`` on seed 0 of a rules
+variant checks the pairing: it gives the recorded ours' figures to the last digit when the workspace's arms are the
+recorded run's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import dataclasses
 import json
 import multiprocessing
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -38,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from downstream_errors import recorded_figures, t_cell  # noqa: E402
 
+from pipeline.augmentation import build_inserter  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.downstream import arms_root, test_root  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
@@ -70,7 +76,28 @@ def ground_only(labels: list[str]) -> type[Relocate]:
     return RelocateOn
 
 
-def write(cfg: Config, n: int, labels: list[str], out: Path) -> None:
+def ours_on(labels: list[str], candidates: int | None = None) -> Callable:
+    """``build_inserter`` whose inserter keeps only persons that stand on ``labels`` (``augment.support`` on; the
+    other classes keep their ground rule where it was on, stand anywhere where it was off), from ``candidates``
+    draws per class and frame (default ``augment.candidates``: fewer of them pass on narrow ground, so more keep
+    the dose)."""
+    person = BY_NAME["person"].id
+    ground = frozenset(BY_NAME[name].id for name in labels)
+
+    def build(cfg: Config, device: torch.device, bank=None):
+        inserter = build_inserter(dataclasses.replace(cfg, augment=dataclasses.replace(
+            cfg.augment, support=True, candidates=candidates or cfg.augment.candidates)), device, bank)
+        support = inserter.yardstick.support
+        if not cfg.augment.support:  # the other classes keep what they had: no ground rule
+            anywhere = frozenset(range(256))  # every value a label map's pixel can hold
+            support = {label_id: anywhere for label_id in support}
+        inserter.yardstick = dataclasses.replace(inserter.yardstick, support={**support, person: ground})
+        return inserter
+
+    return build
+
+
+def write(cfg: Config, n: int, labels: list[str], out: Path, arm: str = "rules", candidates: int | None = None) -> None:
     unknown = [name for name in labels if name not in BY_NAME]
     if unknown:
         raise ConfigError(f"--person-on: no label {unknown[0]!r}")
@@ -78,13 +105,16 @@ def write(cfg: Config, n: int, labels: list[str], out: Path) -> None:
     if not workspace_test.is_dir():
         raise ConfigError(f"{workspace_test}: missing (run the test split's stage: dvc repro downstream_test)")
     out.mkdir(parents=True, exist_ok=True)
-    arms_module.Relocate = ground_only(labels)  # write_arms' rules arm, and only it, gets the narrower ground
+    if arm == "rules":  # write_arms' rules arm, and only it, gets the narrower ground
+        arms_module.Relocate = ground_only(labels)
+    else:  # ours' inserter keeps only persons on that ground
+        arms_module.build_inserter = ours_on(labels, candidates)
     variant = rerooted(cfg, out)
     summary = arms_module.write_arms(variant, n, arms_root(variant, n))
     link = test_root(variant)
     if not link.exists():
         link.symlink_to(workspace_test, target_is_directory=True)
-    print(json.dumps({"person_on": labels, "inserted": summary["inserted"]}))
+    print(json.dumps({"arm": arm, "person_on": labels, "candidates": candidates, "inserted": summary["inserted"]}))
 
 
 _WORKER: dict = {}
@@ -149,9 +179,12 @@ def compare(n: int, out: Path, against: Path, arm: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    w = sub.add_parser("write", help="write the arms with the rules arm's persons on the given ground")
+    w = sub.add_parser("write", help="write the arms with one arm's persons on the given ground")
     w.add_argument("n", type=int)
-    w.add_argument("--person-on", nargs="+", required=True, help="the labels the rules arm's persons may stand on")
+    w.add_argument("--person-on", nargs="+", required=True, help="the labels the arm's persons may stand on")
+    w.add_argument("--arm", default="rules", choices=("rules", "ours"), help="the arm whose persons move")
+    w.add_argument("--candidates", type=int, help="ours: the GAN's draws per class and frame (default: "
+                   "augment.candidates; more keep the dose on narrow ground)")
     r = sub.add_parser("run", help="train and score one arm's segmenter per seed")
     r.add_argument("n", type=int)
     r.add_argument("seeds", type=int, nargs="+")
@@ -170,7 +203,9 @@ def main() -> None:
             return
         cfg = load_config(args.params)
         if args.command == "write":
-            write(cfg, args.n, args.person_on, args.out)
+            if args.candidates is not None and (args.arm != "ours" or args.candidates < 1):
+                raise ConfigError("--candidates: a positive count, with --arm ours")
+            write(cfg, args.n, args.person_on, args.out, args.arm, args.candidates)
         else:
             run(cfg, args.n, args.arm, args.seeds, args.out)
 

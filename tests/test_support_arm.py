@@ -3,12 +3,16 @@ seed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from scipy import stats
 
 from pipeline.config import Config
@@ -30,6 +34,43 @@ def test_the_narrowed_rules_let_persons_stand_only_on_the_ground_given():
     assert relocate.rules.support[person] == frozenset({sidewalk})
     assert relocate.rules.support[car] == frozenset({BY_NAME["road"].id, BY_NAME["parking"].id})
     assert ground_only(["sidewalk"])(None, Config()).rules is None  # the copy-paste arm has no rules to narrow
+
+
+def test_ours_on_road_keeps_only_the_persons_the_gan_stands_on_road(trained_tiny, synthetic_root):
+    """``--arm ours``: the inserter built by ``ours_on`` inserts persons only on the ground given (the support rule
+    rejects the others) and rejects no car for its ground."""
+    from pycocotools import mask as mask_utils
+
+    from pipeline.appearance import CropBank
+    from pipeline.datasets.cityscapes import CityscapesDataset
+    from pipeline.rules import support_label
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from support_arm import ours_on
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    cfg = trained_tiny
+    inserter = ours_on(["road"])(cfg, torch.device("cpu"), CropBank(cfg.augment.appearance.crops,
+                                                                     cfg.augment.appearance))
+    dataset = CityscapesDataset(synthetic_root, ["train"])
+    grounds, rejected = [], Counter()
+    for index in range(len(dataset)):
+        scene = dataset[index]
+        before = scene.labels.copy()
+        report = inserter.insert(scene, seed=index)
+        rejected.update({name: n for (name, reason), n in report.rejected.items() if reason == "support"})
+        grounds += [support_label(before, mask_utils.decode(item["whole_mask"]).astype(bool))
+                    for item in report.inserted if item["class"] == "person"]
+    assert grounds and set(grounds) == {BY_NAME["road"].id}
+    assert rejected["person"] > 0 and rejected["car"] == 0
+    # Where the support rule was on (the CamVid profile), the cars keep their ground; the candidates are asked for.
+    supported = dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, support=True))
+    kept = ours_on(["road"], candidates=40)(supported, torch.device("cpu"), inserter.bank)
+    car = BY_NAME["car"].id
+    assert kept.yardstick.support[car] == frozenset({BY_NAME["road"].id, BY_NAME["parking"].id}) != \
+        inserter.yardstick.support[car]
+    assert kept.cfg.augment.candidates == 40 and inserter.cfg.augment.candidates == cfg.augment.candidates
 
 
 def segmenter(person: float, under: dict[str, int]) -> dict:
@@ -65,17 +106,38 @@ def test_compare_reads_the_arm_against_the_recorded_arms_of_the_same_seeds(tmp_p
     assert missing.returncode != 0 and missing.stderr.count("\n") == 1 and "40-0.json: missing" in missing.stderr
 
 
-def test_the_recorded_variant_reads_as_the_docs_quote_it():
-    """docs/runs/builtin-steps600-support-sidewalk against builtin-steps600-gan0: the difference to the rules and the
-    false blobs on road and sidewalk that docs/history.md quotes are what ``compare`` prints of the recorded lines."""
+# (variant folder, arm, N, recorded run, what compare prints, what docs/history.md quotes, its inserted persons)
+RECORDED = [
+    ("builtin-steps600-support-sidewalk", "rules", 40, "builtin-steps600-gan0",
+     ["minus rules (0.5886) -0.035 [-0.045, -0.025]", "    road: 56 / 58 / 77 / 75 / 87",
+      "    sidewalk: 154 / 85 / 155 / 65 / 107"],
+     ["-0.035 [-0.045, -0.025]", "on road 56 (the rules' 87)"], 273),
+    ("builtin-steps600-ours-road", "ours", 40, "builtin-steps600-gan0",
+     ["minus rules (0.5886) -0.016 [-0.026, -0.006]", "minus ours (0.5694) +0.003 [-0.009, +0.015]",
+      "    road: 91 / 58 / 77 / 75 / 87", "    sidewalk: 125 / 85 / 155 / 65 / 107"],
+     ["minus ours **+0.003 [-0.009, +0.015]**", "**-0.016 [-0.026, -0.006]**"], 311),
+    ("camvid-native-ours-road", "ours", 25, "camvid-native-gan0",
+     ["minus rules (0.0917) -0.000 [-0.005, +0.004]", "minus ours (0.1047) -0.013 [-0.024, -0.002]",
+      "    road: 105 / 5 / 29 / 116 / 328"],
+     ["minus ours **-0.013 [-0.024, -0.002]**", "on road 105 a seed (ours 29, the rules 328)"], 139),
+]
+
+
+@pytest.mark.parametrize(("folder", "arm", "n", "against", "printed", "quoted", "persons"), RECORDED)
+def test_a_recorded_variant_reads_as_the_docs_quote_it(folder, arm, n, against, printed, quoted, persons):
+    """A recorded variant against its recorded run: the differences and false blobs that docs/history.md quotes are
+    what ``compare`` prints of the recorded lines, and its arms.json holds the dose the docs give."""
     runs = ROOT / "docs" / "runs"
-    result = subprocess.run([sys.executable, str(SCRIPT), "compare", "40", "--out",
-                             str(runs / "builtin-steps600-support-sidewalk"), "--against",
-                             str(runs / "builtin-steps600-gan0")], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, str(SCRIPT), "compare", str(n), "--arm", arm, "--out",
+                             str(runs / folder), "--against", str(runs / against)],
+                            capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert "seeds [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]" in result.stdout
-    assert "minus rules (0.5886) -0.035 [-0.045, -0.025]" in result.stdout
-    assert "    road: 56 / 58 / 77 / 75 / 87" in result.stdout
-    assert "    sidewalk: 154 / 85 / 155 / 65 / 107" in result.stdout
-    history = (ROOT / "docs" / "history.md").read_text()
-    assert "-0.035 [-0.045, -0.025]" in history and "on road 56 (the rules' 87)" in " ".join(history.split())
+    seeds = sorted(json.loads(line)["seed"] for line in (runs / folder / "runs.jsonl").read_text().splitlines()
+                   if json.loads(line)["arm"] == arm)
+    assert f"N = {n}, seeds {seeds}" in result.stdout
+    for line in printed:
+        assert line in result.stdout
+    history = " ".join((ROOT / "docs" / "history.md").read_text().split())
+    for quote in quoted:
+        assert quote in history
+    assert json.loads((runs / folder / "arms" / str(n) / "arms.json").read_text())["inserted"][arm]["person"] == persons
