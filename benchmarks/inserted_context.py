@@ -26,6 +26,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.augmentation import AUG_SUFFIX  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.evaluation.arm_layout import ARMS, SPLIT  # noqa: E402
 from pipeline.io import read_single_channel  # noqa: E402
@@ -67,7 +68,7 @@ def label_files(tree: Path) -> dict[str, Path]:
 def original_stem(stem: str) -> str:
     """The subset frame an augmented frame was made from: ``city-aug2_000001_000019`` -> ``city_000001_000019``."""
     city, rest = stem.split("_", 1)
-    return f"{city.split('-aug')[0]}_{rest}"
+    return f"{city.split(AUG_SUFFIX)[0]}_{rest}"
 
 
 def inserted_context(arms: Path, arm: str, name: str) -> Context:
@@ -76,7 +77,7 @@ def inserted_context(arms: Path, arm: str, name: str) -> Context:
     originals = label_files(arms / ARMS[0] / "cityscapes")
     out = Context()
     for stem, path in label_files(arms / arm / "cityscapes").items():
-        if "-aug" not in stem.split("_", 1)[0]:
+        if AUG_SUFFIX not in stem.split("_", 1)[0]:
             continue
         if original_stem(stem) not in originals:
             raise ConfigError(f"{path}: no subset frame {original_stem(stem)} beside it")

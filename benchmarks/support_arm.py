@@ -101,6 +101,8 @@ def write(cfg: Config, n: int, labels: list[str], out: Path, arm: str = "rules",
     unknown = [name for name in labels if name not in BY_NAME]
     if unknown:
         raise ConfigError(f"--person-on: no label {unknown[0]!r}")
+    if candidates is not None and (arm != "ours" or candidates < 1):
+        raise ConfigError("--candidates: a positive count, with --arm ours")
     workspace_test = test_root(cfg).resolve()
     if not workspace_test.is_dir():
         raise ConfigError(f"{workspace_test}: missing (run the test split's stage: dvc repro downstream_test)")
@@ -203,8 +205,6 @@ def main() -> None:
             return
         cfg = load_config(args.params)
         if args.command == "write":
-            if args.candidates is not None and (args.arm != "ours" or args.candidates < 1):
-                raise ConfigError("--candidates: a positive count, with --arm ours")
             write(cfg, args.n, args.person_on, args.out, args.arm, args.candidates)
         else:
             run(cfg, args.n, args.arm, args.seeds, args.out)
