@@ -213,6 +213,27 @@ def replicates_section(rep: dict) -> list[str]:
                           "per seed", "seeds for +-0.02", "replicates for +-0.02"], rows)
 
 
+def more_seeds_section(more: dict) -> list[str]:
+    """A recorded run's comparison carried to further seeds by some of its arms (benchmarks/more_seeds.py's
+    paired-N.json): each arm's figure over all the seeds, and ours minus each with both intervals."""
+    seeds = more["seeds"]
+    metrics = more["metrics"]
+    arms = [a for a in ARMS if a in next(iter(metrics.values()))["mean"]]
+    lines = ["", f"N = {more['size']}, {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}): {more['recorded']}'s seeds and "
+                 "further ones of these arms (the pairing checked by a recorded seed trained again). Each arm's figure "
+                 "is the mean over the seeds:", ""]
+    lines += table(["metric", *arms], [[m, *(f3(v["mean"][a]) for a in arms)] for m, v in metrics.items()])
+    lines += ["", "Ours minus each: the paired bootstrap over seeds and test images with its half-width, the t "
+                  "interval over the seeds' own differences, and (IoU) the seeds a half-width of 0.02 would take at "
+                  "this spread:", ""]
+    rows = [[m, other.removeprefix("ours_minus_").replace("_", "-"), f"{r['difference']:+.4f}",
+             f"[{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]", f"{r['half_width']:.4f}",
+             f"[{r['t_ci95'][0]:+.4f}, {r['t_ci95'][1]:+.4f}]", str(r["seeds_needed"] or "-")]
+            for m, v in metrics.items() for other, r in v["paired"].items()]
+    return lines + table(["metric", "ours minus", "difference", "bootstrap 95%", "half-width", "t 95%",
+                          "seeds for +-0.02"], rows)
+
+
 def report() -> str:
     ev, train, aug, prep = (load(ROOT, n) for n in ("evaluate", "train", "augment", "prepare"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -252,6 +273,11 @@ def report() -> str:
             down = downstream(load(run, "evaluate"), segmenter_steps(run))
             if down:
                 lines += ["", f"### Downstream, {run.name}", *down]
+    for path in sorted(RUNS.glob("*/paired-*.json")) if RUNS.is_dir() else []:
+        command = (f"python benchmarks/more_seeds.py compare {path.stem.removeprefix('paired-')} --out "
+                   f"{path.parent.relative_to(ROOT)} --against docs/runs/{json.loads(path.read_text())['recorded']}")
+        lines += ["", f"### Downstream with further seeds, {path.parent.name} (`{command}`)",
+                  *more_seeds_section(json.loads(path.read_text()))]
     for path in sorted(RUNS.glob("*-replicates-*.json")) if RUNS.is_dir() else []:
         lines += ["", f"### Downstream over replicates, {path.stem} (`python benchmarks/replicates_summary.py`)",
                   *replicates_section(json.loads(path.read_text()))]
@@ -261,6 +287,8 @@ def report() -> str:
 CAMVID_DOWNSTREAM = "camvid-steps1200"
 # ... and at CamVid's own resolution (the profile's segmenter size since): another GAN, N = 25
 CAMVID_NATIVE = "camvid-native-gan0"
+# ... its ours and subset arms carried to more seeds (benchmarks/more_seeds.py)
+CAMVID_MORE = "camvid-native-gan0-more-seeds"
 # The experiments read over several trained GANs (benchmarks/replicates_summary.py's files), by dataset
 REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid at 256x192": "camvid-replicates-25.json"}
 # The rows of the runs without look-alikes (CamVid; the GPU's, which predate them), per N: IoU and recall from 32 px
@@ -362,6 +390,10 @@ def summary() -> str:
         rows += downstream_rows("CamVid at 480x360 (one GAN, seed 0)", RUNS / CAMVID_NATIVE, classes,
                                 f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[25]'` "
                                 f"(docs/runs/{CAMVID_NATIVE})", **IOU_ROWS)
+    # ... its one comparison short of +-0.02 (ours minus the subset) carried to more seeds by those two arms
+    more = RUNS / CAMVID_MORE / "paired-25.json"
+    if more.is_file():
+        rows += more_seeds_rows("CamVid at 480x360 (one GAN, seed 0)", more, classes)
     # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh (each one's
     # own runs: docs/results.md), read together: the interval over GAN trainings as well as seeds and images.
     rows += replicates_rows("CamVid at 256x192", replicates("CamVid at 256x192"), classes)
@@ -446,6 +478,21 @@ def replicates_rows(name: str, rep: dict, classes: list[str]) -> list[list[str]]
             how = "95% t interval over GANs x seeds; the bootstrap's in docs/results.md"
             rows.append(differences_row(head, metric, [m[k]["paired"] for k in keys], "t_ci95", how, command))
     return rows
+
+
+def more_seeds_rows(name: str, path: Path, classes: list[str]) -> list[list[str]]:
+    """The headline row of a comparison carried to further seeds (``more_seeds_section``): segmenter IoU, ours minus
+    each arm that has them, with the paired bootstrap's interval."""
+    more = json.loads(path.read_text())
+    iou = [more["metrics"][f"segmenter_iou_{c}"]["paired"] for c in classes]
+    others = [k.removeprefix("ours_minus_") for k in iou[0]]
+    command = (f"`python benchmarks/more_seeds.py compare {more['size']} --out {path.parent.relative_to(ROOT)} "
+               f"--against docs/runs/{more['recorded']}`")
+    names = arm_names(tuple(others))
+    cells = [" / ".join(f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+                        for d in (r[f"ours_minus_{o}"] for o in others)) for r in iou]
+    return [[f"{name} downstream, N = {more['size']}, {len(more['seeds'])} seeds of ours and {names}: segmenter IoU, "
+             f"ours minus {names} [95% interval, paired bootstrap]", *cells, command]]
 
 
 def with_summary(readme: str) -> str:

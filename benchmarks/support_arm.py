@@ -119,17 +119,17 @@ def write(cfg: Config, n: int, labels: list[str], out: Path, arm: str = "rules",
     print(json.dumps({"arm": arm, "person_on": labels, "candidates": candidates, "inserted": summary["inserted"]}))
 
 
-_WORKER: dict = {}
+WORKER: dict = {}
 
 
-def _init(cfg: Config) -> None:
+def init_worker(cfg: Config) -> None:
     torch.set_num_threads(cfg.evaluate.downstream.threads)
-    _WORKER.update(cfg=cfg, test=read_test_set(cfg, test_root(cfg)))
+    WORKER.update(cfg=cfg, test=read_test_set(cfg, test_root(cfg)))
 
 
 def _train(n: int, arm: str, seed: int) -> dict:
-    cfg = _WORKER["cfg"]
-    figures, _ = train_and_score(cfg, arms_root(cfg, n), arm, "segmenter", seed, _WORKER["test"],
+    cfg = WORKER["cfg"]
+    figures, _ = train_and_score(cfg, arms_root(cfg, n), arm, "segmenter", seed, WORKER["test"],
                                  torch.device("cpu"), progress=False)
     per_image = figures.pop("per_image")
     return {"n": n, "arm": arm, "seed": seed, "threads": cfg.evaluate.downstream.threads,
@@ -143,7 +143,7 @@ def run(cfg: Config, n: int, arm: str, seeds: list[int], out: Path) -> None:
     dc = variant.evaluate.downstream
     workers = worker_count(dc.workers, dc.threads, torch.device("cpu"), len(seeds))
     spawn = multiprocessing.get_context("spawn")  # as the downstream runs: a fresh interpreter, no forked OpenMP state
-    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init, initargs=(variant,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=init_worker, initargs=(variant,)) as pool:
         for line in pool.map(_train, [n] * len(seeds), [arm] * len(seeds), seeds):
             with open(out / RUNS_FILE, "a") as f:
                 f.write(json.dumps(line) + "\n")
