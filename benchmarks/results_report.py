@@ -213,6 +213,12 @@ def replicates_section(rep: dict) -> list[str]:
                           "per seed", "seeds for +-0.02", "replicates for +-0.02"], rows)
 
 
+def more_seeds_command(path: Path, more: dict) -> str:
+    """The command that prints the figures of ``path`` (benchmarks/more_seeds.py's paired-N.json, read as ``more``)."""
+    return (f"python benchmarks/more_seeds.py compare {more['size']} --out {path.parent.relative_to(ROOT)} "
+            f"--against docs/runs/{more['recorded']}")
+
+
 def more_seeds_section(more: dict) -> list[str]:
     """A recorded run's comparison carried to further seeds by some of its arms (benchmarks/more_seeds.py's
     paired-N.json): each arm's figure over all the seeds, and ours minus each with both intervals."""
@@ -274,10 +280,9 @@ def report() -> str:
             if down:
                 lines += ["", f"### Downstream, {run.name}", *down]
     for path in sorted(RUNS.glob("*/paired-*.json")) if RUNS.is_dir() else []:
-        command = (f"python benchmarks/more_seeds.py compare {path.stem.removeprefix('paired-')} --out "
-                   f"{path.parent.relative_to(ROOT)} --against docs/runs/{json.loads(path.read_text())['recorded']}")
-        lines += ["", f"### Downstream with further seeds, {path.parent.name} (`{command}`)",
-                  *more_seeds_section(json.loads(path.read_text()))]
+        more = json.loads(path.read_text())
+        lines += ["", f"### Downstream with further seeds, {path.parent.name} (`{more_seeds_command(path, more)}`)",
+                  *more_seeds_section(more)]
     for path in sorted(RUNS.glob("*-replicates-*.json")) if RUNS.is_dir() else []:
         lines += ["", f"### Downstream over replicates, {path.stem} (`python benchmarks/replicates_summary.py`)",
                   *replicates_section(json.loads(path.read_text()))]
@@ -486,8 +491,7 @@ def more_seeds_rows(name: str, path: Path, classes: list[str]) -> list[list[str]
     more = json.loads(path.read_text())
     iou = [more["metrics"][f"segmenter_iou_{c}"]["paired"] for c in classes]
     others = [k.removeprefix("ours_minus_") for k in iou[0]]
-    command = (f"`python benchmarks/more_seeds.py compare {more['size']} --out {path.parent.relative_to(ROOT)} "
-               f"--against docs/runs/{more['recorded']}`")
+    command = f"`{more_seeds_command(path, more)}`"
     names = arm_names(tuple(others))
     cells = [" / ".join(f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
                         for d in (r[f"ours_minus_{o}"] for o in others)) for r in iou]
