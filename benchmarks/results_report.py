@@ -290,10 +290,11 @@ def report() -> str:
 
 
 CAMVID_DOWNSTREAM = "camvid-steps1200"
-# ... and at CamVid's own resolution (the profile's segmenter size since): another GAN, N = 25
-CAMVID_NATIVE = "camvid-native-gan0"
-# ... its ours and subset arms carried to more seeds (benchmarks/more_seeds.py)
-CAMVID_MORE = "camvid-native-gan0-more-seeds"
+# ... and at CamVid's own resolution (the profile's segmenter size since): another GAN, per N (the same GAN, val
+# frames and segmenter)
+CAMVID_NATIVE = {25: "camvid-native-gan0", 50: "camvid-native-gan0-n50"}
+# ... their ours and subset arms carried to more seeds (benchmarks/more_seeds.py), where that folder exists
+CAMVID_MORE = {25: "camvid-native-gan0-more-seeds", 50: "camvid-native-gan0-n50-more-seeds"}
 # The experiments read over several trained GANs (benchmarks/replicates_summary.py's files), by dataset
 REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid at 256x192": "camvid-replicates-25.json"}
 # The rows of the runs without look-alikes (CamVid; the GPU's, which predate them), per N: IoU and recall from 32 px
@@ -391,14 +392,16 @@ def summary() -> str:
     rows += downstream_rows("CamVid at 256x192 (one GAN, seed 0)", RUNS / CAMVID_DOWNSTREAM, classes,
                             f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{sizes}]' "
                             "-S 'evaluate.downstream.size=[256,192]'`", **IOU_ROWS)
-    if (RUNS / CAMVID_NATIVE).is_dir():
-        rows += downstream_rows("CamVid at 480x360 (one GAN, seed 0)", RUNS / CAMVID_NATIVE, classes,
-                                f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[25]'` "
-                                f"(docs/runs/{CAMVID_NATIVE})", **IOU_ROWS)
-    # ... its one comparison short of +-0.02 (ours minus the subset) carried to more seeds by those two arms
-    more = RUNS / CAMVID_MORE / "paired-25.json"
-    if more.is_file():
-        rows += more_seeds_rows("CamVid at 480x360 (one GAN, seed 0)", more, classes)
+    for n, name in CAMVID_NATIVE.items():
+        if (RUNS / name).is_dir():
+            seeds = ",".join(map(str, load(RUNS / name, "evaluate")["downstream"][str(n)]["seeds"]))
+            rows += downstream_rows("CamVid at 480x360 (one GAN, seed 0)", RUNS / name, classes,
+                                    f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{n}]' "
+                                    f"-S 'evaluate.downstream.seeds=[{seeds}]'` (docs/runs/{name})", **IOU_ROWS)
+        # ... its one comparison short of +-0.02 (ours minus the subset) carried to more seeds by those two arms
+        more = RUNS / CAMVID_MORE[n] / f"paired-{n}.json"
+        if more.is_file():
+            rows += more_seeds_rows("CamVid at 480x360 (one GAN, seed 0)", more, classes)
     # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh (each one's
     # own runs: docs/results.md), read together: the interval over GAN trainings as well as seeds and images.
     rows += replicates_rows("CamVid at 256x192", replicates("CamVid at 256x192"), classes)
