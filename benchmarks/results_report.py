@@ -291,10 +291,9 @@ def report() -> str:
 
 CAMVID_DOWNSTREAM = "camvid-steps1200"
 # ... and at CamVid's own resolution (the profile's segmenter size since): another GAN, per N (the same GAN, val
-# frames and segmenter)
+# frames and segmenter); their ours and subset arms carried to more seeds (benchmarks/more_seeds.py) lie beside
+# each, in NAME-more-seeds, where that folder exists
 CAMVID_NATIVE = {25: "camvid-native-gan0", 50: "camvid-native-gan0-n50"}
-# ... their ours and subset arms carried to more seeds (benchmarks/more_seeds.py), where that folder exists
-CAMVID_MORE = {25: "camvid-native-gan0-more-seeds", 50: "camvid-native-gan0-n50-more-seeds"}
 # The experiments read over several trained GANs (benchmarks/replicates_summary.py's files), by dataset
 REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid at 256x192": "camvid-replicates-25.json"}
 # The rows of the runs without look-alikes (CamVid; the GPU's, which predate them), per N: IoU and recall from 32 px
@@ -399,7 +398,7 @@ def summary() -> str:
                                     f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{n}]' "
                                     f"-S 'evaluate.downstream.seeds=[{seeds}]'` (docs/runs/{name})", **IOU_ROWS)
         # ... its one comparison short of +-0.02 (ours minus the subset) carried to more seeds by those two arms
-        more = RUNS / CAMVID_MORE[n] / f"paired-{n}.json"
+        more = RUNS / f"{name}-more-seeds" / f"paired-{n}.json"
         if more.is_file():
             rows += more_seeds_rows("CamVid at 480x360 (one GAN, seed 0)", more, classes)
     # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh (each one's
