@@ -293,7 +293,7 @@ CAMVID_DOWNSTREAM = "camvid-steps1200"
 # ... and at CamVid's own resolution (the profile's segmenter size since): another GAN, per N (the same GAN, val
 # frames and segmenter); their ours and subset arms carried to more seeds (benchmarks/more_seeds.py) lie beside
 # each, in NAME-more-seeds, where that folder exists
-CAMVID_NATIVE = {25: "camvid-native-gan0", 50: "camvid-native-gan0-n50"}
+CAMVID_NATIVE = {25: "camvid-native-gan0", 50: "camvid-native-gan0-n50", 100: "camvid-native-gan0-n100"}
 # The experiments read over several trained GANs (benchmarks/replicates_summary.py's files), by dataset
 REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid at 256x192": "camvid-replicates-25.json"}
 # The rows of the runs without look-alikes (CamVid; the GPU's, which predate them), per N: IoU and recall from 32 px
