@@ -286,6 +286,12 @@ def report() -> str:
     for path in sorted(RUNS.glob("*-replicates-*.json")) if RUNS.is_dir() else []:
         lines += ["", f"### Downstream over replicates, {path.stem} (`python benchmarks/replicates_summary.py`)",
                   *replicates_section(json.loads(path.read_text()))]
+    budget = budget_rows(["person", "car"])
+    if budget:
+        lines += ["", "## The segmenter's training budget (built-in val, the development split)", "",
+                  "How long the downstream segmenter must train before its figures settle: the subset and ours at each "
+                  "budget, one GAN, the same seeds (`benchmarks/segmenter_stability.py`; docs/history.md, \"The "
+                  "segmenter's training budget\").", "", *table(["", "person", "car", "made by"], budget)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -296,9 +302,6 @@ CAMVID_DOWNSTREAM = "camvid-steps1200"
 CAMVID_NATIVE = {25: "camvid-native-gan0", 50: "camvid-native-gan0-n50", 100: "camvid-native-gan0-n100"}
 # The experiments read over several trained GANs (benchmarks/replicates_summary.py's files), by dataset
 REPLICATES = {"built-in": "builtin-replicates-40.json", "CamVid at 256x192": "camvid-replicates-25.json"}
-# The rows of the runs without look-alikes (CamVid; the GPU's, which predate them), per N: IoU and recall from 32 px
-# (does the subset learn persons?) and the paired IoU differences; the false positives and the rest: docs/results.md
-IOU_ROWS = {"means": ("segmenter_iou_{}", "recall_32px_up_{}"), "paired_metrics": ("segmenter_iou_{}",)}
 # The built-in experiment at the 600-step default, the default GAN, many seeds
 BUILTIN_600 = "builtin-steps600-gan0"
 # How many steps the downstream segmenter needs: benchmarks/segmenter_stability.py's models on the built-in val split
@@ -339,7 +342,9 @@ def budget_rows(classes: list[str]) -> list[list[str]]:
 
 
 def summary() -> str:
-    """The README's table of headline figures, each with the command that makes it."""
+    """The README's headline figures, each with the command that makes it: one table of placement, and one of the
+    downstream experiments, a row each (every arm's person IoU and ours minus each other arm with its interval);
+    every other figure of those runs: docs/results.md."""
     ev = load(ROOT, "evaluate")
     p = ev.get("placement", {})
     classes = [c for c in ("person", "car") if c in p]
@@ -377,45 +382,41 @@ def summary() -> str:
              *per_class(lambda c: " / ".join(f"{e[c]['acceptance_rate']:.3f}" for e in camvid)),
              "`ctxaug profile camvid && dvc exp run`"],
         ]
-    rows += downstream_rows("built-in", ROOT, classes, "`dvc repro`")
-    rows += replicates_rows("built-in", builtin_gans, classes)
-    # The replicates' segmenter (300 steps) had not finished learning: the same arms at longer budgets, on val
-    rows += budget_rows(classes)
-    # ... and the default GAN's experiment on test at the new default budget, over more seeds than the default run's
+    verdicts = downstream_verdicts("built-in", ROOT, "`dvc repro`")
+    verdicts += replicates_verdict("built-in", builtin_gans)
+    # ... the default GAN's experiment on test at the default budget, over more seeds than the default run's
     if (RUNS / BUILTIN_600).is_dir():
-        rows += downstream_rows("built-in (the default GAN)", RUNS / BUILTIN_600, classes,
-                                f"`dvc exp run -S 'evaluate.downstream.seeds=[...]'` (docs/runs/{BUILTIN_600})")
-    # CamVid's downstream headline: the segmenter that learns there (1,200 steps); the 300-step grid of
-    # camvid-seed0, which hardly learned persons, stays in docs/results.md.
-    sizes = ",".join(load(RUNS / CAMVID_DOWNSTREAM, "evaluate").get("downstream", {}))
-    rows += downstream_rows("CamVid at 256x192 (one GAN, seed 0)", RUNS / CAMVID_DOWNSTREAM, classes,
-                            f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{sizes}]' "
-                            "-S 'evaluate.downstream.size=[256,192]'`", **IOU_ROWS)
+        verdicts += downstream_verdicts("built-in, the default GAN", RUNS / BUILTIN_600,
+                                        f"`dvc exp run -S 'evaluate.downstream.seeds=[...]'` (docs/runs/{BUILTIN_600})")
+    # CamVid at its own resolution, per N, with ours minus the subset (short of +-0.02) carried to more seeds where a
+    # NAME-more-seeds folder holds them
     for n, name in CAMVID_NATIVE.items():
         if (RUNS / name).is_dir():
             seeds = ",".join(map(str, load(RUNS / name, "evaluate")["downstream"][str(n)]["seeds"]))
-            rows += downstream_rows("CamVid at 480x360 (one GAN, seed 0)", RUNS / name, classes,
-                                    f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{n}]' "
-                                    f"-S 'evaluate.downstream.seeds=[{seeds}]'` (docs/runs/{name})", **IOU_ROWS)
-        # ... its one comparison short of +-0.02 (ours minus the subset) carried to more seeds by those two arms
-        more = RUNS / f"{name}-more-seeds" / f"paired-{n}.json"
-        if more.is_file():
-            rows += more_seeds_rows("CamVid at 480x360 (one GAN, seed 0)", more, classes)
-    # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh (each one's
-    # own runs: docs/results.md), read together: the interval over GAN trainings as well as seeds and images.
-    rows += replicates_rows("CamVid at 256x192", replicates("CamVid at 256x192"), classes)
-    rows += downstream_rows("built-in, one GPU", RUNS / "builtin-gpu", classes,
-                            "docs/runs/builtin-gpu/run.sh", **IOU_ROWS)
-    lines = [SUMMARY_START, "", *table(["", *classes, "made by"], rows), "", SUMMARY_END]
+            more = RUNS / f"{name}-more-seeds" / f"paired-{n}.json"
+            verdicts += downstream_verdicts(
+                "CamVid at 480x360, one GAN", RUNS / name,
+                f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{n}]' "
+                f"-S 'evaluate.downstream.seeds=[{seeds}]'` (docs/runs/{name})",
+                json.loads(more.read_text()) if more.is_file() else None, more)
+    # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh, at 256x192
+    verdicts += replicates_verdict("CamVid at 256x192", replicates("CamVid at 256x192"))
+    # ... and that resolution's one-GAN grid over N (the 300-step grid of camvid-seed0, which hardly learned
+    # persons, and the GPU's built-in runs stay in docs/results.md)
+    sizes = ",".join(load(RUNS / CAMVID_DOWNSTREAM, "evaluate").get("downstream", {}))
+    verdicts += downstream_verdicts("CamVid at 256x192, one GAN", RUNS / CAMVID_DOWNSTREAM,
+                                    f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{sizes}]' "
+                                    "-S 'evaluate.downstream.size=[256,192]'`")
+    header = ["downstream experiment", "person IoU: ours / subset / copy-paste / rules",
+              *(f"person IoU, ours minus {arm_names((o,))}" for o in OTHERS),
+              f"car IoU, ours minus {arm_names(OTHERS)}", "look-alike pixels read as person, ours minus copy-paste",
+              "made by"]
+    lines = [SUMMARY_START, "", *table(["placement", *classes, "made by"], rows), "", *table(header, verdicts), "",
+             SUMMARY_END]
     return "\n".join(lines)
 
 
-MEANS = ("segmenter_iou_{}", "detector_mask_ap50_{}", "recall_32px_up_{}", "lookalike_pixels_{}")
-PAIRED = ("segmenter_iou_{}", "lookalike_pixels_{}")
-OTHERS = OURS_FIRST[1:]  # ours minus each, in this order in one cell
-LABELS = {"segmenter_iou_{}": "segmenter IoU", "detector_mask_ap50_{}": "mask AP50",
-          "recall_32px_up_{}": "segmenter recall of objects 32 px and taller",
-          "lookalike_pixels_{}": "look-alike pixels read as what they show (lower: better)"}
+OTHERS = OURS_FIRST[1:]  # ours minus each, in this order
 
 
 def arm_names(arms: tuple[str, ...]) -> str:
@@ -423,36 +424,47 @@ def arm_names(arms: tuple[str, ...]) -> str:
     return " / ".join(a.replace("_", "-") for a in arms)
 
 
-def differences_row(head: str, metric: str, per_class: list[dict], ci: str, how: str, command: str) -> list[str]:
-    """One row of ours minus the subset / copy-paste / rules in ``metric``: per class (``per_class``, each keyed
-    ``ours_minus_ARM``) the three differences with their interval ``ci`` (``ci95``, ``t_ci95``), said by ``how``."""
-    cells = [" / ".join(f"{r['difference']:+.3f} [{r[ci][0]:+.3f}, {r[ci][1]:+.3f}]"
-                        for r in (rows[f"ours_minus_{o}"] for o in OTHERS)) for rows in per_class]
-    label = LABELS[metric].removesuffix(" (lower: better)")
-    return [f"{head}: {label}, ours minus {arm_names(OTHERS)} [{how}]", *cells, command]
+def interval(row: dict | None, ci: str = "ci95") -> str:
+    """A paired difference with its 95% interval (``ci``: ``ci95`` the bootstrap's, ``t_ci95`` the t interval's)."""
+    return "-" if row is None else f"{row['difference']:+.3f} [{row[ci][0]:+.3f}, {row[ci][1]:+.3f}]"
 
 
-def downstream_rows(name: str, folder: Path, classes: list[str], command: str, means: tuple[str, ...] = MEANS,
-                    paired_metrics: tuple[str, ...] = PAIRED) -> list[list[str]]:
-    """The headline rows of one dataset's downstream runs: per N each arm's mean of the metrics in ``means`` and,
-    for those in ``paired_metrics``, one row of ours minus the subset / copy-paste / rules with their paired 95%
-    intervals (the false positives and the rest: docs/results.md), of the run whose params and metrics are in
-    ``folder``."""
+def verdict_row(head: str, iou: dict, paired: dict, ci: str, command: str, more: dict | None = None) -> list[str]:
+    """One downstream experiment in a row of the README's table: each arm's person IoU (``iou``: arm -> mean), ours
+    minus each other arm in person IoU, then in car IoU, and ours minus copy-paste in look-alike pixels read as
+    person (``paired``: metric -> ``ours_minus_ARM`` -> difference and ``ci``). ``more``: a comparison carried to
+    further seeds (benchmarks/more_seeds.py), whose intervals replace the recorded run's for the arms it holds."""
+    extra = more["metrics"] if more else {}
+
+    def cell(metric: str, other: str) -> str:
+        carried = extra.get(metric, {}).get("paired", {}).get(f"ours_minus_{other}")
+        if carried is not None:
+            return f"{interval(carried)} ({len(more['seeds'])} seeds)"
+        return interval(paired.get(metric, {}).get(f"ours_minus_{other}"), ci)
+
+    return [head, " / ".join(f3(iou[a]) for a in OURS_FIRST),
+            *(cell("segmenter_iou_person", o) for o in OTHERS),
+            " / ".join(cell("segmenter_iou_car", o) for o in OTHERS),
+            cell("lookalike_pixels_person", "copy_paste"), command]
+
+
+def downstream_verdicts(name: str, folder: Path, command: str, more: dict | None = None,
+                        more_path: Path | None = None) -> list[list[str]]:
+    """The README rows of the downstream runs whose params and metrics are in ``folder``, one per N: intervals of
+    the paired bootstrap over seeds and test images; ``more`` (read from ``more_path``): the run's comparison carried
+    to further seeds, for its N."""
     rows = []
     for n, summary_n in load(folder, "evaluate").get("downstream", {}).items():
-        m = summary_n["metrics"]
-        head = budget_head(f"{name} downstream, N = {n}, {len(summary_n['seeds'])} seeds, {summary_n['split']}",
+        head = budget_head(f"{name}, N = {n}, {len(summary_n['seeds'])} seeds, {summary_n['split']}",
                            segmenter_steps(folder))
-        for metric in means:
-            if all(metric.format(c) in m for c in classes):
-                rows.append([f"{head}: {LABELS[metric]}, {arm_names(OURS_FIRST)}",
-                             *(" / ".join(f"{m[metric.format(c)][a]['mean']:.3f}" for a in OURS_FIRST)
-                               for c in classes), command])
-        paired = summary_n.get("paired", {})
-        for metric in paired_metrics:
-            if all(metric.format(c) in paired for c in classes):
-                rows.append(differences_row(head, metric, [paired[metric.format(c)] for c in classes], "ci95",
-                                            "95% interval, paired bootstrap", command))
+        carried = more if more and str(more["size"]) == n else None
+        how = command
+        if carried:
+            others = arm_names(tuple(k.removeprefix("ours_minus_")
+                                     for k in carried["metrics"]["segmenter_iou_person"]["paired"]))
+            how += f"; ours minus {others}: `{more_seeds_command(more_path, carried)}`"
+        iou = {a: summary_n["metrics"]["segmenter_iou_person"][a]["mean"] for a in OURS_FIRST}
+        rows.append(verdict_row(head, iou, summary_n.get("paired", {}), "ci95", how, carried))
     return rows
 
 
@@ -462,43 +474,19 @@ def replicates(name: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def replicates_rows(name: str, rep: dict, classes: list[str]) -> list[list[str]]:
-    """The headline rows of dataset ``name``'s experiment over GAN trainings, ``rep`` (``replicates(name)``; none
-    while its file is absent): segmenter IoU per arm, and per metric of ``PAIRED`` one row of ours minus the subset /
-    copy-paste / rules with the two-way t interval over GANs and seeds (the bootstrap's: docs/results.md)."""
-    if not rep:
+def replicates_verdict(name: str, rep: dict) -> list[list[str]]:
+    """The README row of dataset ``name``'s experiment over GAN trainings, ``rep`` (``replicates(name)``; none while
+    its file is absent): the two-way t interval over GANs and seeds (the bootstrap's: docs/results.md)."""
+    if not rep or "segmenter_iou_person" not in rep["metrics"]:
         return []
-    command = f"`python benchmarks/replicates_summary.py` (docs/runs/{REPLICATES[name]})"
     m = rep["metrics"]
-    iou = [f"segmenter_iou_{c}" for c in classes]
-    if not all(k in m for k in iou):
-        return []
-    first = next(iter(m[iou[0]]["paired"].values()))
+    first = next(iter(m["segmenter_iou_person"]["paired"].values()))
     steps = {segmenter_steps(RUNS / r) for r in rep["replicates"]}
-    head = budget_head(f"{name} downstream, N = {rep['size']}, {len(rep['replicates'])} GANs x {first['seeds']} seeds",
-                       steps.pop() if len(steps) == 1 else None)
-    rows = [[f"{head}: segmenter IoU, {arm_names(OURS_FIRST)}",
-             *(" / ".join(f3(m[k]["mean"][a]) for a in OURS_FIRST) for k in iou), command]]
-    for metric in PAIRED:
-        keys = [metric.format(c) for c in classes]
-        if all(k in m for k in keys):
-            how = "95% t interval over GANs x seeds; the bootstrap's in docs/results.md"
-            rows.append(differences_row(head, metric, [m[k]["paired"] for k in keys], "t_ci95", how, command))
-    return rows
-
-
-def more_seeds_rows(name: str, path: Path, classes: list[str]) -> list[list[str]]:
-    """The headline row of a comparison carried to further seeds (``more_seeds_section``): segmenter IoU, ours minus
-    each arm that has them, with the paired bootstrap's interval."""
-    more = json.loads(path.read_text())
-    iou = [more["metrics"][f"segmenter_iou_{c}"]["paired"] for c in classes]
-    others = [k.removeprefix("ours_minus_") for k in iou[0]]
-    command = f"`{more_seeds_command(path, more)}`"
-    names = arm_names(tuple(others))
-    cells = [" / ".join(f"{d['difference']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
-                        for d in (r[f"ours_minus_{o}"] for o in others)) for r in iou]
-    return [[f"{name} downstream, N = {more['size']}, {len(more['seeds'])} seeds of ours and {names}: segmenter IoU, "
-             f"ours minus {names} [95% interval, paired bootstrap]", *cells, command]]
+    head = budget_head(f"{name}, N = {rep['size']}, {len(rep['replicates'])} GANs x {first['seeds']} seeds "
+                       "(t intervals over GANs x seeds)", steps.pop() if len(steps) == 1 else None)
+    paired = {k: v["paired"] for k, v in m.items()}
+    return [verdict_row(head, m["segmenter_iou_person"]["mean"], paired, "t_ci95",
+                        f"`python benchmarks/replicates_summary.py` (docs/runs/{REPLICATES[name]})")]
 
 
 def with_summary(readme: str) -> str:
