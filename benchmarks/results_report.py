@@ -397,8 +397,7 @@ def summary() -> str:
             verdicts += downstream_verdicts(
                 "CamVid at 480x360, one GAN", RUNS / name,
                 f"`ctxaug profile camvid && dvc exp run -S 'evaluate.downstream.sizes=[{n}]' "
-                f"-S 'evaluate.downstream.seeds=[{seeds}]'` (docs/runs/{name})",
-                json.loads(more.read_text()) if more.is_file() else None, more)
+                f"-S 'evaluate.downstream.seeds=[{seeds}]'` (docs/runs/{name})", more)
     # Is N = 25's verdict the GAN's or the method's? The same experiment with GANs trained afresh, at 256x192
     verdicts += replicates_verdict("CamVid at 256x192", replicates("CamVid at 256x192"))
     # ... and that resolution's one-GAN grid over N (the 300-step grid of camvid-seed0, which hardly learned
@@ -448,11 +447,11 @@ def verdict_row(head: str, iou: dict, paired: dict, ci: str, command: str, more:
             cell("lookalike_pixels_person", "copy_paste"), command]
 
 
-def downstream_verdicts(name: str, folder: Path, command: str, more: dict | None = None,
-                        more_path: Path | None = None) -> list[list[str]]:
+def downstream_verdicts(name: str, folder: Path, command: str, more_path: Path | None = None) -> list[list[str]]:
     """The README rows of the downstream runs whose params and metrics are in ``folder``, one per N: intervals of
-    the paired bootstrap over seeds and test images; ``more`` (read from ``more_path``): the run's comparison carried
-    to further seeds, for its N."""
+    the paired bootstrap over seeds and test images; ``more_path``: the run's comparison carried to further seeds
+    (benchmarks/more_seeds.py's paired-N.json, for its N), where that file exists."""
+    more = json.loads(more_path.read_text()) if more_path is not None and more_path.is_file() else None
     rows = []
     for n, summary_n in load(folder, "evaluate").get("downstream", {}).items():
         head = budget_head(f"{name}, N = {n}, {len(summary_n['seeds'])} seeds, {summary_n['split']}",
