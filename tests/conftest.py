@@ -1,10 +1,18 @@
 import os
 from pathlib import Path
 
-import pytest
-from hypothesis import settings
+# The suite runs on every core (pytest-xdist, `-n auto` in pyproject.toml): one torch thread a worker, set
+# before torch loads and inherited by the commands the tests start, so that two workers never share two
+# cores among four OpenMP threads (oversubscribed, each runs several times slower). `pytest -n 0` runs it
+# in one process with torch's own thread count.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
 
-from pipeline.config import SyntheticConfig
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from pipeline.config import SyntheticConfig  # noqa: E402
 
 # Property tests draw the same examples on every run, so a commit that passes CI passes it again;
 # `pytest --hypothesis-profile=explore` draws new random examples (the way to hunt for counterexamples).
@@ -15,6 +23,21 @@ settings.load_profile("repeatable")
 REPO = Path(__file__).resolve().parents[1]
 # Real Cityscapes frames shipped beside the project (never inside it); tests using them skip without.
 SAMPLE = Path(os.environ.get("CTXAUG_CITYSCAPES_SAMPLE", REPO.parent / "shared" / "data" / "cityscapes-sample"))
+
+MAX_WORKERS = 4  # past this the workers' copies of the session fixtures cost more than they save
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker per logical core (xdist's default counts physical cores: one on a 2-vCPU
+    machine), at most MAX_WORKERS."""
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end runs (marked slow, a minute or two each) first, so that the workers start on them and
+    the short tests fill in around them instead of one long run finishing alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 SMALL = SyntheticConfig(splits={"train": 10, "val": 4}, width=512, height=256)
 
