@@ -55,8 +55,10 @@ def section(title: str) -> None:
 def run_tests() -> dict:
     """The CUDA-marked tests, in a child pytest; their closing line."""
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda",
-                           "tests/test_cuda.py"], cwd=REPO, capture_output=True, text=True)
+    # One process, without pyproject's `-n auto` (pytest-xdist may be missing on a GPU image; one GPU is
+    # one worker's)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                           "-m", "cuda", "tests/test_cuda.py"], cwd=REPO, capture_output=True, text=True)
     lines = (done.stdout + done.stderr).strip().splitlines()
     closing = lines[-1] if lines else ""
     if done.returncode not in (0, 5):

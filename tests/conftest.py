@@ -27,6 +27,7 @@ SAMPLE = Path(os.environ.get("CTXAUG_CITYSCAPES_SAMPLE", REPO.parent / "shared" 
 MAX_WORKERS = 4  # past this the workers' copies of the session fixtures cost more than they save
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: pytest without it (`-p no:xdist`) skips it
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto`: one worker per logical core (xdist's default counts physical cores: one on a 2-vCPU
     machine), at most MAX_WORKERS."""
