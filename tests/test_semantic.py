@@ -280,6 +280,27 @@ def test_learned_rules_recover_the_plane_the_objects_stand_on():
     assert again == ys
 
 
+def test_the_rules_are_the_fixed_ones_unless_learned_and_learned_ones_come_from_the_prepare_stages_file(tmp_path):
+    """``Yardstick.of``: the fixed thresholds by default; with ``rules.learned`` the prepare stage's file, and
+    without that file one line naming it and the stage that writes it."""
+    import dataclasses
+
+    from pipeline.rules import YARDSTICK_FILE, save_yardstick
+
+    cfg = Config()
+    assert Yardstick.of(cfg) == Yardstick.fixed(cfg.rules)
+    cfg = dataclasses.replace(cfg, rules=dataclasses.replace(cfg.rules, learned=True),
+                              prepare=dataclasses.replace(cfg.prepare, out=str(tmp_path)))
+    with pytest.raises(DatasetError, match="dvc repro prepare") as error:
+        Yardstick.of(cfg)
+    assert str(tmp_path / YARDSTICK_FILE) in str(error.value)
+    facts = [{"label_id": PERSON, "contact": c, "support": ROAD, "height": 1.72 * (c - 0.4) / 2.0}
+             for c in np.linspace(0.5, 1.0, 50)]
+    learned = learn_yardstick(facts, cfg.rules, [PERSON])
+    save_yardstick(learned, tmp_path / YARDSTICK_FILE)  # as the prepare stage writes it
+    assert Yardstick.of(cfg) == learned != Yardstick.fixed(cfg.rules)
+
+
 # ---------------------------------------------------------------------------------------- the profile
 
 
