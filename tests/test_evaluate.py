@@ -380,3 +380,27 @@ def test_downstream_stages_and_evaluate_end_to_end(augmented_tiny, tmp_path):
     rows = json.loads((tmp_path / "plots" / "downstream" / "segmenter_iou_car.json").read_text())
     assert [r["arm"] for r in rows] == ["copy_paste", "ours", "rules", "subset"]
     assert all(r["low"] <= r["mean"] <= r["high"] for r in rows)
+
+
+def test_the_real_frames_are_augmented_and_judged_apart_from_the_scored_split(trained_tiny, sample_root):
+    """``evaluate.real_root`` (the real Cityscapes sample beside the project, skipped where it is absent): its
+    frames are augmented in a temporary folder by the same model and judged by the same rules; a folder that is
+    no Cityscapes tree is one error naming the key."""
+    from pipeline.errors import ConfigError
+    from pipeline.evaluate import real_dataset, real_frames
+
+    cfg = dataclasses.replace(trained_tiny, evaluate=dataclasses.replace(trained_tiny.evaluate,
+                                                                         real_root=str(sample_root)))
+    dataset, skipped = real_dataset(cfg)
+    assert skipped is None and dataset.root == sample_root
+    real = real_frames(cfg, dataset, progress=False)
+    assert real["root"] == str(sample_root) and real["frames"] == len(dataset) > 0
+    assert set(real["acceptance"]) == set(real["placement"]) == set(cfg.prepare.classes)
+    for name, figures in real["placement"].items():
+        assert 0.0 <= figures["ours"]["plausible"] <= 1.0, (name, figures)
+    assert len(real["_gallery"]) > 0
+    empty = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, real_root=str(sample_root / "gtFine")))
+    with pytest.raises(ConfigError, match="evaluate.real_root"):
+        real_dataset(empty)
+    none = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, real_root=""))
+    assert real_dataset(none) == (None, "evaluate.real_root is empty")
