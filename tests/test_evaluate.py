@@ -392,11 +392,10 @@ def test_the_real_frames_are_augmented_and_judged_apart_from_the_scored_split(tr
     from pipeline.evaluate import real_dataset, real_frames
 
     root = tmp_path / "real"
-    shutil.copytree(sample_root, root)
-    frames = sorted(f.name.split("_leftImg8bit")[0] for f in (root / "leftImg8bit").rglob("*_leftImg8bit.png"))
-    for f in [*(root / "leftImg8bit").rglob("*.png"), *(root / "gtFine").rglob("*.*")]:
-        if f.name.split("_leftImg8bit")[0].split("_gtFine")[0] not in frames[:2]:
-            f.unlink()
+    frames = sorted(f.name.split("_leftImg8bit")[0] for f in (sample_root / "leftImg8bit").rglob("*_leftImg8bit.png"))
+    keep = tuple(f"{frame}_" for frame in frames[:2])
+    shutil.copytree(sample_root, root, ignore=lambda folder, names: [
+        n for n in names if (Path(folder) / n).is_file() and not n.startswith(keep)])
     cfg = dataclasses.replace(trained_tiny, evaluate=dataclasses.replace(trained_tiny.evaluate, real_root=str(root)))
     dataset, skipped = real_dataset(cfg)
     assert skipped is None and dataset.root == root and len(dataset) == 2
