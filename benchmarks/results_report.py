@@ -384,9 +384,10 @@ def summary() -> str:
         ]
     verdicts = downstream_verdicts("built-in", ROOT, "`dvc repro`")
     verdicts += replicates_verdict("built-in", builtin_gans)
-    # ... the default GAN's experiment on test at the default budget, over more seeds than the default run's
+    # ... a default GAN's experiment on test at the default budget, over more seeds than the default run's (the GAN
+    # the default params trained on the machine of 6 December: another kind of machine trains another, docs/history.md)
     if (RUNS / BUILTIN_600).is_dir():
-        verdicts += downstream_verdicts("built-in, the default GAN", RUNS / BUILTIN_600,
+        verdicts += downstream_verdicts("built-in, the default GAN of 6 December", RUNS / BUILTIN_600,
                                         f"`dvc exp run -S 'evaluate.downstream.seeds=[...]'` (docs/runs/{BUILTIN_600})")
     # CamVid at its own resolution, per N, with ours minus the subset (short of +-0.02) carried to more seeds where a
     # NAME-more-seeds folder holds them

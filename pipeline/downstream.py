@@ -126,11 +126,14 @@ def paired_metric(key: str) -> str:
 
 
 def run_folder_config(folder: str | Path) -> Config:
-    """The params of a run folder with ``evaluate.downstream.out`` pointed at its per-image counts: FOLDER/runs in
-    a recorded run (docs/runs/NAME), else the workspace's own ``evaluate.downstream.out`` under FOLDER."""
+    """The params of a run folder with ``evaluate.downstream.out`` pointed at its per-image counts: the workspace's
+    own ``evaluate.downstream.out`` under FOLDER where it holds runs, else FOLDER/runs (a recorded run,
+    docs/runs/NAME) - a workspace's own folder named ``runs`` never hides its counts."""
     folder = Path(folder)
     cfg = load_config(folder / "params.yaml")
-    out = folder if (folder / "runs").is_dir() else folder / cfg.evaluate.downstream.out
+    out = folder / cfg.evaluate.downstream.out
+    if not (out / "runs").is_dir() and (folder / "runs").is_dir():
+        out = folder
     return dataclasses.replace(cfg, evaluate=dataclasses.replace(
         cfg.evaluate, downstream=dataclasses.replace(cfg.evaluate.downstream, out=str(out))))
 

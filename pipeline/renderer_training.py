@@ -51,7 +51,7 @@ from pipeline.models.renderer import (
     lsgan_loss,
 )
 from pipeline.part_training import has_part_maps, part_source, train_part_net
-from pipeline.runtime import keep_freed_memory, live_log, runtime, step_seed
+from pipeline.runtime import keep_freed_memory, live_log, resolve_device, runtime, step_seed
 from pipeline.trained_renderer import build_networks, renderer_params, save_renderer
 
 # ------------------------------------------------------------------------------------------- data
@@ -199,7 +199,7 @@ def train_renderer(cfg: Config, progress: bool = True, stop_after: int | None = 
     """Train (or resume) the renderer; returns a summary. ``stop_after`` ends the call after that many steps;
     ``part_net`` draws the parts of training frames that have no part map."""
     rc = cfg.renderer
-    rt = runtime(rc.device)
+    rt = runtime(rc.device, "renderer.device")
     keep_freed_memory()
     torch.manual_seed(cfg.seed)
     data = RenderFrames(cfg, "train", rt.device, part_net)
@@ -306,6 +306,7 @@ def _sample_strip(real: torch.Tensor, fake: torch.Tensor) -> np.ndarray:
 def train_renderer_stage(cfg: Config, metrics_path: str | Path = "metrics/renderer.json") -> dict:
     """The stage: train the part network, then the renderer (resumable; on a dataset without part maps the
     part network gives its training objects their parts); write their figures."""
+    resolve_device(cfg.renderer.device, "renderer.device")  # refused before the part network trains, not after
     net, parts = train_part_net(cfg)
     summary = train_renderer(cfg, part_net=None if has_part_maps(cfg.data) else net)
     out = Path(cfg.renderer.out)

@@ -23,11 +23,12 @@ class Runtime:
         return self.rank == 0
 
 
-def runtime(device: str = "auto") -> Runtime:
-    """Device and rank; joins the process group when launched by torchrun."""
+def runtime(device: str = "auto", key: str = "train.device") -> Runtime:
+    """Device and rank (``device`` is the params value at ``key``: cuda without one is refused in one line);
+    joins the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    use_cuda = resolve_device(device, key).type == "cuda"
     if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)

@@ -2,6 +2,8 @@
 augment stage's COCO files, the rule baseline, the context probe, and the statistics over seeds."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -313,3 +315,13 @@ def test_workers_stop_when_their_stage_is_killed(tmp_path):
     for p in left:  # never leave them behind, pass or fail
         os.kill(p, signal.SIGKILL)
     assert not left, f"workers {left} outlived their stage"
+
+
+def test_a_downstream_run_without_the_detector_does_not_load_torchvisions_detection_models():
+    """Every downstream stage and worker imports this code; torchvision's detection modules (and the
+    torch._dynamo they pull in, seconds on 2 cores) load only when a detector is built."""
+    code = ("import sys, stages.downstream, pipeline.models.detector; "
+            "print(any(m.startswith('torchvision.models.detection') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False", out.stderr

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from pipeline.config import Config, DownstreamConfig, EvaluateConfig
-from pipeline.downstream import replicated_differences
+from pipeline.downstream import replicated_differences, run_folder_config
 from pipeline.errors import ConfigError
 from pipeline.evaluation.paired import (
     crossed_t_interval,
@@ -293,3 +293,15 @@ def test_replicates_scored_on_other_test_images_are_refused(tmp_path):
         downstream=DownstreamConfig(out=str(tmp_path / "missing"), sizes=[25], seeds=[0, 1])))
     with pytest.raises(ConfigError, match="25-1.json: missing"):
         replicated_differences({"a": a, "missing": missing}, 25)
+
+
+def test_a_run_folder_reads_its_own_counts_before_a_folder_named_runs(tmp_path):
+    recorded = tmp_path / "recorded"  # docs/runs/NAME: params.yaml beside runs/
+    (recorded / "runs").mkdir(parents=True)
+    (recorded / "params.yaml").write_text("evaluate:\n  downstream:\n    out: data/downstream\n")
+    assert run_folder_config(recorded).evaluate.downstream.out == str(recorded)
+    workspace = tmp_path / "workspace"  # a workspace whose user keeps a folder of their own named runs
+    (workspace / "data" / "downstream" / "runs").mkdir(parents=True)
+    (workspace / "runs").mkdir()
+    (workspace / "params.yaml").write_text("evaluate:\n  downstream:\n    out: data/downstream\n")
+    assert run_folder_config(workspace).evaluate.downstream.out == str(workspace / "data" / "downstream")

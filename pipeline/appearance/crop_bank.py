@@ -119,19 +119,6 @@ class CropBank:
         return Crop(entry["file"], entry["frame"], bool(b.flipped[pick]), float(score[pick]), float(iou[pick]),
                     tuple(entry["context_rgb"]))
 
-    def pick_random(self, name: str, rng: np.random.Generator, exclude_frame: str | None = None) -> Crop | None:
-        """A crop of class ``name`` chosen uniformly (mirrored or not), none from ``exclude_frame``; None
-        when there is none - the copy-paste baseline's choice, no fit to anything."""
-        if name not in self._by_class:
-            return None
-        b = self._by_class[name]
-        allowed = np.flatnonzero(b.frames != exclude_frame) if exclude_frame is not None else np.arange(len(b.rows))
-        if allowed.size == 0:
-            return None
-        pick = int(allowed[rng.integers(allowed.size)])
-        entry = self.entries[b.rows[pick]]
-        return Crop(entry["file"], entry["frame"], bool(b.flipped[pick]), 0.0, 0.0, tuple(entry["context_rgb"]))
-
     def crop(self, file: str, flipped: bool) -> Crop:
         """The bank's crop stored as ``file`` (as a manifest names it), mirrored or not."""
         entry = self._by_file.get(file)

@@ -11,17 +11,17 @@ weights: the pipeline works offline, and every arm starts from the same seeded i
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from torch import nn
-from torchvision.models.detection import MaskRCNN
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.ops import MultiScaleRoIAlign
-from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from pipeline.config import DetectorConfig
+
+# torchvision's detection modules are imported where the detector is built: importing them pulls in
+# torch._dynamo (2-3 s on 2 cores), which every downstream run would pay while the detector is off by default.
+if TYPE_CHECKING:
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
 
 # Height / width of the anchors: a car seen from the side is wide, a person about three times as tall.
 ASPECT_RATIOS = (0.5, 1.0, 2.0, 3.0)
@@ -40,6 +40,9 @@ def stage(cin: int, cout: int) -> nn.Sequential:
 
 def backbone(widths: list[int], fpn_channels: int) -> BackboneWithFPN:
     """Stride-2 stages of ``widths``; torchvision's FPN (plus its max-pool level) on the last three."""
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
     chans = [3, *widths]
     body = nn.Sequential(OrderedDict((f"stage{i}", stage(chans[i], chans[i + 1])) for i in range(len(widths))))
     read = list(range(len(widths) - 3, len(widths)))
@@ -49,6 +52,12 @@ def backbone(widths: list[int], fpn_channels: int) -> BackboneWithFPN:
 
 def build_detector(cfg: DetectorConfig, num_classes: int) -> MaskRCNN:
     """Mask R-CNN for ``num_classes`` object classes (plus background), sized by ``cfg``."""
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+    from torchvision.ops import MultiScaleRoIAlign
+
     c = cfg.fpn_channels
     levels = ("0", "1", "2")  # the FPN's outputs RoIAlign reads; "pool" (the fourth) serves proposals only
     # One anchor size per level (three FPN levels and the pool level), doubling with the level's stride.
