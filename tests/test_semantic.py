@@ -2,6 +2,7 @@
 into scenes whose objects are connected components under the blob policy; the learned placement rules; the
 CamVid profile. Real CamVid frames are used where ../shared/data/camvid is present (skipped otherwise)."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from pipeline.errors import ConfigError, DatasetError
 from pipeline.labels import BY_NAME
 from pipeline.prepare import check_aspect
 from pipeline.profiles import apply_profile
-from pipeline.rules import Yardstick, learn_yardstick
+from pipeline.rules import YARDSTICK_FILE, Yardstick, learn_yardstick, save_yardstick
 
 CAMVID = Path(os.environ.get("CTXAUG_CAMVID", REPO.parent / "shared" / "data" / "camvid"))
 PERSON, CAR, ROAD, SIDEWALK = (BY_NAME[n].id for n in ("person", "car", "road", "sidewalk"))
@@ -283,10 +284,6 @@ def test_learned_rules_recover_the_plane_the_objects_stand_on():
 def test_the_rules_are_the_fixed_ones_unless_learned_and_learned_ones_come_from_the_prepare_stages_file(tmp_path):
     """``Yardstick.of``: the fixed thresholds by default; with ``rules.learned`` the prepare stage's file, and
     without that file one line naming it and the stage that writes it."""
-    import dataclasses
-
-    from pipeline.rules import YARDSTICK_FILE, save_yardstick
-
     cfg = Config()
     assert Yardstick.of(cfg) == Yardstick.fixed(cfg.rules)
     cfg = dataclasses.replace(cfg, rules=dataclasses.replace(cfg.rules, learned=True),

@@ -128,7 +128,8 @@ def test_frames_files_do_not_depend_on_the_cpu_features_numpy_dispatches(tmp_pat
     files = {}
     for name, disabled in (("all", ""), ("baseline", " ".join(_numpy_dispatch_found()))):
         env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
-        env.update({"NPY_DISABLE_CPU_FEATURES": disabled} if disabled else {})
+        if disabled:
+            env["NPY_DISABLE_CPU_FEATURES"] = disabled
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], capture_output=True, text=True,
                              check=True, env=env, cwd=REPO)
         files[name] = out.stdout
