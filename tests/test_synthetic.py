@@ -109,13 +109,9 @@ def _numpy_dispatch_found() -> list[str]:
     return [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
 
 
-# A known bug, found by comparing two machines' datasets (docs/synthetic-scenes.md): the polygon writer's bridge
-# picks its candidates with np.argpartition, whose order among ties follows numpy's CPU dispatch, so the
-# polygons.json of some frames (not their label maps or images) differ between machines; here four frames that
-# change with numpy's AVX2 paths off. The fix changes the built-in dataset's files and waits for the next run of
-# the stages after synthesize; strict, so it turns red when fixed.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known bug: polygons.json follows numpy's CPU dispatch (np.argpartition ties)")
+# Found by comparing two machines' datasets (docs/synthetic-scenes.md): the polygon writer's bridge once picked its
+# candidates with np.argpartition, whose order among ties follows numpy's CPU dispatch, so the polygons.json of some
+# frames differed between machines. These four frames changed with numpy's AVX2 paths off.
 @pytest.mark.skipif(not _numpy_dispatch_found(), reason="numpy dispatches no optional CPU feature here")
 def test_frames_files_do_not_depend_on_the_cpu_features_numpy_dispatches(tmp_path):
     code = ("import sys, hashlib, pathlib; from pipeline.config import SyntheticConfig; "

@@ -39,9 +39,11 @@ their head / roof inside it too.
 Determinism: every random number comes from one ``np.random.Generator`` seeded with
 ``SeedSequence([seed, crc32(split), seq])`` (a non-negative ``seed``); per-pixel work uses only elementwise
 IEEE arithmetic (no transcendental numpy functions), integer cv2 drawing at fixed-point coordinates and
-OpenCV's bit-exact 8-bit resize and Gaussian blur, so the arrays do not depend on threads or CPU. (Scalar
-geometry uses Python's ``math``, i.e. the platform libm; its results agree to the last bit on the usual
-platforms.)
+OpenCV's bit-exact 8-bit resize and Gaussian blur, so the arrays do not depend on threads or CPU; the polygon
+writer (``pipeline.polygons``) breaks ties among equal distances by position, not by numpy's CPU-dispatched
+partition, so the written files do not either (``tests/test_synthetic.py`` checks one against numpy's optional
+dispatch switched off). (Scalar geometry uses Python's ``math``, i.e. the platform libm; its results agree to the
+last bit on the usual platforms.)
 """
 
 from __future__ import annotations
