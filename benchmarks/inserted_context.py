@@ -9,7 +9,8 @@ component of the pixels that became the class in an augmented frame (``{city}-au
 subset arm; real objects are the instances of the subset frames (and of the test split's frames when ``--test``
 names its Cityscapes tree). Printed per arm: the objects, the share of them standing on each class (the rules'
 ``support_label``: the majority label just below the contact pixels, in the frame before the insertion), the
-share of the pixels they cover that were each class before, and the mean and spread of their rows (0 = top).
+share of the pixels they cover that were each class before, the mean and spread of their rows (0 = top) and the
+quartiles of their visible heights in pixels.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Context:
     support: Counter = field(default_factory=Counter)
     covered: Counter = field(default_factory=Counter)
     rows: list[float] = field(default_factory=list)
+    heights: list[int] = field(default_factory=list)  # visible rows, top to bottom
 
     def add(self, labels: np.ndarray, mask: np.ndarray, inserted: bool) -> None:
         """One object: its ``mask`` on the frame's ``labels`` - for an ``inserted`` one, the labels before it went
@@ -53,7 +55,9 @@ class Context:
         self.support[BY_ID[support_label(labels, mask)].name] += 1
         for value, count in zip(*np.unique(labels[mask], return_counts=True), strict=True) if inserted else ():
             self.covered[BY_ID[int(value)].name] += int(count)
-        self.rows.append(float(np.nonzero(mask)[0].mean() / labels.shape[0]))
+        rows = np.nonzero(mask)[0]
+        self.rows.append(float(rows.mean() / labels.shape[0]))
+        self.heights.append(int(rows.max() - rows.min() + 1))
 
 
 def read_labels(path: Path) -> np.ndarray:
@@ -113,7 +117,9 @@ def shares(counts: Counter, top: int = 6) -> str:
 
 def report(label: str, c: Context) -> list[str]:
     rows = np.array(c.rows)
-    lines = [f"  {label}: {c.objects} objects, rows {rows.mean():.3f} (sd {rows.std():.3f})" if c.objects
+    quartiles = "/".join(f"{q:.0f}" for q in np.percentile(c.heights, [25, 50, 75])) if c.objects else ""
+    lines = [f"  {label}: {c.objects} objects, rows {rows.mean():.3f} (sd {rows.std():.3f}), "
+             f"heights {quartiles} px (quartiles)" if c.objects
              else f"  {label}: no objects",
              f"    stand on: {shares(c.support)}"]
     if c.covered:

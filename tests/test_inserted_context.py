@@ -47,7 +47,7 @@ def test_each_arms_inserted_persons_are_read_by_what_they_stand_on_and_cover(tmp
     assert out.returncode == 0, out.stderr
     text = out.stdout
     block = {arm: text.split(f"  {arm}:")[1].split("\n  ")[0:3] for arm in ("ours", "rules", "copy_paste")}
-    assert block["ours"][0].startswith(" 1 objects")
+    assert block["ours"][0].startswith(" 1 objects") and "heights 10/10/10 px (quartiles)" in block["ours"][0]
     assert "stand on: sidewalk 1.00" in block["ours"][1]
     assert "cover (pixels, before): sidewalk 1.00" in block["ours"][2]
     assert "stand on: road 1.00" in block["rules"][1]
