@@ -33,11 +33,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from support_arm import rerooted  # noqa: E402
+from support_arm import checked_test_split, write_variant  # noqa: E402
 
 from pipeline.augmentation import build_inserter  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
-from pipeline.downstream import arms_root, test_root  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.evaluation import arms as arms_module  # noqa: E402
 from pipeline.models.where_net import WhereDensity  # noqa: E402
@@ -83,17 +82,10 @@ def write(cfg: Config, n: int, temperature: float, out: Path, candidates: int | 
         raise ConfigError(f"--temperature: expected > 0, got {temperature}")
     if candidates is not None and candidates < 1:
         raise ConfigError(f"--candidates: expected >= 1, got {candidates}")
-    workspace_test = test_root(cfg).resolve()
-    if not workspace_test.is_dir():
-        raise ConfigError(f"{workspace_test}: missing (run the test split's stage: dvc repro downstream_test)")
-    out.mkdir(parents=True, exist_ok=True)
+    workspace_test = checked_test_split(cfg)
     entropies: dict[str, list[float]] = {"before": [], "after": []}
     arms_module.build_inserter = spread(temperature, candidates, entropies)
-    variant = rerooted(cfg, out)
-    summary = arms_module.write_arms(variant, n, arms_root(variant, n))
-    link = test_root(variant)
-    if not link.exists():
-        link.symlink_to(workspace_test, target_is_directory=True)
+    summary = write_variant(cfg, n, out, workspace_test)
     print(json.dumps({"temperature": temperature, "candidates": candidates, "inserted": summary["inserted"],
                       "position_entropy_bits": {k: round(float(np.mean(v)), 3) for k, v in entropies.items()}}))
 

@@ -97,25 +97,38 @@ def ours_on(labels: list[str], candidates: int | None = None) -> Callable:
     return build
 
 
+def checked_test_split(cfg: Config) -> Path:
+    """The workspace's test split (``dvc repro downstream_test``), refused in one line where it is missing."""
+    workspace_test = test_root(cfg).resolve()
+    if not workspace_test.is_dir():
+        raise ConfigError(f"{workspace_test}: missing (run the test split's stage: dvc repro downstream_test)")
+    return workspace_test
+
+
+def write_variant(cfg: Config, n: int, out: Path, workspace_test: Path) -> dict:
+    """The arms of N by ``write_arms`` - with whatever the caller changed in its module - under OUT/arms/N, and the
+    workspace's test split linked as OUT/test; returns the arms' summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    variant = rerooted(cfg, out)
+    summary = arms_module.write_arms(variant, n, arms_root(variant, n))
+    link = test_root(variant)
+    if not link.exists():
+        link.symlink_to(workspace_test, target_is_directory=True)
+    return summary
+
+
 def write(cfg: Config, n: int, labels: list[str], out: Path, arm: str = "rules", candidates: int | None = None) -> None:
     unknown = [name for name in labels if name not in BY_NAME]
     if unknown:
         raise ConfigError(f"--person-on: no label {unknown[0]!r}")
     if candidates is not None and (arm != "ours" or candidates < 1):
         raise ConfigError("--candidates: a positive count, with --arm ours")
-    workspace_test = test_root(cfg).resolve()
-    if not workspace_test.is_dir():
-        raise ConfigError(f"{workspace_test}: missing (run the test split's stage: dvc repro downstream_test)")
-    out.mkdir(parents=True, exist_ok=True)
+    workspace_test = checked_test_split(cfg)
     if arm == "rules":  # write_arms' rules arm, and only it, gets the narrower ground
         arms_module.Relocate = ground_only(labels)
     else:  # ours' inserter keeps only persons on that ground
         arms_module.build_inserter = ours_on(labels, candidates)
-    variant = rerooted(cfg, out)
-    summary = arms_module.write_arms(variant, n, arms_root(variant, n))
-    link = test_root(variant)
-    if not link.exists():
-        link.symlink_to(workspace_test, target_is_directory=True)
+    summary = write_variant(cfg, n, out, workspace_test)
     print(json.dumps({"arm": arm, "person_on": labels, "candidates": candidates, "inserted": summary["inserted"]}))
 
 
