@@ -36,7 +36,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from support_arm import WORKER, init_worker  # noqa: E402
+from support_arm import SEEDS_FILE, WORKER, checked_arms, init_worker  # noqa: E402
 
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.downstream import arms_root, paired_metric, run_counts, run_folder_config  # noqa: E402
@@ -46,7 +46,6 @@ from pipeline.evaluation.paired import paired_difference  # noqa: E402
 from pipeline.evaluation.runs import train_and_score, worker_count  # noqa: E402
 from pipeline.io import atomic_write_json, read_json  # noqa: E402
 
-SEEDS_FILE = "seeds.jsonl"
 HALF_WIDTH = 0.02  # the issue's target on person IoU
 
 
@@ -99,10 +98,7 @@ def seed_ratios(counts: np.ndarray) -> np.ndarray:
 def combined_counts(n: int, out: Path, against: Path) -> tuple[dict, list[int], Config]:
     """Per metric and arm of OUT, the recorded run's per-image counts followed by OUT's further seeds', as
     [seeds, images, 2]; the seeds in that order; the recorded run's params."""
-    recorded_arms, mine = against / "arms" / str(n) / "arms.json", out / "arms.json"
-    if not mine.is_file() or not recorded_arms.is_file() or read_json(mine) != read_json(recorded_arms):
-        raise ConfigError(f"{mine}: not the arms of {recorded_arms} (run more_seeds.py in the workspace that "
-                          "wrote the recorded run)")
+    checked_arms(out, against, n)
     cfg = run_folder_config(against)
     recorded = run_counts(cfg, n)
     recorded_seeds = list(cfg.evaluate.downstream.seeds)

@@ -16,6 +16,17 @@ many objects each arm holds inserted (the dose: T spreads some candidates off th
 ``--candidates`` per class and frame keep it) and the mean entropy, in bits, of the where model's position
 distribution over the frames' cells before and after the temperature, beside a uniform choice's (how much it
 spread).
+
+relocate: the other half of the question - ours' very objects (shape, size, crop, blend) at the where model's
+draws. The rules arm made again with each try's position drawn from the density (a cell by the position
+softmax at temperature T, the bottom centre uniform inside it; the object's own size kept) instead of uniformly
+over the frame, and judged by the same rules; the other three arms as the stage writes them. So this rules arm
+differs from the recorded rules arm only in where its tries land, and from ours in the rules' filter in place of
+the augment stage's and in the shapes having been made for other spots.
+
+    python benchmarks/placement_spread.py relocate 40 --temperature 1 --out runs/relocate-t1
+    python benchmarks/support_arm.py run 40 0 1 2 --arm rules --out runs/relocate-t1
+    python benchmarks/support_arm.py compare 40 --arm rules --out runs/relocate-t1 --against .
 """
 
 from __future__ import annotations
@@ -39,13 +50,24 @@ from pipeline.augmentation import build_inserter  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.evaluation import arms as arms_module  # noqa: E402
+from pipeline.evaluation.copy_paste import Relocate  # noqa: E402
+from pipeline.insertion import scene_inputs  # noqa: E402
 from pipeline.models.where_net import WhereDensity  # noqa: E402
+from pipeline.scene import Scene  # noqa: E402
 
 
 def entropy_bits(logits: torch.Tensor) -> torch.Tensor:
     """Entropy in bits of the softmax over each row of ``logits`` [B, cells]."""
     log_p = torch.log_softmax(logits.double(), 1)
     return -(log_p.exp() * log_p).sum(1) / np.log(2)
+
+
+def density(where: torch.nn.Module) -> WhereDensity:
+    """``where``, refused in one line where it is not the density where module."""
+    if not isinstance(where, WhereDensity):
+        raise ConfigError("model.where_model: the temperature spreads the density where model's cells; "
+                          "this GAN's where module is the reference's (gan)")
+    return where
 
 
 def spread(temperature: float, candidates: int | None, entropies: dict[str, list[float]]) -> Callable:
@@ -57,10 +79,7 @@ def spread(temperature: float, candidates: int | None, entropies: dict[str, list
     def build(cfg: Config, device: torch.device, bank=None):
         inserter = build_inserter(dataclasses.replace(cfg, augment=dataclasses.replace(
             cfg.augment, candidates=candidates or cfg.augment.candidates)), device, bank)
-        where = inserter.gan.where
-        if not isinstance(where, WhereDensity):
-            raise ConfigError("model.where_model: the temperature spreads the density where model's cells; "
-                              "this GAN's where module is the reference's (gan)")
+        where = density(inserter.gan.where)
         forward = where.forward
 
         def flattened(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -75,6 +94,62 @@ def spread(temperature: float, candidates: int | None, entropies: dict[str, list
         return inserter
 
     return build
+
+
+def drawn_from_density(temperature: float, entropies: dict[str, list[float]]) -> type[Relocate]:
+    """``Relocate`` whose rules arm draws each try's position from the where model's density at ``temperature``
+    for the object's class, read on the frame as it was (before any object went in); copy-paste keeps its
+    uniform positions. Each frame's and class's entropy before and after the temperature goes into
+    ``entropies``."""
+
+    class RelocateAtDraws(Relocate):
+        def __init__(self, bank, cfg: Config, rules: bool = False):
+            super().__init__(bank, cfg, rules)
+            self.where = density(build_inserter(cfg, torch.device("cpu"), bank).gan.where) if rules else None
+            self.cells: dict[str, np.ndarray] = {}
+
+        def insert(self, scene: Scene, objects: list[dict], seed: int) -> int:
+            if self.where is not None:
+                x_where, _ = scene_inputs(scene, self.cfg, torch.device("cpu"))
+                classes = self.cfg.prepare.classes
+                c = torch.eye(len(classes))
+                with torch.no_grad():
+                    logits = self.where(x_where.expand(len(classes), -1, -1, -1), c)[:, 0]
+                for k, name in enumerate(classes):
+                    entropies["before"].append(float(entropy_bits(logits[k].flatten()[None])))
+                    entropies["after"].append(float(entropy_bits(logits[k].flatten()[None] / temperature)))
+                    p = torch.softmax(logits[k].double().flatten() / temperature, 0)
+                    entropies["uniform"] = [float(np.log2(p.numel()))]
+                    self.cells[name] = p.reshape(logits[k].shape).numpy()
+            return super().insert(scene, objects, seed)
+
+        def position(self, scene: Scene, m: dict, w: int, h: int, rng: np.random.Generator) -> tuple[int, int]:
+            if self.where is None:
+                return super().position(scene, m, w, h, rng)
+            cells = self.cells[m["class"]]
+            rows, cols = cells.shape
+            p = cells.ravel()
+            cell = int(rng.choice(p.size, p=p / p.sum()))
+            u = rng.random(2)
+            height, width = scene.size
+            cx = (cell % cols + u[0]) / cols * width
+            bottom = (cell // cols + u[1]) / rows * height
+            nx = int(np.clip(round(cx - w / 2), 0, width - w))
+            ny = int(np.clip(round(bottom) - h, 0, height - h))
+            return nx, ny
+
+    return RelocateAtDraws
+
+
+def relocate(cfg: Config, n: int, temperature: float, out: Path) -> None:
+    if not temperature > 0:
+        raise ConfigError(f"--temperature: expected > 0, got {temperature}")
+    workspace_test = checked_test_split(cfg)
+    entropies: dict[str, list[float]] = {"before": [], "after": []}
+    arms_module.Relocate = drawn_from_density(temperature, entropies)
+    summary = write_variant(cfg, n, out, workspace_test)
+    print(json.dumps({"relocate": True, "temperature": temperature, "inserted": summary["inserted"],
+                      "position_entropy_bits": {k: round(float(np.mean(v)), 3) for k, v in entropies.items()}}))
 
 
 def write(cfg: Config, n: int, temperature: float, out: Path, candidates: int | None = None) -> None:
@@ -99,9 +174,18 @@ def main() -> None:
     w.add_argument("--candidates", type=int, help="the GAN's draws per class and frame (default: augment.candidates)")
     w.add_argument("--out", type=Path, required=True, help="the variant's folder, e.g. runs/spread-t3")
     w.add_argument("--params", default="params.yaml")
+    r = sub.add_parser("relocate", help="write the arms with the rules arm's tries at the where model's draws")
+    r.add_argument("n", type=int)
+    r.add_argument("--temperature", type=float, default=1.0, help="divides the position logits (default 1: "
+                   "the where model's own draws)")
+    r.add_argument("--out", type=Path, required=True, help="the variant's folder, e.g. runs/relocate-t1")
+    r.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     with reported_as_one_line():
-        write(load_config(args.params), args.n, args.temperature, args.out, args.candidates)
+        if args.command == "relocate":
+            relocate(load_config(args.params), args.n, args.temperature, args.out)
+        else:
+            write(load_config(args.params), args.n, args.temperature, args.out, args.candidates)
 
 
 if __name__ == "__main__":

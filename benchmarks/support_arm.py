@@ -19,7 +19,9 @@ run: per seed, the arm's segmenter trained and scored as the downstream runs do 
 ``evaluate.downstream.workers`` processes side by side; one JSON line per seed appended to OUT/runs.jsonl.
 compare: per seed, the arm's person and car IoU minus the recorded run's arms of the same seed (its
 ``metrics/downstream/N-SEED.json``: the same test images, initial weights and batches), with the t 95% interval over
-the seeds, and the false person blobs a seed by what lies under them. ``run --arm ours`` on seed 0 of a rules
+the seeds, and the false person blobs a seed by what lies under them; ``--more MORE`` takes the seeds the recorded
+run lacks from ``more_seeds.py run``'s MORE/seeds.jsonl (the recorded arms trained at further seeds in the workspace
+that wrote them; only the arms trained there are compared). ``run --arm ours`` on seed 0 of a rules
 variant checks the pairing: it gives the recorded ours' figures to the last digit when the workspace's arms are the
 recorded run's.
 """
@@ -45,15 +47,17 @@ from downstream_errors import recorded_figures, t_cell  # noqa: E402
 
 from pipeline.augmentation import build_inserter  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
-from pipeline.downstream import arms_root, test_root  # noqa: E402
+from pipeline.downstream import METRICS_DIR, arms_root, run_name, test_root  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.evaluation import arms as arms_module  # noqa: E402
 from pipeline.evaluation.arm_layout import ARMS  # noqa: E402
 from pipeline.evaluation.copy_paste import Relocate  # noqa: E402
 from pipeline.evaluation.runs import read_test_set, train_and_score, worker_count  # noqa: E402
+from pipeline.io import read_json  # noqa: E402
 from pipeline.labels import BY_NAME  # noqa: E402
 
 RUNS_FILE = "runs.jsonl"
+SEEDS_FILE = "seeds.jsonl"  # more_seeds.py run's: further seeds of a recorded run's arms
 
 
 def rerooted(cfg: Config, out: Path) -> Config:
@@ -165,26 +169,52 @@ def run(cfg: Config, n: int, arm: str, seeds: list[int], out: Path) -> None:
                   f"{line['seconds']:.0f} s", flush=True)
 
 
-def compare(n: int, out: Path, against: Path, arm: str) -> None:
+def checked_arms(folder: Path, against: Path, n: int) -> Path:
+    """``folder``'s arms.json (copied there by more_seeds.py run), refused in one line when its arms are not the
+    recorded run's (``against``/arms/N/arms.json): its runs would not pair with the recorded ones."""
+    mine, recorded = folder / "arms.json", against / "arms" / str(n) / "arms.json"
+    if not mine.is_file() or not recorded.is_file() or read_json(mine) != read_json(recorded):
+        raise ConfigError(f"{mine}: not the arms of {recorded} (run more_seeds.py in the workspace that "
+                          "wrote the recorded run)")
+    return mine
+
+
+def further_seeds(more: Path, against: Path, n: int) -> dict[int, dict[str, dict]]:
+    """Per seed and arm, the figures of the recorded run's arms trained at further seeds by ``more_seeds.py run``
+    (MORE/seeds.jsonl)."""
+    checked_arms(more, against, n)
+    runs: dict[int, dict[str, dict]] = {}
+    for r in map(json.loads, (more / SEEDS_FILE).read_text().splitlines()):
+        if r["n"] == n:
+            runs.setdefault(r["seed"], {})[r["arm"]] = r
+    return runs
+
+
+def compare(n: int, out: Path, against: Path, arm: str, more: Path | None = None) -> None:
     path = out / RUNS_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: missing (train first: support_arm.py run {n} SEED ...)")
     lines = {r["seed"]: r for r in map(json.loads, path.read_text().splitlines()) if r["arm"] == arm and r["n"] == n}
     seeds = sorted(lines)
-    recorded = {seed: figures["arms"] for seed, figures in zip(seeds, recorded_figures(against, n, seeds), strict=True)}
-    print(f"{arm} of {out} against {against}: N = {n}, seeds {seeds}")
+    further = further_seeds(more, against, n) if more is not None else {}
+    in_run = [s for s in seeds if s not in further or (against / METRICS_DIR / f"{run_name(n, s)}.json").is_file()]
+    recorded = {seed: figures["arms"] for seed, figures in zip(in_run, recorded_figures(against, n, in_run),
+                                                              strict=True)}
+    recorded |= {s: further[s] for s in seeds if s not in recorded}
+    arms = [a for a in ARMS if all(a in recorded[s] for s in seeds)]
+    print(f"{arm} of {out} against {against}" + (f" and {more}" if more else "") + f": N = {n}, seeds {seeds}")
     for name in ("person", "car"):
         mine = np.array([lines[s]["segmenter"][f"{name}_iou"] for s in seeds])
         cells = [f"{name} IoU {mine.mean():.4f}"]
-        for other in ("rules", "ours", "copy_paste", "subset"):
+        for other in sorted(arms, key=("rules", "ours", "copy_paste", "subset").index):
             theirs = np.array([recorded[s][other]["segmenter"][f"{name}_iou"] for s in seeds])
             cells.append(f"minus {other} ({theirs.mean():.4f}) {t_cell(mine - theirs, 3)}")
         print("  " + "; ".join(cells))
     under = {}
-    for label in ("variant", *ARMS):
+    for label in ("variant", *arms):
         counts = [lines[s]["segmenter"] if label == "variant" else recorded[s][label]["segmenter"] for s in seeds]
         under[label] = [c["false_positives"]["person"]["under"] for c in counts]
-    print("  false person blobs a seed by what lies under them: variant / " + " / ".join(ARMS))
+    print("  false person blobs a seed by what lies under them: variant / " + " / ".join(arms))
     ground = sorted({k for runs in under.values() for u in runs for k in u},
                     key=lambda k: -sum(u.get(k, 0) for u in under["variant"]))
     for k in ground:
@@ -208,13 +238,15 @@ def main() -> None:
     c.add_argument("n", type=int)
     c.add_argument("--against", type=Path, required=True, help="a recorded run folder, e.g. docs/runs/builtin-gan0")
     c.add_argument("--arm", default="rules", choices=ARMS)
+    c.add_argument("--more", type=Path, help="the recorded arms at further seeds: more_seeds.py run's OUT (its "
+                   "seeds.jsonl), for the seeds the recorded run lacks")
     for p in (w, r, c):
         p.add_argument("--out", type=Path, required=True, help="the variant's folder, e.g. runs/support-sidewalk")
         p.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     with reported_as_one_line():
         if args.command == "compare":
-            compare(args.n, args.out, args.against, args.arm)
+            compare(args.n, args.out, args.against, args.arm, args.more)
             return
         cfg = load_config(args.params)
         if args.command == "write":

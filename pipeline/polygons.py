@@ -280,16 +280,14 @@ def _bridge(ring: np.ndarray, other: np.ndarray, crossing: np.ndarray | None = N
     d = np.sqrt(dx * dx + dy * dy)
     d[dy == 0] += 1e6
     flat = d.ravel()
-    k = min(candidates, flat.size)
+    best = [int(np.argmin(flat))]
     if crossing is not None:
         # The k shortest pairs, ties at the k-th distance taken by position: np.argpartition's order among
         # ties follows the CPU features numpy dispatches, and the written polygons would follow the machine.
+        k = min(candidates, flat.size)
         kth = np.partition(flat, k - 1)[k - 1]
         below = np.flatnonzero(flat < kth)
         best = np.concatenate([below, np.flatnonzero(flat == kth)[: k - below.size]])
-    else:
-        best = [int(np.argmin(flat))]
-    if crossing is not None:
         # Every candidate's line at once, sampled as np.linspace(start, stop, n) samples it (its last point
         # exactly ``stop``): the crossing costs are halves and small integers, so their sums are exact in
         # any order.

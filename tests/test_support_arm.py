@@ -106,6 +106,42 @@ def test_compare_reads_the_arm_against_the_recorded_arms_of_the_same_seeds(tmp_p
     assert missing.returncode != 0 and missing.stderr.count("\n") == 1 and "40-0.json: missing" in missing.stderr
 
 
+def test_compare_takes_the_seeds_the_recorded_run_lacks_from_more_seeds(tmp_path):
+    """``--more``: seeds 2 and 3, which the recorded run lacks, come from more_seeds.py's seeds.jsonl (its arms
+    only); a seed the recorded run has keeps the recorded figures; other arms than the recorded run's: one line."""
+    variant, rules = [0.55, 0.57, 0.52, 0.50], [0.60, 0.59, 0.58, 0.56]
+    out, recorded, more = tmp_path / "variant", tmp_path / "recorded", tmp_path / "more"
+    for folder in (out, more, recorded / "metrics" / "downstream", recorded / "arms" / "40"):
+        folder.mkdir(parents=True)
+    (out / "runs.jsonl").write_text("".join(json.dumps({"n": 40, "arm": "rules", "seed": s, "segmenter": segmenter(
+        v, {"sidewalk": 9})}) + "\n" for s, v in enumerate(variant)))
+    for s in (0, 1):
+        arms = {a: {"segmenter": segmenter(0.5, {"road": 2})} for a in ARMS}
+        arms["rules"] = {"segmenter": segmenter(rules[s], {"road": 4})}
+        (recorded / "metrics" / "downstream" / f"40-{s}.json").write_text(json.dumps({"seed": s, "arms": arms}))
+    further = [{"n": 40, "arm": arm, "seed": s, "segmenter": segmenter(rules[s] if arm == "rules" else 0.4,
+                                                                       {"road": 6})}
+               for s in (2, 3) for arm in ("ours", "rules")]
+    further.append({"n": 40, "arm": "rules", "seed": 0, "segmenter": segmenter(0.0, {"road": 6})})  # not taken
+    (more / "seeds.jsonl").write_text("".join(json.dumps(line) + "\n" for line in further))
+    (recorded / "arms" / "40" / "arms.json").write_text(json.dumps({"inserted": {"ours": {"person": 7}}}))
+    (more / "arms.json").write_text(json.dumps({"inserted": {"ours": {"person": 7}}}))
+    command = [sys.executable, str(SCRIPT), "compare", "40", "--out", str(out), "--against", str(recorded),
+               "--more", str(more)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "N = 40, seeds [0, 1, 2, 3]" in result.stdout
+    d = np.subtract(variant, rules)
+    ci = stats.ttest_1samp(d, 0).confidence_interval(0.95)
+    person = next(line for line in result.stdout.splitlines() if "person IoU" in line)
+    assert f"minus rules ({np.mean(rules):.4f}) {d.mean():+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]" in person
+    assert "minus ours (0.4500)" in person and "copy_paste" not in person and "subset" not in person
+    assert "variant / ours / rules" in result.stdout
+    (more / "arms.json").write_text(json.dumps({"inserted": {"ours": {"person": 8}}}))
+    other = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert other.returncode != 0 and other.stderr.count("\n") == 1 and "not the arms of" in other.stderr
+
+
 # (variant folder, arm, N, seeds, recorded run, what compare prints, what docs/history.md quotes, inserted persons)
 RECORDED = [
     ("builtin-steps600-support-sidewalk", "rules", 40, list(range(13)), "builtin-steps600-gan0",

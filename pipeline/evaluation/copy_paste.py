@@ -60,12 +60,17 @@ class Relocate:
             return False
         return camera is None or self.rules.scale_fits(ny + rows[0], ny + rows[1], label_id, camera)
 
+    def position(self, scene: Scene, m: dict, w: int, h: int, rng: np.random.Generator) -> tuple[int, int]:
+        """Where one try puts the top-left corner of manifest object ``m``'s ``w`` x ``h`` box: uniformly inside
+        the frame (the placement rules, for the rules arm, judge it afterwards)."""
+        height, width = scene.size
+        return int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+
     def insert(self, scene: Scene, objects: list[dict], seed: int) -> int:
         """Insert the manifest's ``objects`` (in their order) into ``scene`` at new positions (in place);
         returns how many went in."""
         a = self.cfg.augment
         rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-        height, width = scene.size
         camera = self.rules.camera(scene) if self.rules else None  # the frame as it was, as augment fits it
         tries = self.cfg.evaluate.downstream.rules_tries if self.rules else TRIES_PER_OBJECT
         inserted = 0
@@ -77,7 +82,7 @@ class Relocate:
             label_id = BY_NAME[m["class"]].id
             padded, rows = footprint(local)
             for _ in range(tries):
-                nx, ny = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+                nx, ny = self.position(scene, m, w, h, rng)
                 if self.rules is not None and not self.plausible(scene.labels, padded, rows, nx, ny, label_id,
                                                                  camera):
                     continue
