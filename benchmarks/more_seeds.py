@@ -36,7 +36,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from support_arm import SEEDS_FILE, WORKER, checked_arms, init_worker  # noqa: E402
+from support_arm import SEEDS_FILE, WORKER, checked_arms, init_worker, seeds_lines  # noqa: E402
 
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.downstream import arms_root, paired_metric, run_counts, run_folder_config  # noqa: E402
@@ -56,19 +56,12 @@ def _train(n: int, arm: str, seed: int) -> dict:
     return {"n": n, "arm": arm, "seed": seed, "threads": cfg.evaluate.downstream.threads, **figures}
 
 
-def read_lines(out: Path, n: int) -> dict[tuple[str, int], dict]:
-    path = out / SEEDS_FILE
-    if not path.is_file():
-        return {}
-    return {(r["arm"], r["seed"]): r for r in map(json.loads, path.read_text().splitlines()) if r["n"] == n}
-
-
 def run(cfg: Config, n: int, arms: list[str], seeds: list[int], out: Path) -> None:
     root = arms_root(cfg, n)
     for arm in arms:
         if not (root / arm).is_dir():
             raise ConfigError(f"{root / arm}: missing (run `dvc repro arms@{n}`)")
-    done = read_lines(out, n)
+    done = seeds_lines(out, n)
     jobs = [(arm, seed) for seed in seeds for arm in arms if (arm, seed) not in done]
     if not jobs:
         print(f"{out / SEEDS_FILE}: every arm and seed asked for is there")
@@ -102,7 +95,7 @@ def combined_counts(n: int, out: Path, against: Path) -> tuple[dict, list[int], 
     cfg = run_folder_config(against)
     recorded = run_counts(cfg, n)
     recorded_seeds = list(cfg.evaluate.downstream.seeds)
-    lines = read_lines(out, n)
+    lines = seeds_lines(out, n)
     arms = [a for a in ARMS if any(arm == a for arm, _ in lines)]
     if "ours" not in arms or len(arms) < 2:
         raise ConfigError(f"{out / SEEDS_FILE}: needs ours and at least one other arm (has {arms})")

@@ -141,28 +141,36 @@ def drawn_from_density(temperature: float, entropies: dict[str, list[float]]) ->
     return RelocateAtDraws
 
 
-def relocate(cfg: Config, n: int, temperature: float, out: Path) -> None:
+def checked_temperature(temperature: float) -> None:
     if not temperature > 0:
         raise ConfigError(f"--temperature: expected > 0, got {temperature}")
-    workspace_test = checked_test_split(cfg)
-    entropies: dict[str, list[float]] = {"before": [], "after": []}
-    arms_module.Relocate = drawn_from_density(temperature, entropies)
+
+
+def write_and_report(cfg: Config, n: int, out: Path, workspace_test: Path, entropies: dict[str, list[float]],
+                     **head) -> None:
+    """``write_variant`` with whatever the caller patched, then one JSON line: ``head``, the dose the arms hold
+    inserted and the mean position entropies (bits) the patch collected."""
     summary = write_variant(cfg, n, out, workspace_test)
-    print(json.dumps({"relocate": True, "temperature": temperature, "inserted": summary["inserted"],
+    print(json.dumps({**head, "inserted": summary["inserted"],
                       "position_entropy_bits": {k: round(float(np.mean(v)), 3) for k, v in entropies.items()}}))
 
 
+def relocate(cfg: Config, n: int, temperature: float, out: Path) -> None:
+    checked_temperature(temperature)
+    workspace_test = checked_test_split(cfg)
+    entropies: dict[str, list[float]] = {"before": [], "after": []}
+    arms_module.Relocate = drawn_from_density(temperature, entropies)
+    write_and_report(cfg, n, out, workspace_test, entropies, relocate=True, temperature=temperature)
+
+
 def write(cfg: Config, n: int, temperature: float, out: Path, candidates: int | None = None) -> None:
-    if not temperature > 0:
-        raise ConfigError(f"--temperature: expected > 0, got {temperature}")
+    checked_temperature(temperature)
     if candidates is not None and candidates < 1:
         raise ConfigError(f"--candidates: expected >= 1, got {candidates}")
     workspace_test = checked_test_split(cfg)
     entropies: dict[str, list[float]] = {"before": [], "after": []}
     arms_module.build_inserter = spread(temperature, candidates, entropies)
-    summary = write_variant(cfg, n, out, workspace_test)
-    print(json.dumps({"temperature": temperature, "candidates": candidates, "inserted": summary["inserted"],
-                      "position_entropy_bits": {k: round(float(np.mean(v)), 3) for k, v in entropies.items()}}))
+    write_and_report(cfg, n, out, workspace_test, entropies, temperature=temperature, candidates=candidates)
 
 
 def main() -> None:

@@ -169,14 +169,21 @@ def run(cfg: Config, n: int, arm: str, seeds: list[int], out: Path) -> None:
                   f"{line['seconds']:.0f} s", flush=True)
 
 
-def checked_arms(folder: Path, against: Path, n: int) -> Path:
-    """``folder``'s arms.json (copied there by more_seeds.py run), refused in one line when its arms are not the
-    recorded run's (``against``/arms/N/arms.json): its runs would not pair with the recorded ones."""
+def checked_arms(folder: Path, against: Path, n: int) -> None:
+    """Refused in one line when ``folder``'s arms.json (copied there by more_seeds.py run) is not the recorded
+    run's (``against``/arms/N/arms.json): its runs would not pair with the recorded ones."""
     mine, recorded = folder / "arms.json", against / "arms" / str(n) / "arms.json"
     if not mine.is_file() or not recorded.is_file() or read_json(mine) != read_json(recorded):
         raise ConfigError(f"{mine}: not the arms of {recorded} (run more_seeds.py in the workspace that "
                           "wrote the recorded run)")
-    return mine
+
+
+def seeds_lines(folder: Path, n: int) -> dict[tuple[str, int], dict]:
+    """``more_seeds.py run``'s lines for N in FOLDER/seeds.jsonl, by (arm, seed); none where the file is missing."""
+    path = folder / SEEDS_FILE
+    if not path.is_file():
+        return {}
+    return {(r["arm"], r["seed"]): r for r in map(json.loads, path.read_text().splitlines()) if r["n"] == n}
 
 
 def further_seeds(more: Path, against: Path, n: int) -> dict[int, dict[str, dict]]:
@@ -184,9 +191,8 @@ def further_seeds(more: Path, against: Path, n: int) -> dict[int, dict[str, dict
     (MORE/seeds.jsonl)."""
     checked_arms(more, against, n)
     runs: dict[int, dict[str, dict]] = {}
-    for r in map(json.loads, (more / SEEDS_FILE).read_text().splitlines()):
-        if r["n"] == n:
-            runs.setdefault(r["seed"], {})[r["arm"]] = r
+    for (arm, seed), r in seeds_lines(more, n).items():
+        runs.setdefault(seed, {})[arm] = r
     return runs
 
 
