@@ -1,0 +1,312 @@
+"""Do a frame's own objects tell how big a new one should be? On a dataset without cameras the learned rules hold
+one ground plane for every frame (``rules.learned``), but frames of one camera, zoom or street show their objects
+bigger or smaller than another's. This measures how much of an object's size under that plane its frame shares with
+the frame's other objects, and what the augment stage's inserted objects gain when each frame's candidates are
+scaled by that shared part.
+
+    python benchmarks/frame_scale.py learn
+    python benchmarks/frame_scale.py compare --split train --every 4 --out runs/frame-scale-s0-train
+    python benchmarks/frame_scale.py compare --split val --out runs/frame-scale-s0-val
+
+learn: each single object's size as the log of its scale ratio under the learned plane over its class's (0 is the
+class's typical object at that row), grouped by frame, split into a part between frames and a part within them
+(one-way random effects, method of moments, on the train split). A frame's scale is then its objects' mean log
+ratio shrunk toward the dataset's by ``n * between / (n * between + within)`` for n objects - the best linear
+prediction of a new object's size from n frame-mates. Printed: the two parts, how well each object's size is
+foretold from its frame-mates (leave one out) beside the dataset's mean, on the train split and on the split
+``--split`` (default the downstream test split), that split's frame scales, and the median scale ratio by the
+part of the frame name before its first ``_`` (CamVid's sequences).
+
+compare: the augment stage's code on one split (``--every K``: every K-th frame, through a list file), twice: as
+it is (OUT/off) and with each frame's candidate boxes scaled about their bottom centre by the frame's scale, read
+on the frame before anything went in, and the filter's scale band (``augment.scale_band``) scaled with them
+(``--band frame``, the default) or left about the dataset's plane (``--band dataset``) (OUT/on); the same
+latents, crops and other rules. Each run is scored by the
+evaluate stage's code (``evaluate_inserted``: plausibility under the learned rules, median height and scale of
+the inserted and the real objects), and by how an inserted object's size follows its frame's real objects: the
+slope of its log scale ratio on the mean of the frame's (the real objects' own slope, each against its frame-mates,
+beside it). Needs a workspace with ``rules.learned``, a prepared dataset and a trained GAN (the CamVid profile:
+``ctxaug profile camvid``, then the prepare and train stages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline import augmentation  # noqa: E402
+from pipeline.augment import augment  # noqa: E402
+from pipeline.config import Config, load_config  # noqa: E402
+from pipeline.datasets import open_dataset  # noqa: E402
+from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
+from pipeline.evaluation.inserted import evaluate_inserted, read_manifest  # noqa: E402
+from pipeline.labels import BY_NAME, TARGET_CLASSES  # noqa: E402
+from pipeline.rules import Yardstick, scale_ratio  # noqa: E402
+from pipeline.scene import Scene  # noqa: E402
+
+STAGE_BUILD_INSERTER = augmentation.build_inserter  # the augment stage's own, which ``frame_scaled`` wraps
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameSpread:
+    """Objects' log scale ratios (over their class's) split by frame: their ``mean``, the variance ``within``
+    a frame and the variance of the frames' own levels ``between`` them."""
+
+    mean: float
+    within: float
+    between: float
+
+    def weight(self, n: int) -> float:
+        """How much of the mean of n frame-mates a new object of the frame shares."""
+        return 0.0 if n == 0 or self.between <= 0 else n * self.between / (n * self.between + self.within)
+
+    def factor(self, logs: np.ndarray) -> float:
+        """The frame's scale: its objects' mean log ratio, shrunk toward the dataset's, as a factor."""
+        return 1.0 if len(logs) == 0 else math.exp(self.weight(len(logs)) * (float(np.mean(logs)) - self.mean))
+
+
+def learn_spread(frames: list[np.ndarray]) -> FrameSpread:
+    """One-way random effects by the method of moments over the frames that hold an object (unbalanced groups:
+    ``n0`` is the effective group size)."""
+    groups = [np.asarray(f, float) for f in frames if len(f)]
+    sizes = np.array([len(g) for g in groups])
+    n, k = int(sizes.sum()), len(groups)
+    if k < 2 or n <= k:
+        raise ConfigError(f"frame_scale: {n} objects in {k} frames - too few to tell frames apart")
+    values = np.concatenate(groups)
+    mean = float(values.mean())
+    within = sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / (n - k)
+    between_square = sum(len(g) * (float(g.mean()) - mean) ** 2 for g in groups) / (k - 1)
+    n0 = (n - float((sizes ** 2).sum()) / n) / (k - 1)
+    return FrameSpread(mean, within, max(0.0, (between_square - within) / n0))
+
+
+def frame_logs(scene: Scene, yardstick: Yardstick, min_area: int) -> np.ndarray:
+    """Log scale ratio over the class's of each single person and car of the frame (not a crowd region, at least
+    ``min_area`` pixels, not cut by the frame's border, standing below the horizon); none without a plane."""
+    camera = yardstick.camera(scene)
+    height, width = scene.size
+    out = []
+    for inst in scene.instances:
+        if camera is None or inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < min_area:
+            continue
+        mask = scene.instance_ids == inst.value
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if rows[0] == 0 or cols[0] == 0 or rows[-1] == height - 1 or cols[-1] == width - 1:
+            continue
+        ratio = scale_ratio(mask, yardstick.class_camera(camera, inst.label_id), inst.label_id)
+        if ratio > 0:  # nan (above the horizon) fails this too
+            out.append(math.log(ratio))
+    return np.array(out)
+
+
+def split_logs(cfg: Config, yardstick: Yardstick, split: str) -> list[np.ndarray]:
+    return list(named_logs(cfg, yardstick, split).values())
+
+
+def named_logs(cfg: Config, yardstick: Yardstick, split: str) -> dict[str, np.ndarray]:
+    """``frame_logs`` of every frame of ``split``, by frame name."""
+    dataset = open_dataset(cfg.data, split, cfg.coco)
+    return {dataset.frame_id(i).stem: frame_logs(scene, yardstick, cfg.prepare.min_area)
+            for i, scene in enumerate(dataset)}
+
+
+def by_prefix(frames: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Objects and their median scale ratio (over their class's) by the part of the frame name before its first
+    ``_`` (CamVid's sequence: one camera and drive)."""
+    groups: dict[str, list[np.ndarray]] = {}
+    for stem, logs in frames.items():
+        groups.setdefault(stem.split("_")[0], []).append(logs)
+    return {prefix: {"objects": int(sum(len(g) for g in logs)),
+                     "median_scale": round(math.exp(float(np.median(np.concatenate(logs)))), 3)}
+            for prefix, logs in sorted(groups.items()) if sum(len(g) for g in logs)}
+
+
+def foretold(frames: list[np.ndarray], spread: FrameSpread) -> dict:
+    """Mean squared error of each object's log ratio foretold by the dataset's mean and by its frame's scale read
+    from its frame-mates (leave one out), and the slope of the objects' log ratio on their frame-mates' mean."""
+    plain, framed, mates, own = [], [], [], []
+    for logs in frames:
+        for i in range(len(logs)):
+            rest = np.delete(logs, i)
+            plain.append((logs[i] - spread.mean) ** 2)
+            framed.append((logs[i] - spread.mean - math.log(spread.factor(rest))) ** 2)
+            if len(rest):
+                mates.append(float(rest.mean()))
+                own.append(float(logs[i]))
+    return {"objects": len(plain), "mse_dataset_mean": round(float(np.mean(plain)), 4),
+            "mse_frame_scale": round(float(np.mean(framed)), 4), "slope_on_mates": _slope(mates, own)}
+
+
+def _slope(x: list[float], y: list[float]) -> float | None:
+    return round(float(np.polyfit(x, y, 1)[0]), 3) if len(x) > 2 and np.ptp(x) > 0 else None
+
+
+def learned_yardstick(cfg: Config) -> Yardstick:
+    if not cfg.rules.learned:
+        raise ConfigError("rules.learned: the frame scale is read under the learned plane (true for a dataset "
+                          "without cameras, e.g. the CamVid profile)")
+    return Yardstick.of(cfg)
+
+
+def learn(cfg: Config, split: str) -> dict:
+    yardstick = learned_yardstick(cfg)
+    train_named, other_named = (named_logs(cfg, yardstick, s) for s in (cfg.prepare.splits[0], split))
+    train, other = list(train_named.values()), list(other_named.values())
+    spread = learn_spread(train)
+    return {"learned_on": cfg.prepare.splits[0], **{k: round(v, 4) for k, v in dataclasses.asdict(spread).items()},
+            "weight_by_objects": {n: round(spread.weight(n), 3) for n in (1, 2, 3, 5, 10)},
+            cfg.prepare.splits[0]: foretold(train, spread), split: foretold(other, spread),
+            f"{split}_frame_factor_quantiles": [round(float(q), 3) for q in np.quantile(
+                [spread.factor(f) for f in other if len(f)], [0.1, 0.25, 0.5, 0.75, 0.9])],
+            "by_name_prefix": {cfg.prepare.splits[0]: by_prefix(train_named), split: by_prefix(other_named)}}
+
+
+def scaled_boxes(box: torch.Tensor, factor: float) -> torch.Tensor:
+    """Boxes [B, 4] (x0, y0, x1, y1) scaled by ``factor`` about their bottom centre."""
+    x0, y0, x1, y1 = box.unbind(1)
+    cx, w, h = (x0 + x1) / 2, (x1 - x0) * factor, (y1 - y0) * factor
+    return torch.stack([cx - w / 2, y1 - h, cx + w / 2, y1], 1)
+
+
+def frame_scaled(spread: FrameSpread, factors: list[float], band_moves: bool = True) -> Callable:
+    """``build_inserter`` whose candidate boxes - and with ``band_moves`` the augment filter's scale band - are
+    scaled by each frame's scale (read on the frame as it was, before any object went in); every frame's factor
+    goes into ``factors``."""
+
+    def build(cfg: Config, device: torch.device, bank=None):
+        inserter = STAGE_BUILD_INSERTER(cfg, device, bank)
+        sample, insert = inserter.gan.sample, inserter.insert
+        current = [1.0]
+
+        def sample_scaled(*args, **kwargs):
+            out = sample(*args, **kwargs)
+            if current[0] != 1.0:
+                out = {**out, "box": scaled_boxes(out["box"], current[0])}
+            return out
+
+        def insert_scaled(scene: Scene, seed: int, exclude_frame: str | None = None):
+            current[0] = spread.factor(frame_logs(scene, inserter.yardstick, cfg.prepare.min_area))
+            factors.append(current[0])
+            if not band_moves:
+                return insert(scene, seed, exclude_frame)
+            # The filter's band moves with the frame: a band about the dataset's plane would refuse the frame's
+            # own size wherever that lies toward an edge of it.
+            band = [bound * current[0] for bound in cfg.augment.scale_band]
+            inserter.cfg = dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, scale_band=band))
+            return insert(scene, seed, exclude_frame)
+
+        inserter.gan.sample, inserter.insert = sample_scaled, insert_scaled  # instance attributes
+        return inserter
+
+    return build
+
+
+def run_arm(cfg: Config, split: str, every: int, out: Path, spread: FrameSpread | None, band_moves: bool = True
+            ) -> dict:
+    """Augment ``split`` (every ``every``-th frame) into ``out`` as the stage does, with the frame scale when
+    ``spread`` is given; then score it."""
+    if out.exists():  # a fresh run: the augment stage would take the other arm's finished frames as its own
+        shutil.rmtree(out)
+    data = cfg.data
+    if every > 1:
+        dataset = open_dataset(cfg.data, split, cfg.coco)
+        rows = [f"{f.image.relative_to(dataset.root)} {f.label.relative_to(dataset.root)}"
+                for f in dataset.frames[::every]]
+        listing = (out / "frames.txt").resolve()
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text("\n".join(rows) + "\n")
+        data = dataclasses.replace(data, semantic=dataclasses.replace(
+            data.semantic, lists={**data.semantic.lists, split: str(listing)}))
+    run_cfg = dataclasses.replace(cfg, data=data, augment=dataclasses.replace(
+        cfg.augment, out=str(out), splits=[split], workers=1))
+    factors: list[float] = []
+    augmentation.build_inserter = frame_scaled(spread, factors, band_moves) if spread else STAGE_BUILD_INSERTER
+    try:
+        result = augment(run_cfg)
+    finally:
+        augmentation.build_inserter = STAGE_BUILD_INSERTER
+    if not result["merged"]:
+        raise ConfigError(f"{out}: the augment run did not finish every frame")
+    scored = evaluate_inserted(run_cfg, out, splits=[split])
+    summary = result["summary"]["classes"]
+    return {"frames": result["frames_done"],
+            "frame_factor_median": round(float(np.median(factors)), 3) if factors else None,
+            **{name: {"acceptance": summary[name]["acceptance_rate"], "inserted": summary[name]["inserted"],
+                      "plausible": {arm: scored[name][arm]["plausible"] for arm in ("ours", "random", "real")},
+                      "median_height": scored[name].get("median_height"),
+                      "median_scale": scored[name].get("median_scale")} for name in scored},
+            "follows_frame": follows_frame(run_cfg, out, split)}
+
+
+def follows_frame(cfg: Config, out: Path, split: str) -> dict:
+    """Slope of the inserted objects' log scale ratio on the mean of their frame's real objects', beside the real
+    objects' own (each on its frame-mates), over the frames holding real objects."""
+    yardstick = learned_yardstick(cfg)
+    dataset = open_dataset(cfg.data, split, cfg.coco)
+    stems = {dataset.frame_id(i).stem: i for i in range(len(dataset))}
+    frame_mean, inserted = [], []
+    for m in read_manifest(out):
+        scene = dataset[stems[m["source_frame"]]]
+        logs = frame_logs(scene, yardstick, cfg.prepare.min_area)
+        label_id = BY_NAME[m["class"]].id
+        mask = mask_utils.decode(m["whole_mask"]).astype(bool)
+        ratio = scale_ratio(mask, yardstick.class_camera(yardstick.camera(scene), label_id), label_id)
+        if len(logs) and ratio > 0:
+            frame_mean.append(float(logs.mean()))
+            inserted.append(math.log(ratio))
+    real = foretold(split_logs(cfg, yardstick, split), FrameSpread(0.0, 1.0, 0.0))
+    return {"inserted_objects": len(inserted), "inserted_slope": _slope(frame_mean, inserted),
+            "real_slope": real["slope_on_mates"]}
+
+
+def compare(cfg: Config, split: str, every: int, out: Path, band: str = "frame") -> dict:
+    if every < 1:
+        raise ConfigError(f"--every: expected >= 1, got {every}")
+    yardstick = learned_yardstick(cfg)
+    spread = learn_spread(split_logs(cfg, yardstick, cfg.prepare.splits[0]))
+    return {"split": split, "every": every, "band": band, "spread": dataclasses.asdict(spread),
+            "off": run_arm(cfg, split, every, out / "off", None),
+            "on": run_arm(cfg, split, every, out / "on", spread, band == "frame")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    le = sub.add_parser("learn", help="how much of an object's size its frame shares, learned on the train split")
+    le.add_argument("--split", help="the split to read it on as well (default: the downstream test split)")
+    le.add_argument("--params", default="params.yaml")
+    co = sub.add_parser("compare", help="the augment stage on one split without and with the frame scale")
+    co.add_argument("--split", required=True)
+    co.add_argument("--every", type=int, default=1, help="every K-th frame of the split (default 1: all)")
+    co.add_argument("--out", type=Path, required=True, help="folder for the two runs (OUT/off, OUT/on)")
+    co.add_argument("--band", choices=("frame", "dataset"), default="frame",
+                    help="the filter's scale band with the frame scale: scaled with the candidates (frame) or "
+                         "about the dataset's plane as the stage has it (dataset)")
+    co.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    with reported_as_one_line():
+        cfg = load_config(args.params)
+        if args.command == "learn":
+            result = learn(cfg, args.split or cfg.evaluate.downstream.test_split)
+        else:
+            result = compare(cfg, args.split, args.every, args.out, args.band)
+            (args.out / "frame_scale.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
