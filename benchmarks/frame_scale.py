@@ -223,6 +223,9 @@ def run_arm(cfg: Config, split: str, every: int, out: Path, spread: FrameSpread 
         shutil.rmtree(out)
     data = cfg.data
     if every > 1:
+        if data.format != "semantic":
+            raise ConfigError(f"--every: a subset of the frames is read through a list file of a semantic-label "
+                              f"dataset (data.format: semantic), not {data.format!r}")
         dataset = open_dataset(cfg.data, split, cfg.coco)
         rows = [f"{f.image.relative_to(dataset.root)} {f.label.relative_to(dataset.root)}"
                 for f in dataset.frames[::every]]

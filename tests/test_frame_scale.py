@@ -13,6 +13,7 @@ import torch
 
 from pipeline.appearance import CropBank
 from pipeline.augmentation import build_inserter
+from pipeline.config import Config
 from pipeline.datasets.cityscapes import CityscapesDataset
 from pipeline.insertion import scene_inputs
 
@@ -104,3 +105,10 @@ def test_candidates_take_the_scale_of_the_frame_they_are_inserted_into(trained_t
 def test_a_dataset_with_cameras_is_refused_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, str(SCRIPT), "learn"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0 and result.stderr.count("\n") == 1 and "rules.learned" in result.stderr
+
+
+def test_a_subset_of_frames_is_only_read_from_a_semantic_dataset(tmp_path):
+    fs = _benchmark()
+    with pytest.raises(fs.ConfigError, match="--every"):
+        fs.run_arm(Config(), "val", 4, tmp_path / "arm", None)
+    assert not (tmp_path / "arm").exists()
