@@ -261,17 +261,24 @@ def follows_frame(cfg: Config, out: Path, split: str) -> dict:
     yardstick = learned_yardstick(cfg)
     dataset = open_dataset(cfg.data, split, cfg.coco)
     stems = {dataset.frame_id(i).stem: i for i in range(len(dataset))}
-    frame_mean, inserted = [], []
+    logs = named_logs(cfg, yardstick, split)  # every frame read once: the real objects' slope and each frame's mean
+    by_frame: dict[str, list[dict]] = {}
     for m in read_manifest(out):
-        scene = dataset[stems[m["source_frame"]]]
-        logs = frame_logs(scene, yardstick, cfg.prepare.min_area)
-        label_id = BY_NAME[m["class"]].id
-        mask = mask_utils.decode(m["whole_mask"]).astype(bool)
-        ratio = scale_ratio(mask, yardstick.class_camera(yardstick.camera(scene), label_id), label_id)
-        if len(logs) and ratio > 0:
-            frame_mean.append(float(logs.mean()))
-            inserted.append(math.log(ratio))
-    real = foretold(split_logs(cfg, yardstick, split), FrameSpread(0.0, 1.0, 0.0))
+        by_frame.setdefault(m["source_frame"], []).append(m)
+    frame_mean, inserted = [], []
+    for stem, items in by_frame.items():
+        if not len(logs[stem]):
+            continue
+        scene = dataset[stems[stem]]
+        camera = yardstick.camera(scene)
+        for m in items:
+            label_id = BY_NAME[m["class"]].id
+            mask = mask_utils.decode(m["whole_mask"]).astype(bool)
+            ratio = scale_ratio(mask, yardstick.class_camera(camera, label_id), label_id)
+            if ratio > 0:
+                frame_mean.append(float(logs[stem].mean()))
+                inserted.append(math.log(ratio))
+    real = foretold(list(logs.values()), FrameSpread(0.0, 1.0, 0.0))
     return {"inserted_objects": len(inserted), "inserted_slope": _slope(frame_mean, inserted),
             "real_slope": real["slope_on_mates"]}
 
