@@ -7,6 +7,7 @@ scaled by that shared part.
     python benchmarks/frame_scale.py learn
     python benchmarks/frame_scale.py compare --split train --every 4 --out runs/frame-scale-s0-train
     python benchmarks/frame_scale.py compare --split val --out runs/frame-scale-s0-val
+    python benchmarks/frame_scale.py compare --split val --share 0.3 --out runs/frame-scale-s0-val-part
 
 learn: each single object's size as the log of its scale ratio under the learned plane over its class's (0 is the
 class's typical object at that row), grouped by frame, split into a part between frames and a part within them
@@ -21,7 +22,8 @@ compare: the augment stage's code on one split (``--every K``: every K-th frame,
 it is (OUT/off) and with each frame's candidate boxes scaled about their bottom centre by the frame's scale, read
 on the frame before anything went in, and the filter's scale band (``augment.scale_band``) scaled with them
 (``--band frame``, the default) or left about the dataset's plane (``--band dataset``) (OUT/on); the same
-latents, crops and other rules. Each run is scored by the
+latents, crops and other rules. ``--share P`` scales by the frame's scale to the power P instead (0 < P <= 1):
+only the part of it the GAN does not read already. Each run is scored by the
 evaluate stage's code (``evaluate_inserted``: plausibility under the learned rules, median height and scale of
 the inserted and the real objects), and by how an inserted object's size follows its frame's real objects: the
 slope of its log scale ratio on the mean of the frame's (the real objects' own slope, each against its frame-mates,
@@ -53,6 +55,7 @@ from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.datasets import open_dataset  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.evaluation.inserted import evaluate_inserted, read_manifest  # noqa: E402
+from pipeline.ground_plane import rows_inside_frame  # noqa: E402
 from pipeline.labels import BY_NAME, TARGET_CLASSES  # noqa: E402
 from pipeline.rules import Yardstick, scale_ratio  # noqa: E402
 from pipeline.scene import Scene  # noqa: E402
@@ -98,14 +101,12 @@ def frame_logs(scene: Scene, yardstick: Yardstick, min_area: int) -> np.ndarray:
     """Log scale ratio over the class's of each single person and car of the frame (not a crowd region, at least
     ``min_area`` pixels, not cut by the frame's border, standing below the horizon); none without a plane."""
     camera = yardstick.camera(scene)
-    height, width = scene.size
     out = []
     for inst in scene.instances:
         if camera is None or inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < min_area:
             continue
         mask = scene.instance_ids == inst.value
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        if rows[0] == 0 or cols[0] == 0 or rows[-1] == height - 1 or cols[-1] == width - 1:
+        if rows_inside_frame(mask) is None:
             continue
         ratio = scale_ratio(mask, yardstick.class_camera(camera, inst.label_id), inst.label_id)
         if ratio > 0:  # nan (above the horizon) fails this too
@@ -182,10 +183,12 @@ def scaled_boxes(box: torch.Tensor, factor: float) -> torch.Tensor:
     return torch.stack([cx - w / 2, y1 - h, cx + w / 2, y1], 1)
 
 
-def frame_scaled(spread: FrameSpread, factors: list[float], band_moves: bool = True) -> Callable:
+def frame_scaled(spread: FrameSpread, factors: list[float], band_moves: bool = True, share: float = 1.0
+                 ) -> Callable:
     """``build_inserter`` whose candidate boxes - and with ``band_moves`` the augment filter's scale band - are
-    scaled by each frame's scale (read on the frame as it was, before any object went in); every frame's factor
-    goes into ``factors``."""
+    scaled by each frame's scale (read on the frame as it was, before any object went in) to the power ``share``
+    (1: the whole of it; less: only the part the GAN does not read already); every frame's factor goes into
+    ``factors``."""
 
     def build(cfg: Config, device: torch.device, bank=None):
         inserter = STAGE_BUILD_INSERTER(cfg, device, bank)
@@ -199,7 +202,7 @@ def frame_scaled(spread: FrameSpread, factors: list[float], band_moves: bool = T
             return out
 
         def insert_scaled(scene: Scene, seed: int, exclude_frame: str | None = None):
-            current[0] = spread.factor(frame_logs(scene, inserter.yardstick, cfg.prepare.min_area))
+            current[0] = spread.factor(frame_logs(scene, inserter.yardstick, cfg.prepare.min_area)) ** share
             factors.append(current[0])
             if not band_moves:
                 return insert(scene, seed, exclude_frame)
@@ -215,8 +218,8 @@ def frame_scaled(spread: FrameSpread, factors: list[float], band_moves: bool = T
     return build
 
 
-def run_arm(cfg: Config, split: str, every: int, out: Path, spread: FrameSpread | None, band_moves: bool = True
-            ) -> dict:
+def run_arm(cfg: Config, split: str, every: int, out: Path, spread: FrameSpread | None, band_moves: bool = True,
+            share: float = 1.0) -> dict:
     """Augment ``split`` (every ``every``-th frame) into ``out`` as the stage does, with the frame scale when
     ``spread`` is given; then score it."""
     if out.exists():  # a fresh run: the augment stage would take the other arm's finished frames as its own
@@ -237,7 +240,7 @@ def run_arm(cfg: Config, split: str, every: int, out: Path, spread: FrameSpread 
     run_cfg = dataclasses.replace(cfg, data=data, augment=dataclasses.replace(
         cfg.augment, out=str(out), splits=[split], workers=1))
     factors: list[float] = []
-    augmentation.build_inserter = frame_scaled(spread, factors, band_moves) if spread else STAGE_BUILD_INSERTER
+    augmentation.build_inserter = frame_scaled(spread, factors, band_moves, share) if spread else STAGE_BUILD_INSERTER
     try:
         result = augment(run_cfg)
     finally:
@@ -283,14 +286,16 @@ def follows_frame(cfg: Config, out: Path, split: str) -> dict:
             "real_slope": real["slope_on_mates"]}
 
 
-def compare(cfg: Config, split: str, every: int, out: Path, band: str = "frame") -> dict:
+def compare(cfg: Config, split: str, every: int, out: Path, band: str = "frame", share: float = 1.0) -> dict:
     if every < 1:
         raise ConfigError(f"--every: expected >= 1, got {every}")
+    if not 0 < share <= 1:
+        raise ConfigError(f"--share: expected a power in (0, 1], got {share}")
     yardstick = learned_yardstick(cfg)
     spread = learn_spread(split_logs(cfg, yardstick, cfg.prepare.splits[0]))
-    return {"split": split, "every": every, "band": band, "spread": dataclasses.asdict(spread),
+    return {"split": split, "every": every, "band": band, "share": share, "spread": dataclasses.asdict(spread),
             "off": run_arm(cfg, split, every, out / "off", None),
-            "on": run_arm(cfg, split, every, out / "on", spread, band == "frame")}
+            "on": run_arm(cfg, split, every, out / "on", spread, band == "frame", share)}
 
 
 def main() -> None:
@@ -306,6 +311,9 @@ def main() -> None:
     co.add_argument("--band", choices=("frame", "dataset"), default="frame",
                     help="the filter's scale band with the frame scale: scaled with the candidates (frame) or "
                          "about the dataset's plane as the stage has it (dataset)")
+    co.add_argument("--share", type=float, default=1.0,
+                    help="the frame's scale to this power (default 1: all of it; e.g. 0.3: only the part of it the "
+                         "GAN does not read already, as the slopes on train tell)")
     co.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     with reported_as_one_line():
@@ -313,7 +321,7 @@ def main() -> None:
         if args.command == "learn":
             result = learn(cfg, args.split or cfg.evaluate.downstream.test_split)
         else:
-            result = compare(cfg, args.split, args.every, args.out, args.band)
+            result = compare(cfg, args.split, args.every, args.out, args.band, args.share)
             (args.out / "frame_scale.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
 

@@ -17,6 +17,16 @@ from pipeline.scene import Camera, Scene
 MIN_FIT_OBJECTS = 3
 
 
+def rows_inside_frame(mask: np.ndarray) -> tuple[int, int] | None:
+    """The first and last row of an object's ``mask``; None when it is empty or touches the frame's border -
+    cut off there, its height and contact row are not its own."""
+    m = np.asarray(mask, dtype=bool)
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if rows.size == 0 or rows[0] == 0 or cols[0] == 0 or rows[-1] == m.shape[0] - 1 or cols[-1] == m.shape[1] - 1:
+        return None
+    return int(rows[0]), int(rows[-1])
+
+
 def fit_ground_plane(objects: list[tuple[np.ndarray, int]]) -> Camera | None:
     """A camera for the scale rule fitted from a frame's own objects (frames without a camera file).
 
@@ -29,14 +39,12 @@ def fit_ground_plane(objects: list[tuple[np.ndarray, int]]) -> Camera | None:
     toward the camera."""
     xs, ys = [], []
     for mask, label_id in objects:
-        m = np.asarray(mask, dtype=bool)
-        rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
-        if rows.size == 0 or label_id not in MEAN_HEIGHT_M:
+        rows = rows_inside_frame(mask) if label_id in MEAN_HEIGHT_M else None
+        if rows is None:
             continue
-        if rows[0] == 0 or cols[0] == 0 or rows[-1] == m.shape[0] - 1 or cols[-1] == m.shape[1] - 1:
-            continue
-        xs.append(rows[-1] + 1.0)
-        ys.append((rows[-1] - rows[0] + 1) / MEAN_HEIGHT_M[label_id])
+        top, bottom = rows
+        xs.append(bottom + 1.0)
+        ys.append((bottom - top + 1) / MEAN_HEIGHT_M[label_id])
     line = fit_line(np.array(xs), np.array(ys))
     if line is None:
         return None

@@ -31,7 +31,7 @@ import numpy as np
 
 from pipeline.config import Config, RulesConfig
 from pipeline.errors import DatasetError
-from pipeline.ground_plane import fit_line, frame_camera
+from pipeline.ground_plane import fit_line, frame_camera, rows_inside_frame
 from pipeline.io import atomic_write_json, read_json
 from pipeline.labels import BY_ID, BY_NAME, INSTANCE_IDS, MEAN_HEIGHT_M, SUPPORT, TARGET_CLASSES
 from pipeline.scene import Camera, Scene
@@ -313,12 +313,13 @@ def object_facts(scene: Scene, value: int) -> dict | None:
     """What ``learn_yardstick`` reads of one real object: its class, the label it stands on, its contact
     row and pixel height in frame heights; None when it touches the frame's border (cut off)."""
     mask = scene.instance_ids == value
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    height, width = scene.size
-    if rows[0] == 0 or cols[0] == 0 or rows[-1] == height - 1 or cols[-1] == width - 1:
+    rows = rows_inside_frame(mask)
+    if rows is None:
         return None
+    top, bottom = rows
+    height = scene.size[0]
     return {"label_id": value // 1000, "support": support_label(scene.labels, mask),
-            "contact": (rows[-1] + 1) / height, "height": (rows[-1] - rows[0] + 1) / height}
+            "contact": (bottom + 1) / height, "height": (bottom - top + 1) / height}
 
 
 def learn_yardstick(facts: list[dict], rules: RulesConfig, classes: list[int]) -> Yardstick:

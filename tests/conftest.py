@@ -1,4 +1,6 @@
+import importlib
 import os
+import sys
 from pathlib import Path
 
 # The suite runs on every core (pytest-xdist, `-n auto` in pyproject.toml): one torch thread a worker, set
@@ -109,3 +111,13 @@ def augmented_tiny(trained_tiny, tmp_path_factory):
     aug = dataclasses.replace(trained_tiny.augment, out=str(tmp_path_factory.mktemp("augmented") / "aug"))
     cfg = dataclasses.replace(trained_tiny, augment=aug)
     return cfg, augment(cfg, progress=False)
+
+
+def benchmark_module(name: str):
+    """A script of ``benchmarks/`` imported as a module (the folder is not a package, so it is put on the path
+    only for the import)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))

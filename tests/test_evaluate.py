@@ -17,7 +17,7 @@ from pipeline.evaluation.arms import subset_indices
 from pipeline.evaluation.downstream import Frame, iou_scores, train_segmenter
 from pipeline.evaluation.inserted import Tally, shifted
 from pipeline.evaluation.shapes import nearest_iou, precision_recall
-from pipeline.ground_plane import fit_ground_plane, scene_objects
+from pipeline.ground_plane import fit_ground_plane, rows_inside_frame, scene_objects
 from pipeline.masks import mask_bbox, square_mask
 from pipeline.models.segmenter import Segmenter
 from pipeline.rules import rule_verdicts
@@ -59,6 +59,17 @@ def test_ground_plane_fitted_from_the_frames_own_objects():
     border = np.zeros((H, W), bool)
     border[200:, 10:20] = True  # touches the bottom
     assert fit_ground_plane([*objects[:2], (border, PERSON)]) is None
+
+
+def test_rows_inside_frame_leaves_out_objects_cut_by_any_border():
+    inside = person_at(200, 100)
+    rows = np.flatnonzero(inside.any(axis=1))
+    assert rows_inside_frame(inside) == (rows[0], rows[-1])
+    assert rows_inside_frame(np.zeros((H, W), bool)) is None
+    for cut in (np.s_[:5, 10:20], np.s_[H - 5 :, 10:20], np.s_[100:120, :5], np.s_[100:120, W - 5 :]):
+        mask = np.zeros((H, W), bool)
+        mask[cut] = True
+        assert rows_inside_frame(mask) is None
 
 
 def test_scene_objects_skips_crowds_and_the_excluded_object():

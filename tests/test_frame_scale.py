@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import benchmark_module
 
 from pipeline.appearance import CropBank
 from pipeline.augmentation import build_inserter
@@ -21,14 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "frame_scale.py"
 
 
-def _benchmark():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import frame_scale
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return frame_scale
-
 
 def _frames(rng: np.random.Generator, between_sd: float, within_sd: float, frames: int = 600) -> list[np.ndarray]:
     """Log ratios of 1-6 objects a frame: a level per frame, noise per object, around 0.2."""
@@ -39,7 +32,7 @@ def test_the_frames_share_is_told_from_the_objects_own_spread():
     """Frames whose objects share a level (sd 0.3) with their own noise (sd 0.2): the method of moments finds both
     variances, and a frame's scale, read from its objects, foretells a new object better than the dataset's mean.
     Frames without a level of their own: nothing between them, and every frame's scale is 1."""
-    fs = _benchmark()
+    fs = benchmark_module("frame_scale")
     rng = np.random.default_rng(0)
     shared = _frames(rng, 0.3, 0.2)
     spread = fs.learn_spread(shared)
@@ -59,7 +52,7 @@ def test_the_frames_share_is_told_from_the_objects_own_spread():
 
 
 def test_scales_are_told_by_the_frame_names_prefix():
-    fs = _benchmark()
+    fs = benchmark_module("frame_scale")
     frames = {"seqA_000001": np.log([0.5, 0.5]), "seqA_000002": np.log([2.0]), "seqB_000001": np.array([]),
               "seqC_000001": np.log([1.2])}
     assert fs.by_prefix(frames) == {"seqA": {"objects": 3, "median_scale": 0.5},
@@ -67,7 +60,7 @@ def test_scales_are_told_by_the_frame_names_prefix():
 
 
 def test_boxes_scale_about_their_bottom_centre():
-    fs = _benchmark()
+    fs = benchmark_module("frame_scale")
     box = torch.tensor([[0.2, 0.3, 0.4, 0.7]])
     out = fs.scaled_boxes(box, 1.5)[0].tolist()
     assert out == pytest.approx([0.15, 0.1, 0.45, 0.7])  # centre 0.3, bottom 0.7 kept; 0.3 wide, 0.6 tall
@@ -77,7 +70,7 @@ def test_candidates_take_the_scale_of_the_frame_they_are_inserted_into(trained_t
     """The wrapped inserter reads the frame's scale from its objects as the frame was (before anything went in)
     and scales every candidate box the GAN draws for that frame, and the filter's band, by it; the stage's
     inserter is left as it was."""
-    fs = _benchmark()
+    fs = benchmark_module("frame_scale")
     cfg = trained_tiny
     bank = CropBank(cfg.augment.appearance.crops, cfg.augment.appearance)
     plain = build_inserter(cfg, torch.device("cpu"), bank)
@@ -100,6 +93,12 @@ def test_candidates_take_the_scale_of_the_frame_they_are_inserted_into(trained_t
         wrapped = scaled.gan.sample(*inputs, person, z_where, z_what)["box"]
     torch.testing.assert_close(wrapped, fs.scaled_boxes(raw, factors[0]))
     assert fs.augmentation.build_inserter is fs.STAGE_BUILD_INSERTER
+    # With a share, only that power of the frame's scale: the boxes and the band move by it.
+    part: list[float] = []
+    partly = fs.frame_scaled(spread, part, share=0.3)(cfg, torch.device("cpu"), bank)
+    partly.insert(dataset[0], seed=3)
+    assert part == [pytest.approx(factors[0] ** 0.3)] and 1.0 < part[0] < factors[0]
+    assert partly.cfg.augment.scale_band == pytest.approx([b * part[0] for b in cfg.augment.scale_band])
 
 
 def test_a_dataset_with_cameras_is_refused_in_one_line(tmp_path):
@@ -108,7 +107,15 @@ def test_a_dataset_with_cameras_is_refused_in_one_line(tmp_path):
 
 
 def test_a_subset_of_frames_is_only_read_from_a_semantic_dataset(tmp_path):
-    fs = _benchmark()
+    fs = benchmark_module("frame_scale")
     with pytest.raises(fs.ConfigError, match="--every"):
         fs.run_arm(Config(), "val", 4, tmp_path / "arm", None)
     assert not (tmp_path / "arm").exists()
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
+def test_a_share_outside_zero_to_one_is_refused(tmp_path, share):
+    fs = benchmark_module("frame_scale")
+    with pytest.raises(fs.ConfigError, match="--share"):
+        fs.compare(Config(), "val", 1, tmp_path / "out", share=share)
+    assert not (tmp_path / "out").exists()

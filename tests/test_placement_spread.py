@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import benchmark_module
 
 from pipeline.appearance import CropBank
 from pipeline.augmentation import build_inserter
@@ -23,12 +24,7 @@ COMPARE = ROOT / "benchmarks" / "support_arm.py"
 
 
 def _benchmark(name: str):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import placement_spread
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return getattr(placement_spread, name)
+    return getattr(benchmark_module("placement_spread"), name)
 
 
 def test_temperature_one_is_ours_and_a_high_one_spreads_the_boxes(trained_tiny, synthetic_root):

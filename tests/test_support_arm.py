@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import benchmark_module
 from scipy import stats
 
 from pipeline.config import Config
@@ -24,11 +25,7 @@ ARMS = ("subset", "ours", "copy_paste", "rules")
 
 
 def test_the_narrowed_rules_let_persons_stand_only_on_the_ground_given():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from support_arm import ground_only
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    ground_only = benchmark_module("support_arm").ground_only
     person, car, sidewalk = (BY_NAME[n].id for n in ("person", "car", "sidewalk"))
     relocate = ground_only(["sidewalk"])(None, Config(), rules=True)
     assert relocate.rules.support[person] == frozenset({sidewalk})
@@ -45,11 +42,7 @@ def test_ours_on_road_keeps_only_the_persons_the_gan_stands_on_road(trained_tiny
     from pipeline.datasets.cityscapes import CityscapesDataset
     from pipeline.rules import support_label
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from support_arm import ours_on
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    ours_on = benchmark_module("support_arm").ours_on
     cfg = trained_tiny
     inserter = ours_on(["road"])(cfg, torch.device("cpu"), CropBank(cfg.augment.appearance.crops,
                                                                      cfg.augment.appearance))

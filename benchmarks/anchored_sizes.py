@@ -1,0 +1,121 @@
+"""Does a size field anchored on the ground plane draw sizes that hold away from the real objects' places? The
+density where model (``model.where_model: density``) fits its size field by likelihood at the real objects' own
+bottom centres only; elsewhere nothing holds it, and it drifts by training (``size_field.py``). This trains the
+insertion GAN as the train stage does with one more generator term that holds the field to the dataset's ground
+plane wherever the model would draw a box:
+
+    python benchmarks/anchored_sizes.py --weight 1.0 --out models/insertion-anchored [--params params.yaml]
+    python benchmarks/size_field.py --model models/insertion-anchored --split train     # decide on train
+
+The term: over the cells of each random scene x of a batch, the hinge |mu_h - log(expected height)| beyond
+``train.losses.ground_scale_free`` (the field's mean log height, read at the cell's centre row, against the
+height the class's typical object has there under the plane the rules learned: ``rules.learned``, its
+``class_scale`` included), weighted by the model's own position softmax on x with its gradient stopped, so only
+the size field feels it and where the model draws nothing costs nothing; rows on or above the horizon are left
+out. ``--weight`` goes into the ``train.losses.ground_scale`` slot, which the density model otherwise leaves at
+zero. Everything else is the train stage's: params, data, steps, seeds, schedule. The model, its checkpoints and
+its log go under ``--out`` (``OUT``, ``OUT-checkpoints``, ``OUT-log``), never into the stage's folders; a run
+stopped part way resumes from ``OUT-checkpoints``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline import training  # noqa: E402
+from pipeline.config import Config, load_config  # noqa: E402
+from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
+from pipeline.labels import BY_NAME, MEAN_HEIGHT_M  # noqa: E402
+from pipeline.models.insertion_gan import InsertionGAN  # noqa: E402
+from pipeline.models.where_net import WhereDensity  # noqa: E402
+from pipeline.rules import Yardstick  # noqa: E402
+
+STAGE_GENERATOR_TERMS = InsertionGAN.generator_terms  # the model's own, which ``anchored_terms`` wraps
+
+
+def plane_cost(where: WhereDensity, x: torch.Tensor, c: torch.Tensor, horizon: float, camera_height: float,
+               typical_height: torch.Tensor, free: float) -> torch.Tensor:
+    """Mean over the batch of the position-weighted hinge of the size field against the plane's heights.
+
+    ``x`` [B, C, H, W] scenes, ``c`` [B, n] class one-hots, ``typical_height`` [B] each sample's class's typical
+    height (metres x the learned class scale); the plane in frame heights: a typical object standing at row
+    fraction y is ``typical_height * (y - horizon) / camera_height`` frame heights tall."""
+    out = where(x, c)
+    b, _, h, w = out.shape
+    rows = (torch.arange(h, device=out.device, dtype=torch.float32) + 0.5) / h
+    expected = typical_height.float()[:, None] * (rows[None, :] - horizon) / camera_height  # [B, H]
+    below = (rows > horizon).float()[None, :, None]  # [1, H, 1]
+    log_expected = expected.clamp_min(1e-4).log()[:, :, None]
+    cost = F.relu((out[:, 1] - log_expected).abs() - free) * below
+    probs = torch.softmax(out[:, 0].flatten(1), 1).view(b, h, w).detach()
+    return (probs * cost).sum((1, 2)).mean()
+
+
+def anchored_terms(plane: tuple[float, float], typical: torch.Tensor):
+    """``InsertionGAN.generator_terms`` with the density model's ``ground_scale`` term made ``plane_cost`` on x
+    (``typical`` [n_classes]: each model class's typical height)."""
+
+    def generator_terms(self: InsertionGAN, batch: dict):
+        terms, images = STAGE_GENERATOR_TERMS(self, batch)
+        if self.density and self.losses.ground_scale > 0:
+            cls = batch["cls"]
+            c = F.one_hot(cls, self.n_classes).float()
+            terms["ground_scale"] = plane_cost(self.where, batch["x_where"], c, plane[0], plane[1],
+                                               typical.to(cls.device)[cls], self.losses.ground_scale_free)
+        return terms, images
+
+    return generator_terms
+
+
+def anchored_config(cfg: Config, out: Path, weight: float) -> Config:
+    """The train stage's config with the term's weight and every output under ``out``."""
+    if cfg.model.where_model != "density":
+        raise ConfigError(f"model.where_model: {cfg.model.where_model!r} has no size field; this anchors the "
+                          "density where model's")
+    if not cfg.rules.learned:
+        raise ConfigError("rules.learned: false - the anchor is the ground plane the rules learn from the dataset "
+                          "(set rules.learned: true and run the prepare stage)")
+    if weight <= 0:
+        raise ConfigError(f"--weight: expected > 0, got {weight}")
+    losses = dataclasses.replace(cfg.train.losses, ground_scale=weight)
+    return dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, out=str(out), checkpoint_dir=f"{out}-checkpoints", log_dir=f"{out}-log", losses=losses))
+
+
+def train_anchored(cfg: Config, out: Path, weight: float, progress: bool = True) -> dict:
+    """Train with the anchor (``anchored_config``); returns the training summary."""
+    run_cfg = anchored_config(cfg, out, weight)
+    yardstick = Yardstick.of(run_cfg)
+    if yardstick.plane is None:
+        raise ConfigError(f"{run_cfg.prepare.out}: no learned ground plane (run the prepare stage with rules.learned)")
+    label_ids = [BY_NAME[n].id for n in run_cfg.prepare.classes]
+    typical = torch.tensor([MEAN_HEIGHT_M[i] * yardstick.class_scale.get(i, 1.0) for i in label_ids])
+    InsertionGAN.generator_terms = anchored_terms(yardstick.plane, typical)
+    try:
+        return training.train(run_cfg, progress=progress)
+    finally:
+        InsertionGAN.generator_terms = STAGE_GENERATOR_TERMS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weight", type=float, required=True, help="the term's weight (train.losses.ground_scale)")
+    parser.add_argument("--out", type=Path, required=True, help="the trained model's folder")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    with reported_as_one_line():
+        summary = train_anchored(load_config(args.params), args.out, args.weight)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

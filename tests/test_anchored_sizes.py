@@ -1,0 +1,87 @@
+"""benchmarks/anchored_sizes.py: the density where model's size field held to the learned ground plane."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+from conftest import benchmark_module
+
+from pipeline.config import Config, ModelConfig, RulesConfig
+from pipeline.prepare import prepare
+
+HORIZON, CAMERA_HEIGHT = 0.4, 2.0
+
+
+class FieldAt:
+    """A stand-in where module: all position mass on one cell (row, col) of an 8 x 4 map, mu_h given there."""
+
+    def __init__(self, row: int, mu_h: float):
+        self.logits = torch.full((1, 1, 8, 4), -30.0, requires_grad=True)
+        with torch.no_grad():
+            self.logits[0, 0, row, 1] = 30.0
+        self.mu = torch.full((1, 1, 8, 4), mu_h, requires_grad=True)
+
+    def __call__(self, x, c):
+        zeros = torch.zeros(1, 1, 8, 4)
+        return torch.cat([self.logits, self.mu, zeros, zeros, zeros], 1)
+
+
+def _expected(row: int, typical: float) -> float:
+    return typical * ((row + 0.5) / 8 - HORIZON) / CAMERA_HEIGHT
+
+
+def test_the_cost_is_the_hinge_of_the_field_against_the_plane_where_the_model_draws():
+    az = benchmark_module("anchored_sizes")
+    typical = torch.tensor([1.7])
+    row = 6  # centre at 0.8125 of the frame: below the horizon
+    log_expected = math.log(_expected(row, 1.7))
+
+    def cost(where):
+        return az.plane_cost(where, None, None, HORIZON, CAMERA_HEIGHT, typical, free=0.15)
+
+    assert float(cost(FieldAt(row, log_expected))) == pytest.approx(0.0, abs=1e-6)
+    assert float(cost(FieldAt(row, log_expected + 0.1))) == pytest.approx(0.0, abs=1e-6)  # inside the free band
+    assert float(cost(FieldAt(row, log_expected - 0.5))) == pytest.approx(0.35, abs=1e-4)
+    where = FieldAt(row, log_expected + 0.5)
+    value = cost(where)
+    assert float(value) == pytest.approx(0.35, abs=1e-4)
+    value.backward()
+    assert float(where.mu.grad[0, 0, row, 1]) == pytest.approx(1.0, abs=1e-4)  # only the field feels it
+    assert where.logits.grad is None or float(where.logits.grad.abs().sum()) == 0.0
+    # A cell on or above the horizon costs nothing, whatever the field says there.
+    assert float(cost(FieldAt(2, 5.0))) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_only_a_density_model_with_learned_rules_and_a_positive_weight_is_anchored(tmp_path):
+    az = benchmark_module("anchored_sizes")
+    learned = Config(rules=RulesConfig(learned=True))
+    with pytest.raises(az.ConfigError, match="model.where_model"):
+        az.anchored_config(dataclasses.replace(learned, model=ModelConfig(where_model="gan", z_where=4)),
+                           tmp_path / "m", 1.0)
+    with pytest.raises(az.ConfigError, match="rules.learned"):
+        az.anchored_config(Config(), tmp_path / "m", 1.0)
+    with pytest.raises(az.ConfigError, match="--weight"):
+        az.anchored_config(learned, tmp_path / "m", 0.0)
+    cfg = az.anchored_config(learned, tmp_path / "m", 2.0)
+    assert cfg.train.losses.ground_scale == 2.0 and cfg.train.out == str(tmp_path / "m")
+    assert {cfg.train.checkpoint_dir, cfg.train.log_dir} == {str(tmp_path / "m-checkpoints"), str(tmp_path / "m-log")}
+
+
+def test_a_run_trains_with_the_term_and_leaves_the_model_class_as_it_was(synthetic_root, tmp_path):
+    from test_training import tiny_config
+
+    az = benchmark_module("anchored_sizes")
+    cfg = tiny_config(synthetic_root, tmp_path, steps=4)
+    cfg = dataclasses.replace(cfg, rules=RulesConfig(learned=True))
+    prepare(cfg, workers=1, progress=False)
+    summary = az.train_anchored(cfg, tmp_path / "anchored", 1.0, progress=False)
+    assert summary["steps"] == 4 and (tmp_path / "anchored" / "model.safetensors").exists()
+    assert az.InsertionGAN.generator_terms is az.STAGE_GENERATOR_TERMS
+    logged = (tmp_path / "anchored-log" / "plots" / "metrics" / "train" / "ground_scale.tsv").read_text().split()
+    assert any(float(v) > 0 for v in logged[3::2])  # the term was computed (the stage's density model logs 0)
+    assert not (tmp_path / "model").exists()  # nothing in the stage's own folders
+    json.dumps(summary)
