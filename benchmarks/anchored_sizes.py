@@ -13,9 +13,11 @@ height the class's typical object has there under the plane the rules learned: `
 ``class_scale`` included), weighted by the model's own position softmax on x with its gradient stopped, so only
 the size field feels it and where the model draws nothing costs nothing; rows on or above the horizon are left
 out. ``--weight`` goes into the ``train.losses.ground_scale`` slot, which the density model otherwise leaves at
-zero. Everything else is the train stage's: params, data, steps, seeds, schedule. The model, its checkpoints and
-its log go under ``--out`` (``OUT``, ``OUT-checkpoints``, ``OUT-log``), never into the stage's folders; a run
-stopped part way resumes from ``OUT-checkpoints``.
+zero. Everything else is the train stage's: params, data, steps, seeds, schedule, and the scoring after it (the
+raw where samples on the val split against random boxes and the real objects, as ``metrics/train.json`` holds
+them). The model, its checkpoints, its log and its metrics go beside ``--out`` (``OUT``, ``OUT-checkpoints``,
+``OUT-log``, ``OUT-metrics.json``), never into the stage's folders; a run stopped part way resumes from
+``OUT-checkpoints``, and a finished one is only scored again.
 """
 
 from __future__ import annotations
@@ -31,13 +33,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import training  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.labels import BY_NAME, MEAN_HEIGHT_M  # noqa: E402
 from pipeline.models.insertion_gan import InsertionGAN  # noqa: E402
 from pipeline.models.where_net import WhereDensity  # noqa: E402
 from pipeline.rules import Yardstick  # noqa: E402
+from pipeline.train import train_stage  # noqa: E402
 
 STAGE_GENERATOR_TERMS = InsertionGAN.generator_terms  # the model's own, which ``anchored_terms`` wraps
 
@@ -91,8 +93,9 @@ def anchored_config(cfg: Config, out: Path, weight: float) -> Config:
         cfg.train, out=str(out), checkpoint_dir=f"{out}-checkpoints", log_dir=f"{out}-log", losses=losses))
 
 
-def train_anchored(cfg: Config, out: Path, weight: float, progress: bool = True) -> dict:
-    """Train with the anchor (``anchored_config``); returns the training summary."""
+def train_anchored(cfg: Config, out: Path, weight: float) -> dict:
+    """Train with the anchor (``anchored_config``), then score the model as the train stage does (its metrics
+    into ``OUT-metrics.json``); returns them."""
     run_cfg = anchored_config(cfg, out, weight)
     yardstick = Yardstick.of(run_cfg)
     if yardstick.plane is None:
@@ -101,7 +104,7 @@ def train_anchored(cfg: Config, out: Path, weight: float, progress: bool = True)
     typical = torch.tensor([MEAN_HEIGHT_M[i] * yardstick.class_scale.get(i, 1.0) for i in label_ids])
     InsertionGAN.generator_terms = anchored_terms(yardstick.plane, typical)
     try:
-        return training.train(run_cfg, progress=progress)
+        return train_stage(run_cfg, metrics_path=f"{out}-metrics.json")
     finally:
         InsertionGAN.generator_terms = STAGE_GENERATOR_TERMS
 
@@ -113,8 +116,8 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     with reported_as_one_line():
-        summary = train_anchored(load_config(args.params), args.out, args.weight)
-    print(json.dumps(summary))
+        metrics = train_anchored(load_config(args.params), args.out, args.weight)
+    print(json.dumps(metrics["train"]))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ real objects' contact rows, and apart for the objects beside another person or c
 in the other's outline) and the ones alone.
 
 draws: the model's raw boxes on the split's frames (every ``--every``-th frame, ``--per-frame`` draws per class
-and frame, as the train stage's scoring draws them) beside the split's real single objects (kept by prepare's
-filters, not cut by the frame's border): each box's scale ratio under the rules' ground plane (the learned one,
+and frame, as the train stage's scoring draws them; a box that reaches the frame's bottom row is left out, its
+height cut) beside the split's real single objects (kept by prepare's filters, not cut by the frame's border):
+each box's scale ratio under the rules' ground plane (the learned one,
 or the frame's camera) over its class's typical object, by the same quarters of contact rows - the median and
 the count in each - and the median width over height. A model whose sizes hold away from the real objects'
 positions draws ratios near the real objects' in every band.

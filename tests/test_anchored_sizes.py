@@ -78,10 +78,11 @@ def test_a_run_trains_with_the_term_and_leaves_the_model_class_as_it_was(synthet
     cfg = tiny_config(synthetic_root, tmp_path, steps=4)
     cfg = dataclasses.replace(cfg, rules=RulesConfig(learned=True))
     prepare(cfg, workers=1, progress=False)
-    summary = az.train_anchored(cfg, tmp_path / "anchored", 1.0, progress=False)
-    assert summary["steps"] == 4 and (tmp_path / "anchored" / "model.safetensors").exists()
+    metrics = az.train_anchored(cfg, tmp_path / "anchored", 1.0)
+    assert metrics["train"]["steps"] == 4 and (tmp_path / "anchored" / "model.safetensors").exists()
+    scored = json.loads((tmp_path / "anchored-metrics.json").read_text())
+    assert set(scored["where_raw"]) == set(cfg.prepare.classes) and scored["train"]["steps"] == 4
     assert az.InsertionGAN.generator_terms is az.STAGE_GENERATOR_TERMS
     logged = (tmp_path / "anchored-log" / "plots" / "metrics" / "train" / "ground_scale.tsv").read_text().split()
     assert any(float(v) > 0 for v in logged[3::2])  # the term was computed (the stage's density model logs 0)
     assert not (tmp_path / "model").exists()  # nothing in the stage's own folders
-    json.dumps(summary)
