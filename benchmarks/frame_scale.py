@@ -44,7 +44,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,9 +53,9 @@ from pipeline.augment import augment  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.datasets import open_dataset  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
-from pipeline.evaluation.inserted import evaluate_inserted, read_manifest  # noqa: E402
+from pipeline.evaluation.inserted import evaluate_inserted, inserted_by_frame, read_manifest  # noqa: E402
 from pipeline.ground_plane import rows_inside_frame  # noqa: E402
-from pipeline.labels import BY_NAME, TARGET_CLASSES  # noqa: E402
+from pipeline.labels import TARGET_CLASSES  # noqa: E402
 from pipeline.rules import Yardstick, scale_ratio  # noqa: E402
 from pipeline.scene import Scene  # noqa: E402
 
@@ -262,24 +261,16 @@ def follows_frame(cfg: Config, out: Path, split: str) -> dict:
     """Slope of the inserted objects' log scale ratio on the mean of their frame's real objects', beside the real
     objects' own (each on its frame-mates), over the frames holding real objects."""
     yardstick = learned_yardstick(cfg)
-    dataset = open_dataset(cfg.data, split, cfg.coco)
-    stems = {dataset.frame_id(i).stem: i for i in range(len(dataset))}
     logs = named_logs(cfg, yardstick, split)  # every frame read once: the real objects' slope and each frame's mean
-    by_frame: dict[str, list[dict]] = {}
-    for m in read_manifest(out):
-        by_frame.setdefault(m["source_frame"], []).append(m)
+    # Only the frames holding real objects: the others have no mean to regress on.
+    lines = [m for m in read_manifest(out) if m["split"] == split and len(logs[m["source_frame"]])]
     frame_mean, inserted = [], []
-    for stem, items in by_frame.items():
-        if not len(logs[stem]):
-            continue
-        scene = dataset[stems[stem]]
+    for scene, objects in inserted_by_frame(lines, cfg.data, cfg.coco):
         camera = yardstick.camera(scene)
-        for m in items:
-            label_id = BY_NAME[m["class"]].id
-            mask = mask_utils.decode(m["whole_mask"]).astype(bool)
+        for m, label_id, mask in objects:
             ratio = scale_ratio(mask, yardstick.class_camera(camera, label_id), label_id)
             if ratio > 0:
-                frame_mean.append(float(logs[stem].mean()))
+                frame_mean.append(float(logs[m["source_frame"]].mean()))
                 inserted.append(math.log(ratio))
     real = foretold(list(logs.values()), FrameSpread(0.0, 1.0, 0.0))
     return {"inserted_objects": len(inserted), "inserted_slope": _slope(frame_mean, inserted),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,21 @@ def read_manifest(out: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def inserted_by_frame(lines: list[dict], data, coco) -> Iterator[tuple[Scene, list[tuple[dict, int, np.ndarray]]]]:
+    """Each source frame of manifest ``lines`` read once (split by split, frames in name order), with its inserted
+    objects as (manifest line, label id, whole mask)."""
+    by_frame: dict = defaultdict(list)
+    for m in lines:
+        by_frame[(m["split"], m["source_frame"])].append(m)
+    for split in sorted({s for s, _ in by_frame}):
+        dataset = open_dataset(data, split, coco)
+        stems = {dataset.frame_id(i).stem: i for i in range(len(dataset))}
+        for (s, stem), items in sorted(by_frame.items()):
+            if s == split:
+                yield dataset[stems[stem]], [
+                    (m, BY_NAME[m["class"]].id, mask_utils.decode(m["whole_mask"]).astype(bool)) for m in items]
+
+
 def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_object: int = 4, seed: int = 0,
                       data=None, splits: list[str] | None = None) -> dict:
     """Per class: the share of inserted objects (``ours``), of randomly placed copies of their shapes
@@ -115,24 +131,13 @@ def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_obj
     yardstick = Yardstick.of(cfg)
     rng = np.random.default_rng(seed)
     tally = Tally()
-    by_frame: dict = defaultdict(list)
-    for m in lines:
-        by_frame[(m["split"], m["source_frame"])].append(m)
-    for split in sorted({s for s, _ in by_frame}):
-        dataset = open_dataset(data or cfg.data, split, cfg.coco)
-        stems = {dataset.frame_id(i).stem: i for i in range(len(dataset))}
-        for (s, stem), items in sorted(by_frame.items()):
-            if s != split:
-                continue
-            scene = dataset[stems[stem]]
-            camera = yardstick.camera(scene)
-            for m in items:
-                label_id = BY_NAME[m["class"]].id
-                mask = mask_utils.decode(m["whole_mask"]).astype(bool)
-                tally.add("ours", m["class"], yardstick.verdicts(scene.labels, mask, label_id, camera), mask,
-                          scale_at_contact(mask, camera, label_id, yardstick))
-                for _ in range(random_per_object):
-                    shifted_verdicts = yardstick.verdicts(scene.labels, shifted(mask, rng), label_id, camera)
-                    tally.add("random", m["class"], shifted_verdicts)
-            judge_real(scene, tally, cfg.augment.min_area, yardstick)
+    for scene, objects in inserted_by_frame(lines, data or cfg.data, cfg.coco):
+        camera = yardstick.camera(scene)
+        for m, label_id, mask in objects:
+            tally.add("ours", m["class"], yardstick.verdicts(scene.labels, mask, label_id, camera), mask,
+                      scale_at_contact(mask, camera, label_id, yardstick))
+            for _ in range(random_per_object):
+                shifted_verdicts = yardstick.verdicts(scene.labels, shifted(mask, rng), label_id, camera)
+                tally.add("random", m["class"], shifted_verdicts)
+        judge_real(scene, tally, cfg.augment.min_area, yardstick)
     return tally.summary()
