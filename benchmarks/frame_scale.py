@@ -15,8 +15,10 @@ class's typical object at that row), grouped by frame, split into a part between
 ratio shrunk toward the dataset's by ``n * between / (n * between + within)`` for n objects - the best linear
 prediction of a new object's size from n frame-mates. Printed: the two parts, how well each object's size is
 foretold from its frame-mates (leave one out) beside the dataset's mean, on the train split and on the split
-``--split`` (default the downstream test split), that split's frame scales, and the median scale ratio by the
-part of the frame name before its first ``_`` (CamVid's sequences).
+``--split`` (default the downstream test split), that split's frame scales, the median scale ratio by the
+part of the frame name before its first ``_`` (CamVid's sequences), and per split and class the real objects'
+median height beside the median height the plane gives at their own contact rows (``under_the_plane``: what a
+model that sizes every box by the plane exactly, placing it where the real objects stand, would show).
 
 compare: the augment stage's code on one split (``--every K``: every K-th frame, through a list file), twice: as
 it is (OUT/off) and with each frame's candidate boxes scaled about their bottom centre by the frame's scale, read
@@ -55,8 +57,8 @@ from pipeline.datasets import open_dataset  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.evaluation.inserted import evaluate_inserted, inserted_by_frame, read_manifest  # noqa: E402
 from pipeline.ground_plane import rows_inside_frame  # noqa: E402
-from pipeline.labels import TARGET_CLASSES  # noqa: E402
-from pipeline.rules import Yardstick, scale_ratio  # noqa: E402
+from pipeline.labels import BY_ID, TARGET_CLASSES  # noqa: E402
+from pipeline.rules import Yardstick, rows_scale_ratio, scale_ratio  # noqa: E402
 from pipeline.scene import Scene  # noqa: E402
 
 STAGE_BUILD_INSERTER = augmentation.build_inserter  # the augment stage's own, which ``frame_scaled`` wraps
@@ -96,21 +98,32 @@ def learn_spread(frames: list[np.ndarray]) -> FrameSpread:
     return FrameSpread(mean, within, max(0.0, (between_square - within) / n0))
 
 
-def frame_logs(scene: Scene, yardstick: Yardstick, min_area: int) -> np.ndarray:
-    """Log scale ratio over the class's of each single person and car of the frame (not a crowd region, at least
-    ``min_area`` pixels, not cut by the frame's border, standing below the horizon); none without a plane."""
+def frame_objects(scene: Scene, yardstick: Yardstick, min_area: int) -> list[tuple[int, int, float]]:
+    """(label id, pixel height, scale ratio over the class's) of each single person and car of the frame (not a
+    crowd region, at least ``min_area`` pixels, not cut by the frame's border, standing below the horizon); none
+    without a plane."""
     camera = yardstick.camera(scene)
     out = []
     for inst in scene.instances:
         if camera is None or inst.iscrowd or inst.label_id not in TARGET_CLASSES or inst.area < min_area:
             continue
-        mask = scene.instance_ids == inst.value
-        if rows_inside_frame(mask) is None:
+        rows = rows_inside_frame(scene.instance_ids == inst.value)
+        if rows is None:
             continue
-        ratio = scale_ratio(mask, yardstick.class_camera(camera, inst.label_id), inst.label_id)
+        top, bottom = rows
+        ratio = rows_scale_ratio(top, bottom, yardstick.class_camera(camera, inst.label_id), inst.label_id)
         if ratio > 0:  # nan (above the horizon) fails this too
-            out.append(math.log(ratio))
-    return np.array(out)
+            out.append((inst.label_id, bottom - top + 1, ratio))
+    return out
+
+
+def frame_logs(scene: Scene, yardstick: Yardstick, min_area: int) -> np.ndarray:
+    """Log scale ratio over the class's of each of the frame's ``frame_objects``."""
+    return logs_of(frame_objects(scene, yardstick, min_area))
+
+
+def logs_of(objects: list[tuple[int, int, float]]) -> np.ndarray:
+    return np.array([math.log(ratio) for _, _, ratio in objects])
 
 
 def split_logs(cfg: Config, yardstick: Yardstick, split: str) -> list[np.ndarray]:
@@ -119,9 +132,30 @@ def split_logs(cfg: Config, yardstick: Yardstick, split: str) -> list[np.ndarray
 
 def named_logs(cfg: Config, yardstick: Yardstick, split: str) -> dict[str, np.ndarray]:
     """``frame_logs`` of every frame of ``split``, by frame name."""
+    return {stem: logs_of(objects) for stem, objects in named_objects(cfg, yardstick, split).items()}
+
+
+def named_objects(cfg: Config, yardstick: Yardstick, split: str) -> dict[str, list[tuple[int, int, float]]]:
+    """``frame_objects`` of every frame of ``split``, by frame name."""
     dataset = open_dataset(cfg.data, split, cfg.coco)
-    return {dataset.frame_id(i).stem: frame_logs(scene, yardstick, cfg.prepare.min_area)
+    return {dataset.frame_id(i).stem: frame_objects(scene, yardstick, cfg.prepare.min_area)
             for i, scene in enumerate(dataset)}
+
+
+def under_the_plane(frames: dict[str, list[tuple[int, int, float]]]) -> dict[str, dict]:
+    """Per class, the real objects' median height beside the median height the plane gives their class's typical
+    object at their own contact rows (height / scale ratio): what a model that sizes every box by the plane
+    exactly, placing it where the real objects stand, would show."""
+    by_class: dict[int, list[tuple[int, float]]] = {}
+    for objects in frames.values():
+        for label_id, height, ratio in objects:
+            by_class.setdefault(label_id, []).append((height, ratio))
+    out = {}
+    for label_id, rows in sorted(by_class.items()):
+        heights, ratios = np.array(rows, float).T
+        out[BY_ID[label_id].name] = {"objects": len(rows), "median_height": float(np.median(heights)),
+                                     "median_height_under_plane": round(float(np.median(heights / ratios)), 1)}
+    return out
 
 
 def by_prefix(frames: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -164,15 +198,18 @@ def learned_yardstick(cfg: Config) -> Yardstick:
 
 def learn(cfg: Config, split: str) -> dict:
     yardstick = learned_yardstick(cfg)
-    train_named, other_named = (named_logs(cfg, yardstick, s) for s in (cfg.prepare.splits[0], split))
-    train, other = list(train_named.values()), list(other_named.values())
+    first = cfg.prepare.splits[0]
+    objects = {s: named_objects(cfg, yardstick, s) for s in (first, split)}
+    named = {s: {stem: logs_of(o) for stem, o in frames.items()} for s, frames in objects.items()}
+    train, other = list(named[first].values()), list(named[split].values())
     spread = learn_spread(train)
-    return {"learned_on": cfg.prepare.splits[0], **{k: round(v, 4) for k, v in dataclasses.asdict(spread).items()},
+    return {"learned_on": first, **{k: round(v, 4) for k, v in dataclasses.asdict(spread).items()},
             "weight_by_objects": {n: round(spread.weight(n), 3) for n in (1, 2, 3, 5, 10)},
-            cfg.prepare.splits[0]: foretold(train, spread), split: foretold(other, spread),
+            first: foretold(train, spread), split: foretold(other, spread),
             f"{split}_frame_factor_quantiles": [round(float(q), 3) for q in np.quantile(
                 [spread.factor(f) for f in other if len(f)], [0.1, 0.25, 0.5, 0.75, 0.9])],
-            "by_name_prefix": {cfg.prepare.splits[0]: by_prefix(train_named), split: by_prefix(other_named)}}
+            "by_name_prefix": {first: by_prefix(named[first]), split: by_prefix(named[split])},
+            "under_the_plane": {s: under_the_plane(frames) for s, frames in objects.items()}}
 
 
 def scaled_boxes(box: torch.Tensor, factor: float) -> torch.Tensor:

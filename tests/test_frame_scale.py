@@ -17,6 +17,7 @@ from pipeline.augmentation import build_inserter
 from pipeline.config import Config
 from pipeline.datasets.cityscapes import CityscapesDataset
 from pipeline.insertion import scene_inputs
+from pipeline.labels import BY_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "frame_scale.py"
@@ -57,6 +58,17 @@ def test_scales_are_told_by_the_frame_names_prefix():
               "seqC_000001": np.log([1.2])}
     assert fs.by_prefix(frames) == {"seqA": {"objects": 3, "median_scale": 0.5},
                                     "seqC": {"objects": 1, "median_scale": 1.2}}
+
+
+def test_heights_under_the_plane_are_the_real_heights_over_their_scale():
+    """Objects twice their class's typical size stand under the plane at half their height; the medians are per
+    class over every frame."""
+    fs = benchmark_module("frame_scale")
+    person, car = BY_NAME["person"].id, BY_NAME["car"].id
+    frames = {"a": [(person, 40, 2.0), (car, 30, 1.0)], "b": [(person, 20, 2.0), (person, 60, 2.0)], "c": []}
+    assert fs.under_the_plane(frames) == {
+        "person": {"objects": 3, "median_height": 40.0, "median_height_under_plane": 20.0},
+        "car": {"objects": 1, "median_height": 30.0, "median_height_under_plane": 30.0}}
 
 
 def test_boxes_scale_about_their_bottom_centre():
