@@ -68,6 +68,9 @@ def placement_table(runs: list[Path]) -> list[str]:
                 "real objects as masks": share(f.get("real")),
                 "median height inserted / real (px)": (f"{heights['ours']:.0f} / {heights['real']:.0f}"
                                                        if {"ours", "real"} <= set(heights) else "-"),
+                "median width / height inserted / real": (
+                    f"{f['median_aspect']['ours']:.2f} / {f['median_aspect']['real']:.2f}"
+                    if {"ours", "real"} <= set(f.get("median_aspect", {})) else "-"),
                 "median scale at contact row inserted / real": (
                     f"{f['median_scale']['ours']:.2f} / {f['median_scale']['real']:.2f}"
                     if {"ours", "real"} <= set(f.get("median_scale", {})) else "-"),

@@ -83,6 +83,8 @@ def placement(ev: dict) -> list[str]:
         ("random copies of the inserted shapes", lambda c: rules_cell(p[c]["filtered"].get("random"))),
         ("the frames' own objects as masks", lambda c: rules_cell(p[c]["filtered"].get("real"))),
         ("median height inserted / real, px", lambda c: pair(p[c]["filtered"].get("median_height", {}), "{:.0f}")),
+        ("median width / height inserted / real",
+         lambda c: pair(p[c]["filtered"].get("median_aspect", {}), "{:.2f}")),
         ("median scale at the contact row, inserted / real",
          lambda c: pair(p[c]["filtered"].get("median_scale", {}), "{:.2f}")),
     ):

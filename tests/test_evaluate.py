@@ -100,6 +100,18 @@ def test_tally_shares_and_ratio():
     s = t.summary()["person"]
     assert s["ours"] == {"support": 0.75, "plausible": 0.75, "objects": 4}
     assert s["ours_vs_random"] == 3.0
+    assert "median_aspect" not in s  # no masks given
+
+
+def test_tally_medians_of_height_and_width_over_height():
+    t = Tally()
+    for rows, cols in ((40, 10), (20, 10), (30, 30)):  # w/h 0.25, 0.5, 1.0
+        mask = np.zeros((100, 100), bool)
+        mask[5 : 5 + rows, 7 : 7 + cols] = True
+        mask[5 + rows // 2, 7 + cols // 2] = False  # a hole leaves the box as it is
+        t.add("ours", "car", {"plausible": True}, mask)
+    s = t.summary()["car"]
+    assert s["median_height"] == {"ours": 30.0} and s["median_aspect"] == {"ours": 0.5}
 
 
 # ---------------------------------------------------------------------------------------------- shape

@@ -54,6 +54,7 @@ class Tally:
     def __init__(self) -> None:
         self.counts: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))
         self.heights: dict = defaultdict(list)  # (arm, class) -> pixel heights of whole masks
+        self.aspects: dict = defaultdict(list)  # (arm, class) -> width over height of the masks' boxes
         self.scales: dict = defaultdict(list)  # (arm, class) -> heights over the ground plane's at the contact row
 
     def add(self, arm: str, name: str, verdicts: dict[str, bool], mask: np.ndarray | None = None,
@@ -63,7 +64,10 @@ class Tally:
             t[0] += int(ok)
             t[1] += 1
         if mask is not None:
-            self.heights[(arm, name)].append(pixel_height(mask))
+            height = pixel_height(mask)
+            self.heights[(arm, name)].append(height)
+            width = int(np.ptp(np.flatnonzero(mask.any(axis=0)))) + 1
+            self.aspects[(arm, name)].append(width / height)
         if scale is not None and not np.isnan(scale):
             self.scales[(arm, name)].append(scale)
 
@@ -79,6 +83,9 @@ class Tally:
         # Sizes: the median pixel height of the inserted objects and of the same frames' real ones.
         for (arm, name), heights in sorted(self.heights.items()):
             result[name].setdefault("median_height", {})[arm] = float(np.median(heights))
+        # Shape of the box: a where model can get the height right and draw the class too narrow or too wide.
+        for (arm, name), aspects in sorted(self.aspects.items()):
+            result[name].setdefault("median_aspect", {})[arm] = round(float(np.median(aspects)), 3)
         # Size where they stand: a height gap with equal scales is a gap in where (nearer or farther rows).
         for (arm, name), scales in sorted(self.scales.items()):
             result[name].setdefault("median_scale", {})[arm] = round(float(np.median(scales)), 3)
@@ -125,7 +132,8 @@ def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_obj
                       data=None, splits: list[str] | None = None) -> dict:
     """Per class: the share of inserted objects (``ours``), of randomly placed copies of their shapes
     (``random``) and of the same frames' real objects (``real``) meeting each rule, how many times
-    more plausible ours are than random, and the median heights of ours and the real objects. ``data``
+    more plausible ours are than random, and the median heights, widths over heights and scales of ours and the
+    real objects. ``data``
     overrides ``cfg.data`` (the dataset the run augmented); ``splits``: only the frames of these splits."""
     lines = [m for m in read_manifest(out or cfg.augment.out) if splits is None or m["split"] in splits]
     yardstick = Yardstick.of(cfg)
