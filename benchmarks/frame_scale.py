@@ -25,10 +25,10 @@ it is (OUT/off) and with each frame's candidate boxes scaled about their bottom 
 on the frame before anything went in, and the filter's scale band (``augment.scale_band``) scaled with them
 (``--band frame``, the default) or left about the dataset's plane (``--band dataset``) (OUT/on); the same
 latents, crops and other rules. ``--share P`` scales by the frame's scale to the power P instead (0 < P <= 1):
-only the part of it the GAN does not read already. Each run is scored by the
-evaluate stage's code (``evaluate_inserted``: plausibility under the learned rules, median height and scale of
-the inserted and the real objects), and by how an inserted object's size follows its frame's real objects: the
-slope of its log scale ratio on the mean of the frame's (the real objects' own slope, each against its frame-mates,
+only the part of it the GAN does not read already. Each run is scored by the evaluate stage's code
+(``evaluate_inserted``: plausibility under the learned rules, median height, width over height and scale of the
+inserted and the real objects), and by how an inserted object's size follows its frame's real objects: the slope
+of its log scale ratio on the mean of the frame's (the real objects' own slope, each against its frame-mates,
 beside it). Needs a workspace with ``rules.learned``, a prepared dataset and a trained GAN (the CamVid profile:
 ``ctxaug profile camvid``, then the prepare and train stages).
 """
@@ -290,6 +290,7 @@ def run_arm(cfg: Config, split: str, every: int, out: Path, spread: FrameSpread 
             **{name: {"acceptance": summary[name]["acceptance_rate"], "inserted": summary[name]["inserted"],
                       "plausible": {arm: scored[name][arm]["plausible"] for arm in ("ours", "random", "real")},
                       "median_height": scored[name].get("median_height"),
+                      "median_aspect": scored[name].get("median_aspect"),
                       "median_scale": scored[name].get("median_scale")} for name in scored},
             "follows_frame": follows_frame(run_cfg, out, split)}
 
