@@ -132,7 +132,11 @@ def split_logs(cfg: Config, yardstick: Yardstick, split: str) -> list[np.ndarray
 
 def named_logs(cfg: Config, yardstick: Yardstick, split: str) -> dict[str, np.ndarray]:
     """``frame_logs`` of every frame of ``split``, by frame name."""
-    return {stem: logs_of(objects) for stem, objects in named_objects(cfg, yardstick, split).items()}
+    return logs_by_frame(named_objects(cfg, yardstick, split))
+
+
+def logs_by_frame(frames: dict[str, list[tuple[int, int, float]]]) -> dict[str, np.ndarray]:
+    return {stem: logs_of(objects) for stem, objects in frames.items()}
 
 
 def named_objects(cfg: Config, yardstick: Yardstick, split: str) -> dict[str, list[tuple[int, int, float]]]:
@@ -200,7 +204,7 @@ def learn(cfg: Config, split: str) -> dict:
     yardstick = learned_yardstick(cfg)
     first = cfg.prepare.splits[0]
     objects = {s: named_objects(cfg, yardstick, s) for s in (first, split)}
-    named = {s: {stem: logs_of(o) for stem, o in frames.items()} for s, frames in objects.items()}
+    named = {s: logs_by_frame(frames) for s, frames in objects.items()}
     train, other = list(named[first].values()), list(named[split].values())
     spread = learn_spread(train)
     return {"learned_on": first, **{k: round(v, 4) for k, v in dataclasses.asdict(spread).items()},

@@ -43,6 +43,7 @@ from pipeline.datasets import open_dataset  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.ground_plane import rows_inside_frame  # noqa: E402
 from pipeline.labels import BY_NAME, INSTANCE_FACTOR  # noqa: E402
+from pipeline.masks import mask_bbox  # noqa: E402
 from pipeline.models.affine import theta_to_box  # noqa: E402
 from pipeline.prepare import instance_filter  # noqa: E402
 from pipeline.rules import Yardstick, rows_scale_ratio  # noqa: E402
@@ -138,9 +139,8 @@ def draws_and_real(cfg: Config, gan, split: str, every: int, per_frame: int) -> 
             name = cfg.prepare.classes[class_ids.index(inst.label_id)]
             ratio = rows_scale_ratio(top, bottom, yardstick.class_camera(camera, inst.label_id), inst.label_id)
             if ratio > 0:
-                cols = np.flatnonzero(mask.any(axis=0))
-                rows[name]["real"].append(((bottom + 1) / height, ratio,
-                                           (cols[-1] - cols[0] + 1) / (bottom - top + 1)))
+                _, _, box_w, box_h = mask_bbox(mask)
+                rows[name]["real"].append(((bottom + 1) / height, ratio, box_w / box_h))
     return {name: {k: np.array(v, float).reshape(-1, 3) for k, v in arms.items()} for name, arms in rows.items()}
 
 

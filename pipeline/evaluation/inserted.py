@@ -30,7 +30,8 @@ from pipeline.config import Config
 from pipeline.datasets import open_dataset
 from pipeline.label_surgery import remove_object
 from pipeline.labels import BY_NAME, TARGET_CLASSES
-from pipeline.rules import Yardstick, pixel_height, scale_ratio
+from pipeline.masks import mask_bbox
+from pipeline.rules import Yardstick, scale_ratio
 from pipeline.scene import Camera, Scene
 
 RULES = ("support", "scale", "overlap", "plausible")
@@ -64,9 +65,8 @@ class Tally:
             t[0] += int(ok)
             t[1] += 1
         if mask is not None:
-            height = pixel_height(mask)
+            _, _, width, height = mask_bbox(mask)
             self.heights[(arm, name)].append(height)
-            width = int(np.ptp(np.flatnonzero(mask.any(axis=0)))) + 1
             self.aspects[(arm, name)].append(width / height)
         if scale is not None and not np.isnan(scale):
             self.scales[(arm, name)].append(scale)
@@ -133,8 +133,8 @@ def evaluate_inserted(cfg: Config, out: str | Path | None = None, random_per_obj
     """Per class: the share of inserted objects (``ours``), of randomly placed copies of their shapes
     (``random``) and of the same frames' real objects (``real``) meeting each rule, how many times
     more plausible ours are than random, and the median heights, widths over heights and scales of ours and the
-    real objects. ``data``
-    overrides ``cfg.data`` (the dataset the run augmented); ``splits``: only the frames of these splits."""
+    real objects. ``data`` overrides ``cfg.data`` (the dataset the run augmented); ``splits``: only the frames of
+    these splits."""
     lines = [m for m in read_manifest(out or cfg.augment.out) if splits is None or m["split"] in splits]
     yardstick = Yardstick.of(cfg)
     rng = np.random.default_rng(seed)
