@@ -8,16 +8,18 @@ plane wherever the model would draw a box:
     python benchmarks/size_field.py --model models/insertion-anchored --split train     # decide on train
 
 The term: over the cells of each random scene x of a batch, the hinge |mu_h - log(expected height)| beyond
-``train.losses.ground_scale_free`` (the field's mean log height, read at the cell's centre row, against the
-height the class's typical object has there under the plane the rules learned: ``rules.learned``, its
-``class_scale`` included), weighted by the model's own position softmax on x with its gradient stopped, so only
-the size field feels it and where the model draws nothing costs nothing; rows on or above the horizon are left
-out. ``--weight`` goes into the ``train.losses.ground_scale`` slot, which the density model otherwise leaves at
-zero. Everything else is the train stage's: params, data, steps, seeds, schedule, and the scoring after it (the
-raw where samples on the val split against random boxes and the real objects, as ``metrics/train.json`` holds
-them). The model, its checkpoints, its log and its metrics go beside ``--out`` (``OUT``, ``OUT-checkpoints``,
-``OUT-log``, ``OUT-metrics.json``), never into the stage's folders; a run stopped part way resumes from
-``OUT-checkpoints``, and a finished one is only scored again.
+``train.losses.ground_scale_free`` (the field's mean log height, read at the cell's centre row, against the height
+the class's typical object has there under the plane the rules learned: ``rules.learned``, its ``class_scale``
+included), weighted by the model's own position softmax on x with its gradient stopped, so only the size field feels
+it and where the model draws nothing costs nothing; rows on or above the horizon are left out. ``--weight`` goes
+into the ``train.losses.ground_scale`` slot, which the density model otherwise leaves at zero. ``--aspect-weight W``
+adds W x ``aspect_gap``: the widths the model would draw, held in the mean to the class's median aspect over the
+train examples (the field fits widths at the real objects' places, yet on CamVid draws cars narrower than the real
+ones: ``size_field.py``'s ``median_aspect``). Everything else is the train stage's: params, data, steps, seeds,
+schedule, and the scoring after it (the raw where samples on the val split against random boxes and the real
+objects, as ``metrics/train.json`` holds them). The model, its checkpoints, its log and its metrics go beside
+``--out`` (``OUT``, ``OUT-checkpoints``, ``OUT-log``, ``OUT-metrics.json``), never into the stage's folders; a run
+stopped part way resumes from ``OUT-checkpoints``, and a finished one is only scored again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -37,45 +40,87 @@ from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.labels import BY_NAME, MEAN_HEIGHT_M  # noqa: E402
 from pipeline.models.insertion_gan import InsertionGAN  # noqa: E402
-from pipeline.models.where_net import WhereDensity  # noqa: E402
 from pipeline.rules import Yardstick  # noqa: E402
 from pipeline.train import train_stage  # noqa: E402
 
 STAGE_GENERATOR_TERMS = InsertionGAN.generator_terms  # the model's own, which ``anchored_terms`` wraps
 
 
-def plane_cost(where: WhereDensity, x: torch.Tensor, c: torch.Tensor, horizon: float, camera_height: float,
-               typical_height: torch.Tensor, free: float) -> torch.Tensor:
+def plane_cost(out: torch.Tensor, horizon: float, camera_height: float, typical_height: torch.Tensor,
+               free: float) -> torch.Tensor:
     """Mean over the batch of the position-weighted hinge of the size field against the plane's heights.
 
-    ``x`` [B, C, H, W] scenes, ``c`` [B, n] class one-hots, ``typical_height`` [B] each sample's class's typical
-    height (metres x the learned class scale); the plane in frame heights: a typical object standing at row
-    fraction y is ``typical_height * (y - horizon) / camera_height`` frame heights tall."""
-    out = where(x, c)
+    ``out`` [B, 5, H, W] the density where model's output on the batch's scenes, ``typical_height`` [B] each
+    sample's class's typical height (metres x the learned class scale); the plane in frame heights: a typical
+    object standing at row fraction y is ``typical_height * (y - horizon) / camera_height`` frame heights tall."""
     b, _, h, w = out.shape
     rows = (torch.arange(h, device=out.device, dtype=torch.float32) + 0.5) / h
     expected = typical_height.float()[:, None] * (rows[None, :] - horizon) / camera_height  # [B, H]
     below = (rows > horizon).float()[None, :, None]  # [1, H, 1]
     log_expected = expected.clamp_min(1e-4).log()[:, :, None]
     cost = F.relu((out[:, 1] - log_expected).abs() - free) * below
-    probs = torch.softmax(out[:, 0].flatten(1), 1).view(b, h, w).detach()
-    return (probs * cost).sum((1, 2)).mean()
+    return (position_weights(out) * cost).sum((1, 2)).mean()
 
 
-def anchored_terms(plane: tuple[float, float], typical: torch.Tensor):
+def position_weights(out: torch.Tensor) -> torch.Tensor:
+    """The model's own position softmax [B, H, W] over the cells of ``out``, its gradient stopped: a term weighted
+    by it moves the size field where the model would draw, never the positions."""
+    b, _, h, w = out.shape
+    return torch.softmax(out[:, 0].flatten(1), 1).view(b, h, w).detach()
+
+
+def aspect_gap(out: torch.Tensor, cls: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per class of the batch, the squared gap between the mean log aspect the model would draw and the class's
+    median over the training examples, averaged over the classes present.
+
+    The drawn log aspect at a cell is ``mu_w - mu_h`` (log width less log height, both in frame fractions; the
+    draws' noise is symmetric about it), averaged by the position softmax over each scene and then over the
+    class's samples of the batch: a moment match, so the field keeps its spread from cell to cell and from
+    scene to scene (a wide parked row, a narrow car cut by the frame) and only its mean where the model draws
+    is held. The height field's gradient is stopped: the plane holds heights, this moves widths.
+    ``target`` [n_classes]: each class's median log aspect in frame fractions."""
+    drawn = (position_weights(out) * (out[:, 3] - out[:, 1].detach())).sum((1, 2))  # [B]
+    gaps = [(drawn[cls == k].mean() - target[k]).square() for k in cls.unique()]
+    return torch.stack(gaps).mean()
+
+
+def anchored_terms(plane: tuple[float, float], typical: torch.Tensor, aspect: torch.Tensor | None = None,
+                   aspect_share: float = 0.0):
     """``InsertionGAN.generator_terms`` with the density model's ``ground_scale`` term made ``plane_cost`` on x
-    (``typical`` [n_classes]: each model class's typical height)."""
+    (``typical`` [n_classes]: each model class's typical height), plus ``aspect_share`` x ``aspect_gap`` against
+    ``aspect`` [n_classes] when given (logged on its own as ``aspect_gap``)."""
 
     def generator_terms(self: InsertionGAN, batch: dict):
         terms, images = STAGE_GENERATOR_TERMS(self, batch)
         if self.density and self.losses.ground_scale > 0:
             cls = batch["cls"]
-            c = F.one_hot(cls, self.n_classes).float()
-            terms["ground_scale"] = plane_cost(self.where, batch["x_where"], c, plane[0], plane[1],
-                                               typical.to(cls.device)[cls], self.losses.ground_scale_free)
+            out = self.where(batch["x_where"], F.one_hot(cls, self.n_classes).float())
+            cost = plane_cost(out, plane[0], plane[1], typical.to(cls.device)[cls], self.losses.ground_scale_free)
+            if aspect is not None:
+                gap = aspect_gap(out, cls, aspect.to(cls.device))
+                terms["aspect_gap"] = gap.detach()
+                cost = cost + aspect_share * gap
+            terms["ground_scale"] = cost
         return terms, images
 
     return generator_terms
+
+
+def median_log_aspects(cfg: Config) -> torch.Tensor:
+    """Each model class's median log aspect (log width less log height, in frame fractions) over the train
+    split's prepared examples - the boxes the where model's likelihood is fitted to."""
+    path = Path(cfg.prepare.out) / "train.npz"
+    if not path.exists():
+        raise ConfigError(f"{path}: missing (run the prepare stage)")
+    with np.load(path) as z:
+        box, cls = z["inst_box"].astype(np.float64), z["inst_class"].astype(np.int64)
+    log_aspect = np.log((box[:, 2] - box[:, 0]) / (box[:, 3] - box[:, 1]))
+    medians = []
+    for k, name in enumerate(cfg.prepare.classes):
+        if not (cls == k).any():
+            raise ConfigError(f"{path}: no {name} examples to take the median aspect of")
+        medians.append(float(np.median(log_aspect[cls == k])))
+    return torch.tensor(medians)
 
 
 def anchored_config(cfg: Config, out: Path, weight: float) -> Config:
@@ -93,16 +138,21 @@ def anchored_config(cfg: Config, out: Path, weight: float) -> Config:
         cfg.train, out=str(out), checkpoint_dir=f"{out}-checkpoints", log_dir=f"{out}-log", losses=losses))
 
 
-def train_anchored(cfg: Config, out: Path, weight: float) -> dict:
-    """Train with the anchor (``anchored_config``), then score the model as the train stage does (its metrics
-    into ``OUT-metrics.json``); returns them."""
+def train_anchored(cfg: Config, out: Path, weight: float, aspect_weight: float = 0.0) -> dict:
+    """Train with the anchor (``anchored_config``) and, when ``aspect_weight`` > 0, the widths' moment match
+    (``aspect_gap`` at that weight), then score the model as the train stage does (its metrics into
+    ``OUT-metrics.json``); returns them."""
+    if aspect_weight < 0:
+        raise ConfigError(f"--aspect-weight: expected >= 0, got {aspect_weight}")
     run_cfg = anchored_config(cfg, out, weight)
     yardstick = Yardstick.of(run_cfg)
     if yardstick.plane is None:
         raise ConfigError(f"{run_cfg.prepare.out}: no learned ground plane (run the prepare stage with rules.learned)")
     label_ids = [BY_NAME[n].id for n in run_cfg.prepare.classes]
     typical = torch.tensor([MEAN_HEIGHT_M[i] * yardstick.class_scale.get(i, 1.0) for i in label_ids])
-    InsertionGAN.generator_terms = anchored_terms(yardstick.plane, typical)
+    aspect = median_log_aspects(run_cfg) if aspect_weight > 0 else None
+    # The term rides in the ground_scale slot (weighted by --weight there), so its share is the ratio.
+    InsertionGAN.generator_terms = anchored_terms(yardstick.plane, typical, aspect, aspect_weight / weight)
     try:
         return train_stage(run_cfg, metrics_path=f"{out}-metrics.json")
     finally:
@@ -112,11 +162,13 @@ def train_anchored(cfg: Config, out: Path, weight: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weight", type=float, required=True, help="the term's weight (train.losses.ground_scale)")
+    parser.add_argument("--aspect-weight", type=float, default=0.0,
+                        help="the weight of the widths' moment match (aspect_gap); 0: off, heights only")
     parser.add_argument("--out", type=Path, required=True, help="the trained model's folder")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     with reported_as_one_line():
-        metrics = train_anchored(load_config(args.params), args.out, args.weight)
+        metrics = train_anchored(load_config(args.params), args.out, args.weight, args.aspect_weight)
     print(json.dumps(metrics["train"]))
 
 

@@ -13,13 +13,17 @@ absolute deviation) beside the median sd of the log height the field itself stat
 real objects' contact rows, and apart for the objects beside another person or car (whose removal leaves a gap
 in the other's outline) and the ones alone.
 
-draws: the model's raw boxes on the split's frames (every ``--every``-th frame, ``--per-frame`` draws per class
-and frame, as the train stage's scoring draws them; a box that reaches the frame's bottom row is left out, its
-height cut) beside the split's real single objects (kept by prepare's filters, not cut by the frame's border):
-each box's scale ratio under the rules' ground plane (the learned one,
-or the frame's camera) over its class's typical object, by the same quarters of contact rows - the median and
-the count in each - and the median width over height. A model whose sizes hold away from the real objects'
-positions draws ratios near the real objects' in every band.
+draws: the model's raw boxes on the split's frames (every ``--every``-th frame, ``--per-frame`` draws per class and
+frame, as the train stage's scoring draws them; a box that reaches the frame's bottom row is left out, its height
+cut) beside the split's real single objects (kept by prepare's filters, not cut by the frame's border): each box's
+scale ratio under the rules' ground plane (the learned one, or the frame's camera) over its class's typical object,
+by the same quarters of contact rows - the median and the count in each - and the median width over height, also by
+the same bands of rows and by band of the bottom centre's column (``COLUMNS``: the sides, between, the middle); for
+the draws also the share that reach the frame's left or right side (a car cut by the frame is narrow; no real single
+object is), the median width over height of the others, and the field's own width over height at the draws
+(``median_field_aspect``: the box before the draw's noise, the one-cell floor and the frame's cut), and the share of
+draws whose width is that floor (``at_width_floor``). A model whose
+sizes hold away from the real objects' positions draws ratios near the real objects' in every band.
 
 Needs a workspace with a prepared dataset and a trained density where model, and a ground plane for the scale
 (``rules.learned`` or camera files).
@@ -51,6 +55,7 @@ from pipeline.trained_gan import load_trained  # noqa: E402
 from pipeline.training_data import PreparedData  # noqa: E402
 
 BATCH = 64
+COLUMNS = [0.0, 0.15, 0.35, 0.65, 0.85, 1.0]  # bands of the bottom centre across the frame: sides, between, middle
 
 
 def row_quarters(contacts: np.ndarray) -> list[float]:
@@ -58,12 +63,13 @@ def row_quarters(contacts: np.ndarray) -> list[float]:
     return [0.0, *np.quantile(contacts, [0.25, 0.5, 0.75]).tolist(), 1.0]
 
 
-def by_band(contacts: np.ndarray, values: np.ndarray, edges: list[float]) -> list[dict]:
-    """Median of ``values`` and count in each band [lo, hi) of ``contacts`` (the last band holds 1.0)."""
+def by_band(contacts: np.ndarray, values: np.ndarray, edges: list[float], key: str = "rows") -> list[dict]:
+    """Median of ``values`` and count in each band [lo, hi) of ``contacts`` (the last band holds 1.0), the band
+    under ``key``."""
     out = []
     for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
         inside = (contacts >= lo) & ((contacts < hi) | (k == len(edges) - 2))
-        out.append({"rows": [round(lo, 3), round(hi, 3)], "n": int(inside.sum()),
+        out.append({key: [round(lo, 3), round(hi, 3)], "n": int(inside.sum()),
                     "median": round(float(np.median(values[inside])), 3) if inside.any() else None})
     return out
 
@@ -102,8 +108,13 @@ def beside_another(prepared: PreparedData) -> np.ndarray:
 
 
 def draws_and_real(cfg: Config, gan, split: str, every: int, per_frame: int) -> dict[str, dict[str, np.ndarray]]:
-    """Per class, rows of (contact row, scale ratio, width / height) of the model's raw boxes ("model") and of
-    the split's real single objects ("real"), on every ``every``-th frame with a ground plane."""
+    """Per class, rows of (contact row, scale ratio, width / height in pixels, bottom centre's column, 1 if the
+    box reaches the frame's left or right side, the field's own width / height there, 1 if the box's width is the
+    sampler's least, one where-map cell) of the model's raw boxes
+    ("model") and of the split's real single objects ("real": its own width / height again), on every
+    ``every``-th frame with a ground plane (columns and rows as fractions). The field's width / height is
+    exp(mu_w - mu_h) read at the box's bottom centre: what the box would be before the draw's noise, the one-cell
+    floor on its width and height, and the frame's cut."""
     yardstick = Yardstick.of(cfg)
     dataset = open_dataset(cfg.data, split, cfg.coco)
     prepared = PreparedData(Path(cfg.prepare.out) / f"{split}.npz", "cpu", flip_prob=0.0)
@@ -119,15 +130,23 @@ def draws_and_real(cfg: Config, gan, split: str, every: int, per_frame: int) -> 
         x_where, x_what = prepared.scene_inputs(torch.full((per_frame,), i, dtype=torch.long))
         for c, name in enumerate(cfg.prepare.classes):
             label_camera = yardstick.class_camera(camera, class_ids[c])
+            cls = torch.full((per_frame,), c, dtype=torch.long)
             with torch.no_grad():
-                boxes = gan.sample(x_where, x_what, torch.full((per_frame,), c, dtype=torch.long))["box"]
-            for x0, y0, x1, y1 in boxes.float().numpy().astype(np.float64):
+                boxes = gan.sample(x_where, x_what, cls)["box"]
+                # (the where net's forward draws nothing: the samples above are as without this)
+                out = gan.where(x_where, torch.nn.functional.one_hot(cls, len(class_ids)).float())
+                field = gan.where._sizes_at(out, (boxes[:, 0] + boxes[:, 2]).float() / 2, boxes[:, 3].float())
+            field_aspect = (field[:, 2] - field[:, 0]).exp().numpy().astype(np.float64) * width / height
+            floor = 1 / out.shape[-1]  # the sampler's least width: one cell of the where map
+            for (x0, y0, x1, y1), own in zip(boxes.float().numpy().astype(np.float64), field_aspect, strict=True):
                 top, bottom = int(round(y0 * height)), int(round(y1 * height)) - 1
                 if bottom <= top or bottom >= height - 1:  # cut by the frame's bottom: no height of its own
                     continue
                 ratio = rows_scale_ratio(top, bottom, label_camera, class_ids[c])
                 if ratio > 0:  # nan above the horizon fails this too
-                    rows[name]["model"].append((y1, ratio, (x1 - x0) * width / ((y1 - y0) * height)))
+                    rows[name]["model"].append((y1, ratio, (x1 - x0) * width / ((y1 - y0) * height), (x0 + x1) / 2,
+                                                float(x0 * width < 1 or x1 * width > width - 1), own,
+                                                float(x1 - x0 <= floor * (1 + 1e-4))))
         for inst in scene.instances:
             if instance_filter(inst, cfg.prepare, class_ids):
                 continue
@@ -139,9 +158,10 @@ def draws_and_real(cfg: Config, gan, split: str, every: int, per_frame: int) -> 
             name = cfg.prepare.classes[class_ids.index(inst.label_id)]
             ratio = rows_scale_ratio(top, bottom, yardstick.class_camera(camera, inst.label_id), inst.label_id)
             if ratio > 0:
-                _, _, box_w, box_h = mask_bbox(mask)
-                rows[name]["real"].append(((bottom + 1) / height, ratio, box_w / box_h))
-    return {name: {k: np.array(v, float).reshape(-1, 3) for k, v in arms.items()} for name, arms in rows.items()}
+                box_x, _, box_w, box_h = mask_bbox(mask)
+                rows[name]["real"].append(((bottom + 1) / height, ratio, box_w / box_h, (box_x + box_w / 2) / width,
+                                           float(box_x == 0 or box_x + box_w == width), box_w / box_h, 0.0))
+    return {name: {k: np.array(v, float).reshape(-1, 7) for k, v in arms.items()} for name, arms in rows.items()}
 
 
 def spread_of(f: np.ndarray) -> dict:
@@ -178,8 +198,16 @@ def measure(cfg: Config, model: str, split: str, every: int, per_frame: int) -> 
                     "beside_another": spread_of(f[f[:, 4] == 1]), "alone": spread_of(f[f[:, 4] == 0])},
             "draws": {arm: {"n": len(v), "median_scale": round(float(np.median(v[:, 1])), 3),
                             "median_aspect": round(float(np.median(v[:, 2])), 3),
-                            "scale_by_rows": by_band(v[:, 0], v[:, 1], edges)}
+                            "scale_by_rows": by_band(v[:, 0], v[:, 1], edges),
+                            "aspect_by_rows": by_band(v[:, 0], v[:, 2], edges),
+                            "aspect_by_columns": by_band(v[:, 3], v[:, 2], COLUMNS, "columns")}
                       for arm, v in (("model", model_rows), ("real", real))}}
+        inside = model_rows[model_rows[:, 4] == 0]  # the draws that, as the real single objects, no side cuts
+        result["classes"][name]["draws"]["model"] |= {
+            "cut_by_side": round(float(model_rows[:, 4].mean()), 3),
+            "median_aspect_inside": round(float(np.median(inside[:, 2])), 3) if len(inside) else None,
+            "median_field_aspect": round(float(np.median(model_rows[:, 5])), 3),
+            "at_width_floor": round(float(model_rows[:, 6].mean()), 3)}
     return result
 
 
@@ -205,6 +233,15 @@ def main() -> None:
               f" (w/h {model['median_aspect']} / {real['median_aspect']}); by contact rows: " + "; ".join(
                   f"{m['rows'][0]:.2f}-{m['rows'][1]:.2f} {m['median']} ({m['n']}) / {q['median']} ({q['n']})"
                   for m, q in zip(model["scale_by_rows"], real["scale_by_rows"], strict=True)))
+        print("  w/h by bottom centre's column, model draws / real objects: " + "; ".join(
+            f"{m['columns'][0]:.2f}-{m['columns'][1]:.2f} {m['median']} ({m['n']}) / {q['median']} ({q['n']})"
+            for m, q in zip(model["aspect_by_columns"], real["aspect_by_columns"], strict=True))
+            + f"; draws reaching the frame's side {model['cut_by_side']} (w/h of the others "
+            f"{model['median_aspect_inside']}); the field's own w/h at the draws {model['median_field_aspect']}; "
+            f"draws at the sampler's least width (one where-map cell) {model['at_width_floor']}")
+        print("  w/h by contact rows, model draws / real objects: " + "; ".join(
+            f"{m['rows'][0]:.2f}-{m['rows'][1]:.2f} {m['median']} ({m['n']}) / {q['median']} ({q['n']})"
+            for m, q in zip(model["aspect_by_rows"], real["aspect_by_rows"], strict=True)))
     print(json.dumps(result))
 
 

@@ -41,7 +41,7 @@ def test_the_cost_is_the_hinge_of_the_field_against_the_plane_where_the_model_dr
     log_expected = math.log(_expected(row, 1.7))
 
     def cost(where):
-        return az.plane_cost(where, None, None, HORIZON, CAMERA_HEIGHT, typical, free=0.15)
+        return az.plane_cost(where(None, None), HORIZON, CAMERA_HEIGHT, typical, free=0.15)
 
     assert float(cost(FieldAt(row, log_expected))) == pytest.approx(0.0, abs=1e-6)
     assert float(cost(FieldAt(row, log_expected + 0.1))) == pytest.approx(0.0, abs=1e-6)  # inside the free band
@@ -54,6 +54,38 @@ def test_the_cost_is_the_hinge_of_the_field_against_the_plane_where_the_model_dr
     assert where.logits.grad is None or float(where.logits.grad.abs().sum()) == 0.0
     # A cell on or above the horizon costs nothing, whatever the field says there.
     assert float(cost(FieldAt(2, 5.0))) == pytest.approx(0.0, abs=1e-12)
+
+
+def _field_of_aspects(log_aspects: list[float]) -> torch.Tensor:
+    """A stand-in density output [B, 5, 8, 4]: sample i's position mass on cell (6, 1), mu_h -2 everywhere and
+    mu_w = mu_h + log_aspects[i] there (elsewhere mu_w = mu_h + 3: mass-free cells must not count)."""
+    b = len(log_aspects)
+    logits = torch.full((b, 1, 8, 4), -30.0)
+    logits[:, 0, 6, 1] = 30.0
+    mu_h = torch.full((b, 1, 8, 4), -2.0)
+    mu_w = mu_h + 3.0
+    mu_w[:, 0, 6, 1] = mu_h[:, 0, 6, 1] + torch.tensor(log_aspects)
+    zeros = torch.zeros(b, 1, 8, 4)
+    return torch.cat([logits, mu_h, zeros, mu_w, zeros], 1).requires_grad_(True)
+
+
+def test_the_aspect_gap_matches_each_class_s_mean_drawn_log_aspect_to_its_median():
+    az = benchmark_module("anchored_sizes")
+    target = torch.tensor([-1.5, -0.3])
+    person, car = torch.tensor([0, 0]), torch.tensor([1, 1])
+    assert float(az.aspect_gap(_field_of_aspects([-1.5, -1.5]), person, target)) == pytest.approx(0.0, abs=1e-6)
+    # A moment match: one scene's wide draw and another's narrow one around the median cost nothing.
+    assert float(az.aspect_gap(_field_of_aspects([-1.2, -1.8]), person, target)) == pytest.approx(0.0, abs=1e-6)
+    assert float(az.aspect_gap(_field_of_aspects([-0.8, -0.8]), car, target)) == pytest.approx(0.25, abs=1e-5)
+    # Two classes in a batch: each against its own median, the squared gaps averaged over the classes.
+    both = az.aspect_gap(_field_of_aspects([-1.5, -0.8]), torch.tensor([0, 1]), target)
+    assert float(both) == pytest.approx(0.125, abs=1e-5)
+    out = _field_of_aspects([-0.8, -0.8])
+    az.aspect_gap(out, car, target).backward()
+    grad = out.grad
+    assert float(grad[:, 3, 6, 1].sum()) == pytest.approx(-1.0, abs=1e-4)  # d/d mu_w of (mean - t)^2 = 2 x -0.5
+    assert float(grad[:, 1].abs().sum()) == 0.0  # the height field is the plane's: untouched
+    assert float(grad[:, 0].abs().sum()) == 0.0  # and the positions
 
 
 def test_only_a_density_model_with_learned_rules_and_a_positive_weight_is_anchored(tmp_path):
@@ -78,11 +110,19 @@ def test_a_run_trains_with_the_term_and_leaves_the_model_class_as_it_was(synthet
     cfg = tiny_config(synthetic_root, tmp_path, steps=4)
     cfg = dataclasses.replace(cfg, rules=RulesConfig(learned=True))
     prepare(cfg, workers=1, progress=False)
-    metrics = az.train_anchored(cfg, tmp_path / "anchored", 1.0)
+    with pytest.raises(az.ConfigError, match="--aspect-weight"):
+        az.train_anchored(cfg, tmp_path / "anchored", 1.0, aspect_weight=-1.0)
+    medians = az.median_log_aspects(cfg)  # persons taller than wide, cars wider than persons
+    assert medians.shape == (2,) and float(medians[0]) < 0 and float(medians[0]) < float(medians[1])
+    with pytest.raises(az.ConfigError, match="train.npz: missing"):
+        az.median_log_aspects(dataclasses.replace(cfg, prepare=dataclasses.replace(cfg.prepare, out=str(tmp_path))))
+    metrics = az.train_anchored(cfg, tmp_path / "anchored", 1.0, aspect_weight=0.5)
     assert metrics["train"]["steps"] == 4 and (tmp_path / "anchored" / "model.safetensors").exists()
     scored = json.loads((tmp_path / "anchored-metrics.json").read_text())
     assert set(scored["where_raw"]) == set(cfg.prepare.classes) and scored["train"]["steps"] == 4
     assert az.InsertionGAN.generator_terms is az.STAGE_GENERATOR_TERMS
     logged = (tmp_path / "anchored-log" / "plots" / "metrics" / "train" / "ground_scale.tsv").read_text().split()
     assert any(float(v) > 0 for v in logged[3::2])  # the term was computed (the stage's density model logs 0)
+    gaps = (tmp_path / "anchored-log" / "plots" / "metrics" / "train" / "aspect_gap.tsv").read_text().split()
+    assert all(float(v) >= 0 for v in gaps[3::2]) and len(gaps) > 3
     assert not (tmp_path / "model").exists()  # nothing in the stage's own folders

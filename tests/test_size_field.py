@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import benchmark_module
 
 
@@ -46,6 +47,14 @@ def test_the_field_is_read_at_every_example_and_draws_are_scored_beside_the_real
         for arm in ("model", "real"):
             draws = r["draws"][arm]
             assert sum(b["n"] for b in draws["scale_by_rows"]) == draws["n"] > 0 and draws["median_scale"] > 0
+            assert sum(b["n"] for b in draws["aspect_by_columns"]) == draws["n"]
+            bands = [b["columns"] for b in draws["aspect_by_columns"]]
+            assert bands == [list(pair) for pair in zip(sf.COLUMNS[:-1], sf.COLUMNS[1:], strict=True)]
+            assert sum(b["n"] for b in draws["aspect_by_rows"]) == draws["n"]
+        model = r["draws"]["model"]
+        assert 0.0 <= model["cut_by_side"] <= 1.0 and model["median_field_aspect"] > 0
+        assert 0.0 <= model["at_width_floor"] <= 1.0
+        assert model["cut_by_side"] == 1.0 or model["median_aspect_inside"] > 0
 
 
 def test_the_field_at_an_examples_own_place_is_what_the_likelihood_reads(trained_tiny):
@@ -68,3 +77,33 @@ def test_bad_counts_are_refused(trained_tiny, every, per_frame):
     sf = benchmark_module("size_field")
     with pytest.raises(sf.ConfigError, match="--every and --per-frame"):
         sf.measure(trained_tiny, trained_tiny.train.out, "train", every, per_frame)
+
+
+def test_draws_at_the_sampler_s_least_width_are_counted(trained_tiny, monkeypatch):
+    """A box one where-map cell wide is at the floor ``WhereDensity.sample`` clamps widths to; a wider one is not."""
+    sf = benchmark_module("size_field")
+    cfg = trained_tiny
+    load = sf.load_trained
+    cell = 1 / cfg.prepare.where_size[0]
+
+    def with_boxes(widths):
+        def loaded(model, config):
+            gan = load(model, config)
+
+            def sample(x_where, x_what, cls):
+                w = torch.tensor(widths * (len(cls) // len(widths)))
+                return {"box": torch.stack([0.5 - w / 2, torch.full_like(w, 0.5), 0.5 + w / 2,
+                                            torch.full_like(w, 0.8)], 1)}
+
+            gan.sample = sample
+            return gan
+        return loaded
+
+    monkeypatch.setattr(sf, "load_trained", with_boxes([cell, cell]))
+    classes = sf.measure(cfg, cfg.train.out, "train", every=1, per_frame=2)["classes"]
+    assert classes
+    for r in classes.values():
+        assert r["draws"]["model"]["at_width_floor"] == 1.0
+    monkeypatch.setattr(sf, "load_trained", with_boxes([cell, 3 * cell]))
+    for r in sf.measure(cfg, cfg.train.out, "train", every=1, per_frame=2)["classes"].values():
+        assert r["draws"]["model"]["at_width_floor"] == pytest.approx(0.5)
