@@ -22,8 +22,8 @@ the same bands of rows and by band of the bottom centre's column (``COLUMNS``: t
 the draws also the share that reach the frame's left or right side (a car cut by the frame is narrow; no real single
 object is), the median width over height of the others, and the field's own width over height at the draws
 (``median_field_aspect``: the box before the draw's noise, the one-cell floor and the frame's cut), and the share of
-draws whose width is that floor (``at_width_floor``). A model whose
-sizes hold away from the real objects' positions draws ratios near the real objects' in every band.
+draws whose width is that floor (``at_width_floor``). A model whose sizes hold away from the real objects' positions
+draws ratios near the real objects' in every band.
 
 Needs a workspace with a prepared dataset and a trained density where model, and a ground plane for the scale
 (``rules.learned`` or camera files).
@@ -108,13 +108,12 @@ def beside_another(prepared: PreparedData) -> np.ndarray:
 
 
 def draws_and_real(cfg: Config, gan, split: str, every: int, per_frame: int) -> dict[str, dict[str, np.ndarray]]:
-    """Per class, rows of (contact row, scale ratio, width / height in pixels, bottom centre's column, 1 if the
-    box reaches the frame's left or right side, the field's own width / height there, 1 if the box's width is the
-    sampler's least, one where-map cell) of the model's raw boxes
-    ("model") and of the split's real single objects ("real": its own width / height again), on every
-    ``every``-th frame with a ground plane (columns and rows as fractions). The field's width / height is
-    exp(mu_w - mu_h) read at the box's bottom centre: what the box would be before the draw's noise, the one-cell
-    floor on its width and height, and the frame's cut."""
+    """Per class, rows of (contact row, scale ratio, width / height in pixels, bottom centre's column, 1 if the box
+    reaches the frame's left or right side, the field's own width / height there, 1 if the box's width is the
+    sampler's least, one where-map cell) of the model's raw boxes ("model") and of the split's real single
+    objects ("real": its own width / height again), on every ``every``-th frame with a ground plane (columns and
+    rows as fractions). The field's width / height is exp(mu_w - mu_h) read at the box's bottom centre: what the
+    box would be before the draw's noise, the one-cell floor on its width and height, and the frame's cut."""
     yardstick = Yardstick.of(cfg)
     dataset = open_dataset(cfg.data, split, cfg.coco)
     prepared = PreparedData(Path(cfg.prepare.out) / f"{split}.npz", "cpu", flip_prob=0.0)
@@ -159,8 +158,9 @@ def draws_and_real(cfg: Config, gan, split: str, every: int, per_frame: int) -> 
             ratio = rows_scale_ratio(top, bottom, yardstick.class_camera(camera, inst.label_id), inst.label_id)
             if ratio > 0:
                 box_x, _, box_w, box_h = mask_bbox(mask)
+                # never reaching a side (rows_inside_frame left those out), never at the sampler's floor
                 rows[name]["real"].append(((bottom + 1) / height, ratio, box_w / box_h, (box_x + box_w / 2) / width,
-                                           float(box_x == 0 or box_x + box_w == width), box_w / box_h, 0.0))
+                                           0.0, box_w / box_h, 0.0))
     return {name: {k: np.array(v, float).reshape(-1, 7) for k, v in arms.items()} for name, arms in rows.items()}
 
 
@@ -211,6 +211,12 @@ def measure(cfg: Config, model: str, split: str, every: int, per_frame: int) -> 
     return result
 
 
+def side_by_side(model: list[dict], real: list[dict], key: str) -> str:
+    """``by_band`` lists of the draws and the real objects as one line: band, median (count) / median (count)."""
+    return "; ".join(f"{m[key][0]:.2f}-{m[key][1]:.2f} {m['median']} ({m['n']}) / {q['median']} ({q['n']})"
+                     for m, q in zip(model, real, strict=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", default="train", help="the frames the model draws on (default train)")
@@ -230,18 +236,15 @@ def main() -> None:
               f"the field's own sd of log h {fit['sd_log_h']:.3f} ({fit['examples']} examples); beside another "
               f"object {fit['beside_another']}, alone {fit['alone']}")
         print(f"  scale ratio, model draws / real objects: median {model['median_scale']} / {real['median_scale']}"
-              f" (w/h {model['median_aspect']} / {real['median_aspect']}); by contact rows: " + "; ".join(
-                  f"{m['rows'][0]:.2f}-{m['rows'][1]:.2f} {m['median']} ({m['n']}) / {q['median']} ({q['n']})"
-                  for m, q in zip(model["scale_by_rows"], real["scale_by_rows"], strict=True)))
-        print("  w/h by bottom centre's column, model draws / real objects: " + "; ".join(
-            f"{m['columns'][0]:.2f}-{m['columns'][1]:.2f} {m['median']} ({m['n']}) / {q['median']} ({q['n']})"
-            for m, q in zip(model["aspect_by_columns"], real["aspect_by_columns"], strict=True))
-            + f"; draws reaching the frame's side {model['cut_by_side']} (w/h of the others "
-            f"{model['median_aspect_inside']}); the field's own w/h at the draws {model['median_field_aspect']}; "
-            f"draws at the sampler's least width (one where-map cell) {model['at_width_floor']}")
-        print("  w/h by contact rows, model draws / real objects: " + "; ".join(
-            f"{m['rows'][0]:.2f}-{m['rows'][1]:.2f} {m['median']} ({m['n']}) / {q['median']} ({q['n']})"
-            for m, q in zip(model["aspect_by_rows"], real["aspect_by_rows"], strict=True)))
+              f" (w/h {model['median_aspect']} / {real['median_aspect']}); by contact rows: "
+              + side_by_side(model["scale_by_rows"], real["scale_by_rows"], "rows"))
+        print("  w/h by bottom centre's column, model draws / real objects: "
+              + side_by_side(model["aspect_by_columns"], real["aspect_by_columns"], "columns")
+              + f"; draws reaching the frame's side {model['cut_by_side']} (w/h of the others "
+              f"{model['median_aspect_inside']}); the field's own w/h at the draws {model['median_field_aspect']}; "
+              f"draws at the sampler's least width (one where-map cell) {model['at_width_floor']}")
+        print("  w/h by contact rows, model draws / real objects: "
+              + side_by_side(model["aspect_by_rows"], real["aspect_by_rows"], "rows"))
     print(json.dumps(result))
 
 
