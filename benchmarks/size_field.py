@@ -56,6 +56,8 @@ from pipeline.training_data import PreparedData  # noqa: E402
 
 BATCH = 64
 COLUMNS = [0.0, 0.15, 0.35, 0.65, 0.85, 1.0]  # bands of the bottom centre across the frame: sides, between, middle
+ROW_FIELDS = {"model": ("contact", "ratio", "aspect", "centre", "side", "field_aspect", "at_floor"),
+              "real": ("contact", "ratio", "aspect", "centre")}  # the rows of ``draws_and_real`` by arm
 
 
 def row_quarters(contacts: np.ndarray) -> list[float]:
@@ -110,10 +112,11 @@ def beside_another(prepared: PreparedData) -> np.ndarray:
 def draws_and_real(cfg: Config, gan, split: str, every: int, per_frame: int) -> dict[str, dict[str, np.ndarray]]:
     """Per class, rows of (contact row, scale ratio, width / height in pixels, bottom centre's column, 1 if the box
     reaches the frame's left or right side, the field's own width / height there, 1 if the box's width is the
-    sampler's least, one where-map cell) of the model's raw boxes ("model") and of the split's real single
-    objects ("real": its own width / height again), on every ``every``-th frame with a ground plane (columns and
-    rows as fractions). The field's width / height is exp(mu_w - mu_h) read at the box's bottom centre: what the
-    box would be before the draw's noise, the one-cell floor on its width and height, and the frame's cut."""
+    sampler's least, one where-map cell) of the model's raw boxes ("model") and the first four of them for the
+    split's real single objects ("real": none reaches a side, ``rows_inside_frame`` left those out), on every
+    ``every``-th frame with a ground plane (columns and rows as fractions). The field's width / height is
+    exp(mu_w - mu_h) read at the box's bottom centre: what the box would be before the draw's noise, the
+    one-cell floor on its width and height, and the frame's cut."""
     yardstick = Yardstick.of(cfg)
     dataset = open_dataset(cfg.data, split, cfg.coco)
     prepared = PreparedData(Path(cfg.prepare.out) / f"{split}.npz", "cpu", flip_prob=0.0)
@@ -158,10 +161,9 @@ def draws_and_real(cfg: Config, gan, split: str, every: int, per_frame: int) -> 
             ratio = rows_scale_ratio(top, bottom, yardstick.class_camera(camera, inst.label_id), inst.label_id)
             if ratio > 0:
                 box_x, _, box_w, box_h = mask_bbox(mask)
-                # never reaching a side (rows_inside_frame left those out), never at the sampler's floor
-                rows[name]["real"].append(((bottom + 1) / height, ratio, box_w / box_h, (box_x + box_w / 2) / width,
-                                           0.0, box_w / box_h, 0.0))
-    return {name: {k: np.array(v, float).reshape(-1, 7) for k, v in arms.items()} for name, arms in rows.items()}
+                rows[name]["real"].append(((bottom + 1) / height, ratio, box_w / box_h, (box_x + box_w / 2) / width))
+    return {name: {k: np.array(v, float).reshape(-1, len(ROW_FIELDS[k])) for k, v in arms.items()}
+            for name, arms in rows.items()}
 
 
 def spread_of(f: np.ndarray) -> dict:
