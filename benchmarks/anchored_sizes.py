@@ -16,10 +16,18 @@ into the ``train.losses.ground_scale`` slot, which the density model otherwise l
 adds W x ``aspect_gap``: the widths the model would draw, held in the mean to the class's median aspect over the
 train examples (the field fits widths at the real objects' places, yet on CamVid draws cars narrower than the real
 ones: ``size_field.py``'s ``median_aspect``). Everything else is the train stage's: params, data, steps, seeds,
-schedule, and the scoring after it (the raw where samples on the val split against random boxes and the real
-objects, as ``metrics/train.json`` holds them). The model, its checkpoints, its log and its metrics go beside
-``--out`` (``OUT``, ``OUT-checkpoints``, ``OUT-log``, ``OUT-metrics.json``), never into the stage's folders; a run
-stopped part way resumes from ``OUT-checkpoints``, and a finished one is only scored again.
+schedule (unless ``--lr-decay-start``, below), and the scoring after it (the raw where samples on the val split
+against random boxes and the real objects, as ``metrics/train.json`` holds them). The model, its checkpoints, its
+log and its metrics go beside ``--out`` (``OUT``, ``OUT-checkpoints``, ``OUT-log``, ``OUT-metrics.json``), never
+into the stage's folders; a run stopped part way resumes from ``OUT-checkpoints``, and a finished one is only
+scored again.
+
+``--lr-decay-start S`` (< 1) trains under the reference's schedule instead of the stage's constant learning rates:
+every rate constant for the first S x ``train.steps`` steps, then linear to 0 at the last (pix2pixHD and the
+insertion GAN: S = 0.5). The rate of a step follows the generator optimizer's own update count, which its
+checkpoint restores, so a resumed run keeps the schedule; ``OUT-schedule.json`` records S, and checkpoints made
+under another S are refused. ``--keep-from K`` also keeps the weights of every checkpoint from step K on, each a
+model folder ``OUT-steps/step-N`` (read by ``benchmarks/step_spread.py``: how the placement moves between steps).
 """
 
 from __future__ import annotations
@@ -36,14 +44,18 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pipeline import training  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.errors import ConfigError, reported_as_one_line  # noqa: E402
 from pipeline.labels import BY_NAME, MEAN_HEIGHT_M  # noqa: E402
 from pipeline.models.insertion_gan import InsertionGAN  # noqa: E402
 from pipeline.rules import Yardstick  # noqa: E402
 from pipeline.train import train_stage  # noqa: E402
+from pipeline.trained_gan import save_trained  # noqa: E402
 
 STAGE_GENERATOR_TERMS = InsertionGAN.generator_terms  # the model's own, which ``anchored_terms`` wraps
+STAGE_TRAINING_STEP = training.training_step  # the loop's own, which ``decayed_steps`` wraps
+STAGE_SAVE_CHECKPOINT = training.save_checkpoint  # the loop's own, which ``kept_checkpoints`` wraps
 
 
 def plane_cost(out: torch.Tensor, horizon: float, camera_height: float, typical_height: torch.Tensor,
@@ -106,6 +118,36 @@ def anchored_terms(plane: tuple[float, float], typical: torch.Tensor, aspect: to
     return generator_terms
 
 
+def decayed_steps(step_fn, steps: int, start: float):
+    """``training.training_step`` with every learning rate set, before the step, to its initial value x the
+    reference's factor: 1 until ``start`` x ``steps`` generator updates, then falling linearly to 0 at ``steps``.
+    The count is the generator optimizer's own (``state['step']`` of its first parameter: restored with it)."""
+    first = int(round(start * steps))
+
+    def training_step(model, batch, opt_g, opt_d, update_d, autocast):
+        state = opt_g.state.get(opt_g.param_groups[0]["params"][0], {})
+        done = int(state["step"]) if "step" in state else 0
+        factor = 1.0 if done < first else max(steps - done, 0) / max(steps - first, 1)
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+        return step_fn(model, batch, opt_g, opt_d, update_d, autocast)
+
+    return training_step
+
+
+def kept_checkpoints(save_fn, cfg: Config, keep_from: int):
+    """``training.save_checkpoint`` that also writes the weights of each checkpoint from step ``keep_from`` on as a
+    model folder ``{train.out}-steps/step-N`` (the train stage keeps its last step only)."""
+
+    def save_checkpoint(directory, module, optimizers, step, key, log_dir=None):
+        save_fn(directory, module, optimizers, step, key, log_dir)
+        if step >= keep_from:
+            save_trained(module, cfg, f"{cfg.train.out}-steps/step-{step}", {"steps": step})
+
+    return save_checkpoint
+
+
 def median_log_aspects(cfg: Config) -> torch.Tensor:
     """Each model class's median log aspect (log width less log height, in frame fractions) over the train
     split's prepared examples - the boxes the where model's likelihood is fitted to."""
@@ -138,13 +180,29 @@ def anchored_config(cfg: Config, out: Path, weight: float) -> Config:
         cfg.train, out=str(out), checkpoint_dir=f"{out}-checkpoints", log_dir=f"{out}-log", losses=losses))
 
 
-def train_anchored(cfg: Config, out: Path, weight: float, aspect_weight: float = 0.0) -> dict:
+def check_schedule(out: Path, lr_decay_start: float) -> None:
+    """Record the run's schedule beside ``out`` (``OUT-schedule.json``); refuse checkpoints made under another."""
+    if not 0 <= lr_decay_start <= 1:
+        raise ConfigError(f"--lr-decay-start: expected a share in [0, 1], got {lr_decay_start}")
+    record = Path(f"{out}-schedule.json")
+    stored = json.loads(record.read_text()) if record.exists() else {"lr_decay_start": 1.0}
+    if Path(f"{out}-checkpoints").exists() and stored.get("lr_decay_start") != lr_decay_start:
+        raise ConfigError(f"{out}-checkpoints: made with --lr-decay-start {stored.get('lr_decay_start')}, asked "
+                          f"{lr_decay_start}; delete it or choose another --out")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"lr_decay_start": lr_decay_start}) + "\n")
+
+
+def train_anchored(cfg: Config, out: Path, weight: float, aspect_weight: float = 0.0,
+                   lr_decay_start: float = 1.0, keep_from: int | None = None) -> dict:
     """Train with the anchor (``anchored_config``) and, when ``aspect_weight`` > 0, the widths' moment match
-    (``aspect_gap`` at that weight), then score the model as the train stage does (its metrics into
-    ``OUT-metrics.json``); returns them."""
+    (``aspect_gap`` at that weight), under the reference's decaying learning rates from ``lr_decay_start`` (1:
+    the stage's constant ones), then score the model as the train stage does (its metrics into
+    ``OUT-metrics.json``); returns them. ``keep_from``: keep the weights of the checkpoints from that step on."""
     if aspect_weight < 0:
         raise ConfigError(f"--aspect-weight: expected >= 0, got {aspect_weight}")
     run_cfg = anchored_config(cfg, out, weight)
+    check_schedule(out, lr_decay_start)
     yardstick = Yardstick.of(run_cfg)
     if yardstick.plane is None:
         raise ConfigError(f"{run_cfg.prepare.out}: no learned ground plane (run the prepare stage with rules.learned)")
@@ -153,10 +211,16 @@ def train_anchored(cfg: Config, out: Path, weight: float, aspect_weight: float =
     aspect = median_log_aspects(run_cfg) if aspect_weight > 0 else None
     # The term rides in the ground_scale slot (weighted by --weight there), so its share is the ratio.
     InsertionGAN.generator_terms = anchored_terms(yardstick.plane, typical, aspect, aspect_weight / weight)
+    if lr_decay_start < 1:
+        training.training_step = decayed_steps(STAGE_TRAINING_STEP, run_cfg.train.steps, lr_decay_start)
+    if keep_from is not None:
+        training.save_checkpoint = kept_checkpoints(STAGE_SAVE_CHECKPOINT, run_cfg, keep_from)
     try:
         return train_stage(run_cfg, metrics_path=f"{out}-metrics.json")
     finally:
         InsertionGAN.generator_terms = STAGE_GENERATOR_TERMS
+        training.training_step = STAGE_TRAINING_STEP
+        training.save_checkpoint = STAGE_SAVE_CHECKPOINT
 
 
 def main() -> None:
@@ -164,11 +228,17 @@ def main() -> None:
     parser.add_argument("--weight", type=float, required=True, help="the term's weight (train.losses.ground_scale)")
     parser.add_argument("--aspect-weight", type=float, default=0.0,
                         help="the weight of the widths' moment match (aspect_gap); 0: off, heights only")
+    parser.add_argument("--lr-decay-start", type=float, default=1.0,
+                        help="share of the steps after which every learning rate falls linearly to 0 (the "
+                             "reference: 0.5); 1: constant, as the train stage")
+    parser.add_argument("--keep-from", type=int, default=None,
+                        help="also keep the weights of every checkpoint from this step on (OUT-steps/step-N)")
     parser.add_argument("--out", type=Path, required=True, help="the trained model's folder")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     with reported_as_one_line():
-        metrics = train_anchored(load_config(args.params), args.out, args.weight, args.aspect_weight)
+        metrics = train_anchored(load_config(args.params), args.out, args.weight, args.aspect_weight,
+                                 args.lr_decay_start, args.keep_from)
     print(json.dumps(metrics["train"]))
 
 

@@ -126,3 +126,49 @@ def test_a_run_trains_with_the_term_and_leaves_the_model_class_as_it_was(synthet
     gaps = (tmp_path / "anchored-log" / "plots" / "metrics" / "train" / "aspect_gap.tsv").read_text().split()
     assert all(float(v) >= 0 for v in gaps[3::2]) and len(gaps) > 3
     assert not (tmp_path / "model").exists()  # nothing in the stage's own folders
+
+
+def test_the_reference_schedule_holds_the_rates_then_falls_linearly_to_zero_and_survives_a_resume():
+    az = benchmark_module("anchored_sizes")
+    net = torch.nn.Linear(2, 1)
+    opt_g = torch.optim.Adam([{"params": [net.weight]}, {"params": [net.bias], "lr": 1e-2}], lr=1e-3)
+    d = torch.nn.Linear(2, 1)
+    opt_d = torch.optim.Adam(d.parameters(), lr=4e-3)
+    seen = []
+
+    def stage_step(model, batch, g, dd, update_d, autocast):  # one generator update, as the loop's own
+        seen.append([group["lr"] for group in g.param_groups] + [dd.param_groups[0]["lr"]])
+        g.zero_grad()
+        net(torch.ones(1, 2)).sum().backward()
+        g.step()
+        return {}
+
+    step = az.decayed_steps(stage_step, steps=10, start=0.6)  # constant for 6 updates, then 4/4 .. 1/4
+    for _ in range(7):
+        step(None, None, opt_g, opt_d, False, None)
+    # Resumed at update 7 from the optimizer's saved state: the count and the initial rates come back with it.
+    saved = opt_g.state_dict(), opt_d.state_dict()
+    opt_g = torch.optim.Adam([{"params": [net.weight]}, {"params": [net.bias], "lr": 1e-2}], lr=1e-3)
+    opt_d = torch.optim.Adam(d.parameters(), lr=4e-3)
+    opt_g.load_state_dict(saved[0])
+    opt_d.load_state_dict(saved[1])
+    for _ in range(3):
+        step(None, None, opt_g, opt_d, False, None)
+    factors = [1, 1, 1, 1, 1, 1, 1.0, 0.75, 0.5, 0.25]
+    expected = [rate * f for f in factors for rate in (1e-3, 1e-2, 4e-3)]
+    assert [rate for rates in seen for rate in rates] == pytest.approx(expected)
+    # Every factor is checked: a schedule off by one update, or restarted by the resume, fails.
+
+
+def test_a_schedule_is_recorded_and_checkpoints_of_another_are_refused(tmp_path):
+    az = benchmark_module("anchored_sizes")
+    with pytest.raises(az.ConfigError, match="--lr-decay-start"):
+        az.check_schedule(tmp_path / "m", 1.5)
+    az.check_schedule(tmp_path / "m", 0.5)
+    (tmp_path / "m-checkpoints").mkdir()
+    az.check_schedule(tmp_path / "m", 0.5)  # the same schedule resumes
+    with pytest.raises(az.ConfigError, match="m-checkpoints: made with --lr-decay-start 0.5, asked 1.0"):
+        az.check_schedule(tmp_path / "m", 1.0)
+    (tmp_path / "m-schedule.json").unlink()  # checkpoints from before the record: the constant schedule's
+    with pytest.raises(az.ConfigError, match="made with --lr-decay-start 1.0, asked 0.5"):
+        az.check_schedule(tmp_path / "m", 0.5)
