@@ -121,12 +121,12 @@ def anchored_terms(plane: tuple[float, float], typical: torch.Tensor, aspect: to
 def decayed_steps(step_fn, steps: int, start: float):
     """``training.training_step`` with every learning rate set, before the step, to its initial value x the
     reference's factor: 1 until ``start`` x ``steps`` generator updates, then falling linearly to 0 at ``steps``.
-    The count is the generator optimizer's own (``state['step']`` of its first parameter: restored with it)."""
+    The count is the generator optimizer's own (the most updates any of its parameters has had, ``state['step']``:
+    restored with it; a parameter that gets no gradient in some step does not hold the count back)."""
     first = int(round(start * steps))
 
     def training_step(model, batch, opt_g, opt_d, update_d, autocast):
-        state = opt_g.state.get(opt_g.param_groups[0]["params"][0], {})
-        done = int(state["step"]) if "step" in state else 0
+        done = max((int(state["step"]) for state in opt_g.state.values() if "step" in state), default=0)
         factor = 1.0 if done < first else max(steps - done, 0) / max(steps - first, 1)
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:

@@ -131,7 +131,8 @@ def test_a_run_trains_with_the_term_and_leaves_the_model_class_as_it_was(synthet
 def test_the_reference_schedule_holds_the_rates_then_falls_linearly_to_zero_and_survives_a_resume():
     az = benchmark_module("anchored_sizes")
     net = torch.nn.Linear(2, 1)
-    opt_g = torch.optim.Adam([{"params": [net.weight]}, {"params": [net.bias], "lr": 1e-2}], lr=1e-3)
+    idle = torch.nn.Parameter(torch.zeros(1))  # first in the optimizer, never given a gradient: holds no count
+    opt_g = torch.optim.Adam([{"params": [idle, net.weight]}, {"params": [net.bias], "lr": 1e-2}], lr=1e-3)
     d = torch.nn.Linear(2, 1)
     opt_d = torch.optim.Adam(d.parameters(), lr=4e-3)
     seen = []
@@ -148,7 +149,7 @@ def test_the_reference_schedule_holds_the_rates_then_falls_linearly_to_zero_and_
         step(None, None, opt_g, opt_d, False, None)
     # Resumed at update 7 from the optimizer's saved state: the count and the initial rates come back with it.
     saved = opt_g.state_dict(), opt_d.state_dict()
-    opt_g = torch.optim.Adam([{"params": [net.weight]}, {"params": [net.bias], "lr": 1e-2}], lr=1e-3)
+    opt_g = torch.optim.Adam([{"params": [idle, net.weight]}, {"params": [net.bias], "lr": 1e-2}], lr=1e-3)
     opt_d = torch.optim.Adam(d.parameters(), lr=4e-3)
     opt_g.load_state_dict(saved[0])
     opt_d.load_state_dict(saved[1])
