@@ -10,7 +10,8 @@ of several of them:
 
 ``score``: per model folder, the raw where samples' plausibility, the real objects' (the ceiling) and the ratio of
 the two with its 95% interval, exactly as ``metrics/train.json`` holds them (``evaluation/where_quality.py``'s
-``evaluate_where``: 4 samples per frame and class, the draws seeded by ``--seed``, default the params' ``seed``),
+``evaluate_where``: ``train.eval_samples_per_frame`` samples per frame and class, 4 by default, the draws seeded
+by ``--seed``, default the params' ``seed``),
 a line of JSON per model appended to ``--out`` (a stopped run goes on; models scored already are skipped).
 ``--seed`` other than the params' reads the sampling noise of one model beside the spread between steps.
 ``average``: the element-wise mean of the weights of several folders of one config (their ``config.json``
